@@ -1,0 +1,203 @@
+//! Command-line flags (clap). Parsing only: each subcommand's work lives in `command/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dsctl",
+    version,
+    about = "Kubernetes-style DaemonSets for bare Linux hosts over SSH"
+)]
+pub struct Cli {
+    /// More logging (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check DaemonSet specs (and an inventory, if given) offline; exit 2 on any error.
+    Validate(ValidateArgs),
+    /// Show, offline, where each DaemonSet runs and why.
+    Explain(ExplainArgs),
+    /// Print the units that would be written to a host, with their target paths.
+    Render(RenderArgs),
+    /// Converge every targeted host to the specs.
+    Apply(ApplyArgs),
+    /// Show what apply would change, per host (exit 0 in sync, 1 drift, >1 error).
+    Diff(ApplyArgs),
+    /// List DaemonSets or pods, read live from the hosts.
+    Get(GetArgs),
+    /// Remove DaemonSets (or one host's instance) from the hosts.
+    Delete(DeleteArgs),
+    /// Manage rollouts: status, history, undo, restart, resume.
+    Rollout(RolloutArgs),
+}
+
+/// Spec files or directories of *.toml.
+#[derive(Debug, Args, Clone)]
+pub struct SpecArgs {
+    /// A DaemonSet TOML file or a directory of them (repeatable).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InventoryArg {
+    /// The inventory TOML.
+    #[arg(
+        short,
+        long,
+        default_value = "inventory/hosts.toml",
+        env = "DSCTL_INVENTORY"
+    )]
+    pub inventory: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub specs: SpecArgs,
+    /// Also validate this inventory.
+    #[arg(short, long)]
+    pub inventory: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub specs: SpecArgs,
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+    #[arg(short, long, value_enum, default_value_t = TableOrJson::Table)]
+    pub output: TableOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub specs: SpecArgs,
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+    /// Only this host (default: every host that should run a DaemonSet).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Directory of handlebars templates overriding the embedded ones.
+    #[arg(long, env = "DSCTL_TEMPLATES")]
+    pub templates: Option<PathBuf>,
+}
+
+/// What every command that talks to hosts shares.
+#[derive(Debug, Args, Clone)]
+pub struct ConnectArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+    /// Only hosts matching this label selector (e.g. `zone=a,disktype!=hdd`) or host name.
+    #[arg(short = 'l', long = "limit")]
+    pub limit: Option<String>,
+    /// Hosts contacted at once.
+    #[arg(long, default_value_t = 64)]
+    pub parallel: usize,
+    /// Seconds to wait for a TCP connection and SSH handshake.
+    #[arg(long, default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// Learn unknown host keys into known_hosts (never accepts a changed key).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Seconds to wait for another dsctl's lock on a host.
+    #[arg(long, default_value_t = 60)]
+    pub lock_timeout: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub specs: SpecArgs,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Observe and plan, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove DaemonSets the hosts hold but the specs no longer name.
+    #[arg(long)]
+    pub prune: bool,
+    /// Directory of handlebars templates overriding the embedded ones.
+    #[arg(long, env = "DSCTL_TEMPLATES")]
+    pub templates: Option<PathBuf>,
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+    /// Print SSH connections and exec round trips per host.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[arg(value_enum)]
+    pub what: GetWhat,
+    /// Only this DaemonSet.
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GetWhat {
+    #[value(alias = "daemonsets", alias = "daemonset")]
+    Ds,
+    #[value(alias = "pod")]
+    Pods,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// `ds NAME…` or `pod HOST DS`; or use -f.
+    pub target: Vec<String>,
+    /// Delete the DaemonSets these specs name.
+    #[arg(short = 'f', long = "filename")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    #[arg(value_enum)]
+    pub action: RolloutAction,
+    pub name: String,
+    #[arg(long)]
+    pub revision: Option<u64>,
+    #[arg(long)]
+    pub to_revision: Option<u64>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RolloutAction {
+    Status,
+    History,
+    Undo,
+    Restart,
+    Resume,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableOrJson {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}

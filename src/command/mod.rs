@@ -1,0 +1,10 @@
+//! One file per subcommand: each turns parsed flags into calls on the core and the shell.
+
+pub mod apply;
+pub mod delete;
+pub mod diff;
+pub mod explain;
+pub mod get;
+pub mod render;
+pub mod rollout;
+pub mod validate;

@@ -1,0 +1,29 @@
+//! dsctl: Kubernetes DaemonSets for bare Linux hosts over SSH.
+//!
+//! The pure core (no I/O): `daemonset`, `inventory`, `validate`, `labels`, `eligibility`,
+//! `rollout_math`, `revision`, `render`, `plan`. The shell: `load` (files), `ssh`, `host_ops`,
+//! `apply` and `command/*`. See ARCHITECTURE.md for the flow.
+
+pub mod cli;
+pub mod command;
+pub mod daemonset;
+pub mod diagnostic;
+pub mod eligibility;
+pub mod escape;
+pub mod explain;
+pub mod int_or_string;
+pub mod inventory;
+pub mod k8s_names;
+pub mod known_hosts;
+pub mod labels;
+pub mod load;
+pub mod quantity;
+pub mod render;
+pub mod revision;
+pub mod rollout_math;
+mod run;
+pub mod ssh;
+pub mod ssh_config;
+pub mod validate;
+
+pub use run::{EXIT_INVALID, run};
