@@ -17,6 +17,7 @@ pub mod k8s_names;
 pub mod known_hosts;
 pub mod labels;
 pub mod load;
+pub mod observe;
 pub mod quantity;
 pub mod render;
 pub mod revision;

@@ -1,0 +1,284 @@
+//! What a host holds, read in ONE exec round trip: the script (`scripts/observe.sh`) and a pure
+//! parser of its line records into an [`Observation`].
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::inventory::UnitFlavor;
+
+const SCRIPT: &str = include_str!("scripts/observe.sh");
+
+/// The observe script; `full` adds unit contents and recorded specs (for `diff` and `get`).
+pub fn script(full: bool) -> String {
+    format!("FULL={}\n{SCRIPT}", if full { "1" } else { "" })
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Observation {
+    /// The host's clock, in Unix seconds, so ages don't depend on the laptop's clock.
+    pub now: u64,
+    /// `None` when podman is not installed.
+    pub podman_version: Option<String>,
+    pub quadlet_generator: bool,
+    /// `Some(holder)` when another dsctl holds the host's lock.
+    pub lock_holder: Option<String>,
+    /// DaemonSets that dsctl records as managed on this host.
+    pub daemonsets: BTreeMap<String, RecordedDaemonSet>,
+    /// Unit files present, by absolute path: their sha256.
+    pub unit_files: BTreeMap<String, String>,
+    /// Unit file contents by path (only with `full`).
+    pub contents: BTreeMap<String, String>,
+    pub units: BTreeMap<String, UnitStatus>,
+    pub containers: BTreeMap<String, ContainerStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecordedDaemonSet {
+    pub revision: Option<String>,
+    /// Unix seconds of the first install.
+    pub created: u64,
+    /// The unit files dsctl wrote last, by file name: their sha256.
+    pub units: BTreeMap<String, String>,
+    /// The DaemonSet as last applied, JSON (only with `full`).
+    pub spec_json: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UnitStatus {
+    pub load_state: String,
+    pub active_state: String,
+    pub sub_state: String,
+    pub unit_file_state: String,
+    pub restarts: u32,
+    /// Unix seconds when the unit last became active.
+    pub active_since: Option<u64>,
+}
+
+impl UnitStatus {
+    pub fn is_active(&self) -> bool {
+        self.active_state == "active"
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ContainerStatus {
+    pub state: String,
+    pub image: String,
+    pub revision: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ObserveError {
+    #[error("the host did not run the observe script (no header); output began: {0:?}")]
+    NoHeader(String),
+    #[error("observe output ended early (no end marker): the script was interrupted")]
+    Truncated,
+    #[error("observe output line {line}: {message}")]
+    Malformed { line: usize, message: String },
+}
+
+impl Observation {
+    /// The unit flavour this host supports: Quadlet needs podman ≥ 4.4 and its generator.
+    pub fn detected_flavor(&self) -> UnitFlavor {
+        let quadlet_capable = self
+            .podman_version
+            .as_deref()
+            .and_then(parse_major_minor)
+            .is_some_and(|v| v >= (4, 4));
+        if quadlet_capable && self.quadlet_generator {
+            UnitFlavor::Quadlet
+        } else {
+            UnitFlavor::Service
+        }
+    }
+}
+
+fn parse_major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()?;
+    Some((major, minor))
+}
+
+/// Parses the observe script's output.
+pub fn parse(output: &str) -> Result<Observation, ObserveError> {
+    let mut lines = output.lines().enumerate();
+    match lines.next() {
+        Some((_, "dsctl-observe 1")) => {}
+        _ => return Err(ObserveError::NoHeader(output.chars().take(200).collect())),
+    }
+    let mut obs = Observation::default();
+    let mut props: BTreeMap<String, String> = BTreeMap::new();
+    let mut ended = false;
+    for (index, line) in lines {
+        let malformed = |message: &str| ObserveError::Malformed { line: index + 1, message: message.to_string() };
+        let (kind, rest) = line.split_once([' ', '\t']).unwrap_or((line, ""));
+        match kind {
+            "now" => obs.now = rest.trim().parse().map_err(|_| malformed("bad clock"))?,
+            "podman" => obs.podman_version = (rest != "-" && !rest.is_empty()).then(|| rest.to_string()),
+            "quadlet" => obs.quadlet_generator = rest == "yes",
+            "lock" => {
+                obs.lock_holder = match rest.split_once(' ') {
+                    Some(("held", holder)) => Some(holder.trim().to_string()),
+                    None if rest == "held" => Some(String::new()),
+                    _ => None,
+                }
+            }
+            "ds" => {
+                let f: Vec<&str> = rest.split(' ').collect();
+                let [name, revision, created] = f[..] else { return Err(malformed("ds needs 3 fields")) };
+                let rec = obs.daemonsets.entry(name.to_string()).or_default();
+                rec.revision = (revision != "-").then(|| revision.to_string());
+                rec.created = created.parse().unwrap_or(0);
+            }
+            "dsunit" => {
+                let f: Vec<&str> = rest.split(' ').collect();
+                let [name, file, sha] = f[..] else { return Err(malformed("dsunit needs 3 fields")) };
+                obs.daemonsets.entry(name.to_string()).or_default().units.insert(file.to_string(), sha.to_string());
+            }
+            "dsspec" => {
+                let (name, b64) = rest.split_once(' ').ok_or_else(|| malformed("dsspec needs 2 fields"))?;
+                let json = decode_base64(b64).ok_or_else(|| malformed("dsspec is not base64"))?;
+                obs.daemonsets.entry(name.to_string()).or_default().spec_json = Some(json);
+            }
+            "file" => {
+                let (path, sha) = rest.rsplit_once(' ').ok_or_else(|| malformed("file needs 2 fields"))?;
+                obs.unit_files.insert(path.to_string(), sha.to_string());
+            }
+            "content" => {
+                let (path, b64) = rest.split_once(' ').unwrap_or((rest, ""));
+                let text = decode_base64(b64).ok_or_else(|| malformed("content is not base64"))?;
+                obs.contents.insert(path.to_string(), text);
+            }
+            "prop" => {
+                let (key, value) = rest.split_once('=').ok_or_else(|| malformed("prop needs key=value"))?;
+                props.insert(key.to_string(), value.to_string());
+            }
+            "unitend" => {
+                if let Some(id) = props.remove("Id") {
+                    obs.units.insert(id, unit_status(&props));
+                }
+                props.clear();
+            }
+            "container" => {
+                let f: Vec<&str> = rest.split('\t').collect();
+                let (name, state, image) = match f[..] {
+                    [n, s, i, ..] => (n, s, i),
+                    _ => return Err(malformed("container needs 4 fields")),
+                };
+                let revision = f.get(3).filter(|r| !r.is_empty() && **r != "<no value>").map(|r| r.to_string());
+                obs.containers.insert(
+                    name.to_string(),
+                    ContainerStatus { state: state.to_string(), image: image.to_string(), revision },
+                );
+            }
+            "end" => ended = true,
+            "" => {}
+            _ => return Err(malformed(&format!("unknown record {kind:?}"))),
+        }
+    }
+    if !ended {
+        return Err(ObserveError::Truncated);
+    }
+    Ok(obs)
+}
+
+fn unit_status(props: &BTreeMap<String, String>) -> UnitStatus {
+    let get = |k: &str| props.get(k).cloned().unwrap_or_default();
+    UnitStatus {
+        load_state: get("LoadState"),
+        active_state: get("ActiveState"),
+        sub_state: get("SubState"),
+        unit_file_state: get("UnitFileState"),
+        restarts: get("NRestarts").parse().unwrap_or(0),
+        active_since: get("ActiveEnterTimestamp").trim_start_matches('@').parse().ok().filter(|t| *t > 0),
+    }
+}
+
+/// Standard base64 (as coreutils' `base64 -w0` writes it) to UTF-8 text.
+fn decode_base64(text: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "dsctl-observe 1
+now 1700000000
+podman 5.4.2
+quadlet yes
+lock free
+ds web 0123456789 1690000000
+dsunit web dsctl-web-web.container aaaa
+file /etc/containers/systemd/dsctl-web-web.container aaaa
+prop Id=dsctl-web-web.service
+prop LoadState=loaded
+prop ActiveState=active
+prop SubState=running
+prop UnitFileState=generated
+prop NRestarts=2
+prop ActiveEnterTimestamp=@1699999990
+unitend
+unitend
+container\tdsctl-web-web\trunning\tlocalhost/dsctl-test/web:1\t0123456789
+end
+";
+
+    #[test]
+    fn parses_every_record_kind() {
+        let obs = parse(SAMPLE).unwrap();
+        assert_eq!(obs.now, 1_700_000_000);
+        assert_eq!(obs.podman_version.as_deref(), Some("5.4.2"));
+        assert_eq!(obs.detected_flavor(), UnitFlavor::Quadlet);
+        assert_eq!(obs.lock_holder, None);
+        let web = &obs.daemonsets["web"];
+        assert_eq!(web.revision.as_deref(), Some("0123456789"));
+        assert_eq!(web.created, 1_690_000_000);
+        assert_eq!(web.units["dsctl-web-web.container"], "aaaa");
+        assert_eq!(obs.unit_files["/etc/containers/systemd/dsctl-web-web.container"], "aaaa");
+        let unit = &obs.units["dsctl-web-web.service"];
+        assert!(unit.is_active());
+        assert_eq!(unit.restarts, 2);
+        assert_eq!(unit.active_since, Some(1_699_999_990));
+        assert_eq!(obs.containers["dsctl-web-web"].revision.as_deref(), Some("0123456789"));
+    }
+
+    #[test]
+    fn truncated_output_is_an_error_not_an_empty_host() {
+        let cut = &SAMPLE[..SAMPLE.rfind("\nend\n").unwrap()];
+        assert_eq!(parse(cut), Err(ObserveError::Truncated));
+        assert!(matches!(parse("sh: podman: not found\n"), Err(ObserveError::NoHeader(_))));
+    }
+
+    #[test]
+    fn flavor_follows_podman_version() {
+        let cases = [
+            (Some("4.3.1"), true, UnitFlavor::Service),
+            (Some("4.4.0"), true, UnitFlavor::Quadlet),
+            (Some("5.4.2"), false, UnitFlavor::Service),
+            (Some("5.4.2-dev"), true, UnitFlavor::Quadlet),
+            (None, true, UnitFlavor::Service),
+        ];
+        for (version, generator, want) in cases {
+            let obs = Observation {
+                podman_version: version.map(str::to_string),
+                quadlet_generator: generator,
+                ..Default::default()
+            };
+            assert_eq!(obs.detected_flavor(), want, "{version:?} {generator}");
+        }
+    }
+
+    #[test]
+    fn lock_holder_and_contents() {
+        let text = "dsctl-observe 1\nlock held alice@laptop pid 42\ncontent /etc/x aGVsbG8K\ndsspec web e30=\nend\n";
+        let obs = parse(text).unwrap();
+        assert_eq!(obs.lock_holder.as_deref(), Some("alice@laptop pid 42"));
+        assert_eq!(obs.contents["/etc/x"], "hello\n");
+        assert_eq!(obs.daemonsets["web"].spec_json.as_deref(), Some("{}"));
+    }
+}

@@ -1,0 +1,53 @@
+# dsctl observe: prints everything the planner needs in ONE round trip. Read-only.
+# Output: one record a line, "kind field…"; parsed by src/observe.rs.
+# $FULL (set by dsctl before this text) adds file contents and recorded specs, for diff/get.
+S=/var/lib/dsctl
+echo "dsctl-observe 1"
+echo "now $(date +%s)"
+v=$(podman --version 2>/dev/null | awk '{print $NF}')
+echo "podman ${v:--}"
+if [ -x /usr/lib/systemd/system-generators/podman-system-generator ] || [ -x /usr/libexec/podman/quadlet ]; then
+  echo "quadlet yes"
+else
+  echo "quadlet no"
+fi
+if [ -e "$S/lock" ] && ! flock -n "$S/lock" true 2>/dev/null; then
+  echo "lock held $(head -c 200 "$S/lock.holder" 2>/dev/null | tr '\n' ' ')"
+else
+  echo "lock free"
+fi
+for d in "$S"/daemonsets/*/; do
+  [ -d "$d" ] || continue
+  n=$(basename "$d")
+  echo "ds $n $(cat "$d/revision" 2>/dev/null || echo -) $(cat "$d/created" 2>/dev/null || echo 0)"
+  for f in "$d"units/*; do
+    [ -f "$f" ] && echo "dsunit $n $(basename "$f") $(sha256sum < "$f" | cut -c1-64)"
+  done
+  if [ -n "$FULL" ] && [ -f "$d/spec.json" ]; then
+    echo "dsspec $n $(base64 -w0 < "$d/spec.json")"
+  fi
+done
+units=
+for f in /etc/systemd/system/dsctl-*.service /etc/containers/systemd/dsctl-*.container; do
+  [ -f "$f" ] || continue
+  echo "file $f $(sha256sum < "$f" | cut -c1-64)"
+  [ -n "$FULL" ] && echo "content $f $(base64 -w0 < "$f")"
+  b=$(basename "$f")
+  units="$units ${b%.*}.service"
+done
+for d in "$S"/daemonsets/*/units; do
+  [ -d "$d" ] || continue
+  for f in "$d"/*; do
+    [ -f "$f" ] || continue
+    b=$(basename "$f")
+    case " $units " in *" ${b%.*}.service "*) ;; *) units="$units ${b%.*}.service" ;; esac
+  done
+done
+if [ -n "$units" ]; then
+  # One block of Key=Value lines per unit, blocks separated by an empty line.
+  systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,UnitFileState,NRestarts,ActiveEnterTimestamp -- $units 2>/dev/null |
+    sed 's/^$/unitend/; /^unitend$/!s/^/prop /'
+  echo unitend
+  podman ps -a --filter label=dsctl.daemonset --format 'container	{{.Names}}	{{.State}}	{{.Image}}	{{index .Labels "dsctl.revision"}}' 2>/dev/null
+fi
+echo "end"
