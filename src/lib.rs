@@ -4,6 +4,7 @@
 //! `rollout_math`, `revision`, `render`, `plan`. The shell: `load` (files), `ssh`, `host_ops`,
 //! `apply` and `command/*`. See ARCHITECTURE.md for the flow.
 
+pub mod batches;
 pub mod cli;
 pub mod command;
 pub mod daemonset;
