@@ -1,0 +1,707 @@
+//! How one container of a DaemonSet maps onto `podman run`: the flavour-independent half of
+//! rendering. Each spec field becomes podman options here; `render.rs` then writes them as a
+//! systemd service or as a Quadlet `.container`.
+//!
+//! Choices that Kubernetes leaves to the node, made here and why:
+//! * `--init` always: the container's PID 1 is catatonit, which forwards SIGTERM, so images
+//!   whose process ignores SIGTERM as PID 1 (busybox httpd) still stop within the grace period.
+//! * hostPath `type` is checked before start (`ExecStartPre=`), as the kubelet checks it; an
+//!   unset type creates a missing directory, as containerd does for the kubelet.
+//! * emptyDir on disk is the named volume `dsctl-<ds>_<volume>`: containers of one DaemonSet
+//!   share it and it survives container restarts, like a pod's emptyDir (unlike k8s, it also
+//!   survives a new revision; `dsctl delete` removes it). `medium: Memory` is a per-container
+//!   tmpfs (`--tmpfs`), sized by `sizeLimit`.
+//! * CPU limits become `--cpus`; CPU requests (or the limit, as k8s defaults requests to
+//!   limits) become `--cpu-shares` the way the kubelet computes cgroup shares; memory limits
+//!   become `--memory`; an explicit memory request becomes `--memory-reservation`. Resources
+//!   other than cpu and memory are not mapped (validation reports them).
+//! * An exec livenessProbe becomes podman's healthcheck with `--health-on-failure=kill`:
+//!   podman's docs advise `kill` under systemd, whose `Restart=always` then restarts the
+//!   container, as the kubelet does. httpGet/tcpSocket liveness and readiness/startup probes
+//!   are run by `dsctl` itself, not rendered.
+
+use std::net::IpAddr;
+
+use crate::daemonset::{Container, DaemonSet, Probe, Protocol, PullPolicy, Volume};
+use crate::escape;
+
+use super::RenderError;
+
+/// Seconds systemd waits beyond the grace period before it kills what is left (podman's own
+/// `generate systemd` margin).
+pub const STOP_TIMEOUT_MARGIN_SECS: u64 = 60;
+/// k8s' default `terminationGracePeriodSeconds`.
+pub const DEFAULT_GRACE_SECS: u64 = 30;
+
+/// One argv word. `Fixed` words are dsctl's own text (flags, numbers, systemd specifiers such as
+/// `%t`) and are written as they are; `Value` words come from the spec and are always escaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Word {
+    Fixed(String),
+    Value(String),
+}
+
+impl Word {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Word::Fixed(s) | Word::Value(s) => s,
+        }
+    }
+}
+
+fn fixed(s: impl Into<String>) -> Word {
+    let s = s.into();
+    debug_assert!(
+        is_safe_fixed(&s),
+        "fixed word {s:?} holds characters that need escaping"
+    );
+    Word::Fixed(s)
+}
+
+fn value(s: impl Into<String>) -> Word {
+    Word::Value(s.into())
+}
+
+/// The characters a `Fixed` word may hold: none of them is special to systemd outside quotes
+/// except `%`, which fixed words use on purpose for specifiers.
+pub fn is_safe_fixed(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    '_' | '.' | '/' | ':' | ',' | '=' | '+' | '@' | '%' | '-' | '[' | ']'
+                )
+        })
+}
+
+/// A bind mount, a named volume or a tmpfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    Bind {
+        host: String,
+        dest: String,
+        read_only: bool,
+    },
+    Named {
+        name: String,
+        dest: String,
+        read_only: bool,
+    },
+    Tmpfs {
+        dest: String,
+        size: Option<u64>,
+        read_only: bool,
+    },
+}
+
+impl Mount {
+    /// The `-v` argument, for bind mounts and named volumes.
+    pub fn volume_spec(&self) -> Option<String> {
+        let (source, dest, read_only) = match self {
+            Mount::Bind {
+                host,
+                dest,
+                read_only,
+            } => (host, dest, *read_only),
+            Mount::Named {
+                name,
+                dest,
+                read_only,
+            } => (name, dest, *read_only),
+            Mount::Tmpfs { .. } => return None,
+        };
+        Some(format!(
+            "{source}:{dest}{}",
+            if read_only { ":ro" } else { "" }
+        ))
+    }
+
+    pub fn options(&self) -> Vec<Word> {
+        match self {
+            Mount::Tmpfs {
+                dest,
+                size,
+                read_only,
+            } => {
+                let mut opts = vec![if *read_only { "ro" } else { "rw" }.to_string()];
+                if let Some(size) = size {
+                    opts.push(format!("size={size}"));
+                }
+                vec![
+                    fixed("--tmpfs"),
+                    value(format!("{dest}:{}", opts.join(","))),
+                ]
+            }
+            _ => vec![fixed("-v"), value(self.volume_spec().unwrap_or_default())],
+        }
+    }
+}
+
+/// Everything `podman run` needs for one container, before it is written as a unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPlan {
+    pub daemonset: String,
+    pub container: String,
+    pub revision: String,
+    /// `dsctl-<ds>-<container>`: the unit's base name and the podman container name.
+    pub name: String,
+    pub image: String,
+    /// `--label` pairs: dsctl's own first, then the pod template's labels.
+    pub labels: Vec<(String, String)>,
+    pub env: Vec<(String, String)>,
+    /// `-p` values (`[hostIP:]hostPort:containerPort/proto`).
+    pub publish: Vec<String>,
+    pub host_network: bool,
+    pub mounts: Vec<Mount>,
+    /// Every other `podman run` option, one group of words per option.
+    pub options: Vec<Vec<Word>>,
+    /// `command`, as the JSON array `--entrypoint` takes.
+    pub entrypoint: Option<String>,
+    pub args: Vec<String>,
+    /// `ExecStartPre=` commands (hostPath checks), each a full argv.
+    pub pre_start: Vec<Vec<Word>>,
+    pub grace_secs: u64,
+    /// `CPUQuota=` for the unit, such as `50%`.
+    pub cpu_quota: Option<String>,
+    /// `MemoryMax=` for the unit, in bytes.
+    pub memory_max: Option<u64>,
+}
+
+/// `dsctl-<ds>-<container>`, from names that validation has already checked as DNS labels.
+pub fn unit_base_name(daemonset: &str, container: &str) -> String {
+    format!(
+        "dsctl-{}-{}",
+        escape::unit_name_component(daemonset),
+        escape::unit_name_component(container)
+    )
+}
+
+pub fn plan_container(
+    ds: &DaemonSet,
+    index: usize,
+    revision: &str,
+) -> Result<ContainerPlan, RenderError> {
+    let pod = ds.pod_spec();
+    let c = &pod.containers[index];
+    let field = |f: &str| format!("spec.template.spec.containers[{index}].{f}");
+    let err_at = |path: String, reason: String| RenderError::Value {
+        daemonset: ds.name().to_string(),
+        container: c.name.clone(),
+        field: path,
+        reason,
+    };
+    let err = |f: &str, reason: String| err_at(field(f), reason);
+
+    check_image(&c.image).map_err(|r| err("image", r))?;
+
+    let mut labels = vec![
+        ("dsctl.daemonset".to_string(), ds.name().to_string()),
+        ("dsctl.container".to_string(), c.name.clone()),
+        ("dsctl.revision".to_string(), revision.to_string()),
+    ];
+    labels.extend(
+        ds.spec
+            .template
+            .metadata
+            .labels
+            .iter()
+            .filter(|(k, _)| !k.starts_with("dsctl."))
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    for (k, _) in &labels {
+        if k.is_empty() || k.contains('=') {
+            return Err(err(
+                "metadata.labels",
+                format!("label key {k:?} cannot be passed to podman (empty or holds `=`)"),
+            ));
+        }
+    }
+
+    let mut env = Vec::with_capacity(c.env.len());
+    for (i, e) in c.env.iter().enumerate() {
+        if e.value_from.is_some() {
+            return Err(err(
+                &format!("env[{i}].valueFrom"),
+                "valueFrom needs the Kubernetes API and is not supported".into(),
+            ));
+        }
+        if e.name.is_empty() || e.name.contains('=') {
+            return Err(err(
+                &format!("env[{i}].name"),
+                format!("{:?} is not a valid environment variable name", e.name),
+            ));
+        }
+        env.push((e.name.clone(), e.value.clone()));
+    }
+
+    let mut publish = Vec::new();
+    if !pod.host_network {
+        for (i, p) in c.ports.iter().enumerate() {
+            let Some(host_port) = p.host_port else {
+                continue;
+            };
+            let f = |s: &str| format!("ports[{i}].{s}");
+            let port_ok = |n: i64| (1..=65535).contains(&n);
+            if !port_ok(host_port) {
+                return Err(err(
+                    &f("hostPort"),
+                    format!("{host_port} is not a port number"),
+                ));
+            }
+            if !port_ok(p.container_port) {
+                return Err(err(
+                    &f("containerPort"),
+                    format!("{} is not a port number", p.container_port),
+                ));
+            }
+            let ip = match p.host_ip.as_deref().filter(|s| !s.is_empty()) {
+                None => String::new(),
+                Some(s) => match s.parse::<IpAddr>() {
+                    Ok(IpAddr::V4(v4)) => format!("{v4}:"),
+                    Ok(IpAddr::V6(v6)) => format!("[{v6}]:"),
+                    Err(_) => return Err(err(&f("hostIP"), format!("{s:?} is not an IP address"))),
+                },
+            };
+            let proto = match p.protocol {
+                Protocol::TCP => "tcp",
+                Protocol::UDP => "udp",
+                Protocol::SCTP => "sctp",
+            };
+            publish.push(format!("{ip}{host_port}:{}/{proto}", p.container_port));
+        }
+    }
+
+    let base = unit_base_name(ds.name(), &c.name);
+    let mut mounts = Vec::new();
+    let mut pre_start = Vec::new();
+    for (i, vm) in c.volume_mounts.iter().enumerate() {
+        let f = |s: &str| format!("volumeMounts[{i}].{s}");
+        check_path(&vm.mount_path).map_err(|r| err(&f("mountPath"), r))?;
+        let Some(j) = pod.volumes.iter().position(|v| v.name == vm.name) else {
+            return Err(err(
+                &f("name"),
+                format!(
+                    "no volume named {:?} in spec.template.spec.volumes",
+                    vm.name
+                ),
+            ));
+        };
+        let (mount, check) = plan_volume(ds.name(), &pod.volumes[j], &vm.mount_path, vm.read_only)
+            .map_err(|(which, r)| err_at(format!("spec.template.spec.volumes[{j}].{which}"), r))?;
+        if let Some(check) = check
+            && !pre_start.contains(&check)
+        {
+            pre_start.push(check);
+        }
+        mounts.push(mount);
+    }
+
+    let grace_secs = pod
+        .termination_grace_period_seconds
+        .map(|g| u64::try_from(g).unwrap_or(0))
+        .unwrap_or(DEFAULT_GRACE_SECS);
+
+    let mut options: Vec<Vec<Word>> = vec![
+        vec![fixed("--init")],
+        vec![fixed(format!("--pull={}", pull_policy(c)))],
+        vec![fixed("--stop-timeout"), fixed(grace_secs.to_string())],
+    ];
+    if pod.host_pid {
+        options.push(vec![fixed("--pid"), fixed("host")]);
+    }
+    let sc = c.security_context.clone().unwrap_or_default();
+    if sc.privileged == Some(true) {
+        options.push(vec![fixed("--privileged")]);
+    }
+    if sc.read_only_root_filesystem == Some(true) {
+        options.push(vec![fixed("--read-only")]);
+    }
+    match (sc.run_as_user, sc.run_as_group) {
+        (Some(u), g) => {
+            let user = id(u).map_err(|r| err("securityContext.runAsUser", r))?;
+            let user = match g {
+                Some(g) => format!(
+                    "{user}:{}",
+                    id(g).map_err(|r| err("securityContext.runAsGroup", r))?
+                ),
+                None => user.to_string(),
+            };
+            options.push(vec![fixed("--user"), fixed(user)]);
+        }
+        (None, Some(_)) => {
+            return Err(err(
+                "securityContext.runAsGroup",
+                "runAsGroup without runAsUser cannot be expressed with podman's --user; set runAsUser too".into(),
+            ));
+        }
+        (None, None) => {}
+    }
+    if let Some(dir) = &c.working_dir {
+        check_path(dir).map_err(|r| err("workingDir", r))?;
+        options.push(vec![fixed("-w"), value(dir.clone())]);
+    }
+
+    let (cpu_quota, memory_max) = plan_resources(c, &mut options).map_err(|(f, r)| err(&f, r))?;
+
+    if let Some(probe) = &c.liveness_probe
+        && let Some(exec) = &probe.exec
+    {
+        options.push(
+            health_options(probe, &exec.command)
+                .map_err(|r| err("livenessProbe.exec.command", r))?,
+        );
+    }
+
+    let entrypoint = if c.command.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&c.command).expect("a list of strings always serializes"))
+    };
+
+    Ok(ContainerPlan {
+        daemonset: ds.name().to_string(),
+        container: c.name.clone(),
+        revision: revision.to_string(),
+        name: base,
+        image: c.image.clone(),
+        labels,
+        env,
+        publish,
+        host_network: pod.host_network,
+        mounts,
+        options,
+        entrypoint,
+        args: c.args.clone(),
+        pre_start,
+        grace_secs,
+        cpu_quota,
+        memory_max,
+    })
+}
+
+fn id(n: i64) -> Result<u32, String> {
+    u32::try_from(n).map_err(|_| format!("{n} is not a valid user or group id"))
+}
+
+/// Characters no image reference can hold, refused early: podman would refuse them anyway,
+/// and Quadlet's `Image=` takes its value verbatim.
+fn check_image(image: &str) -> Result<(), String> {
+    if image.is_empty() {
+        return Err("the image is empty".into());
+    }
+    if let Some(c) = image
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\'))
+    {
+        return Err(format!(
+            "{image:?} is not an image reference (it holds {c:?})"
+        ));
+    }
+    Ok(())
+}
+
+/// Container and host paths as podman's `-v host:dest` needs them.
+fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("{path:?} is not an absolute path"));
+    }
+    if path.contains(':') {
+        return Err(format!(
+            "{path:?} holds `:`, which podman's -v syntax cannot carry"
+        ));
+    }
+    if path.contains('\0') {
+        return Err(format!("{path:?} holds a NUL character"));
+    }
+    Ok(())
+}
+
+/// A volume as a mount, plus the hostPath check to run before start. Errors name the part of
+/// the volume that is wrong (`volumes`).
+fn plan_volume(
+    ds: &str,
+    volume: &Volume,
+    dest: &str,
+    read_only: bool,
+) -> Result<(Mount, Option<Vec<Word>>), (&'static str, String)> {
+    let dest = dest.to_string();
+    if let Some(hp) = &volume.host_path {
+        check_path(&hp.path).map_err(|r| ("hostPath.path", r))?;
+        let path = || value(hp.path.clone());
+        let test = |flag: &str| vec![fixed("/usr/bin/test"), fixed(flag), path()];
+        let check = match hp.kind.as_deref().unwrap_or("") {
+            // Like containerd: a missing path becomes a directory; anything present is used.
+            "" => Some(vec![
+                fixed("/bin/sh"),
+                fixed("-c"),
+                value(r#"[ -e "$1" ] || mkdir -p "$1""#),
+                fixed("dsctl-hostpath"),
+                path(),
+            ]),
+            "DirectoryOrCreate" => Some(vec![fixed("/bin/mkdir"), fixed("-p"), path()]),
+            "FileOrCreate" => Some(vec![
+                fixed("/bin/sh"),
+                fixed("-c"),
+                value(r#"[ -e "$1" ] || : > "$1"; [ -f "$1" ]"#),
+                fixed("dsctl-hostpath"),
+                path(),
+            ]),
+            "Directory" => Some(test("-d")),
+            "File" => Some(test("-f")),
+            "Socket" => Some(test("-S")),
+            "CharDevice" => Some(test("-c")),
+            "BlockDevice" => Some(test("-b")),
+            other => {
+                return Err(("hostPath.type", format!("unknown hostPath type {other:?}")));
+            }
+        };
+        return Ok((
+            Mount::Bind {
+                host: hp.path.clone(),
+                dest,
+                read_only,
+            },
+            check,
+        ));
+    }
+    if let Some(ed) = &volume.empty_dir {
+        return match ed.medium.as_deref().unwrap_or("") {
+            "" => Ok((
+                Mount::Named {
+                    name: emptydir_volume_name(ds, &volume.name),
+                    dest,
+                    read_only,
+                },
+                None,
+            )),
+            "Memory" => {
+                let size = match &ed.size_limit {
+                    None => None,
+                    Some(q) => Some(
+                        q.value()
+                            .map_err(|e| ("emptyDir.sizeLimit", e.to_string()))
+                            .and_then(|b| {
+                                u64::try_from(b).map_err(|_| {
+                                    ("emptyDir.sizeLimit", "must not be negative".to_string())
+                                })
+                            })?,
+                    ),
+                };
+                Ok((
+                    Mount::Tmpfs {
+                        dest,
+                        size,
+                        read_only,
+                    },
+                    None,
+                ))
+            }
+            other => Err((
+                "emptyDir.medium",
+                format!("unknown emptyDir medium {other:?} (\"\" or \"Memory\")"),
+            )),
+        };
+    }
+    Err((
+        "name",
+        "only hostPath and emptyDir volumes can be mounted".into(),
+    ))
+}
+
+/// `dsctl-<ds>_<volume>`: `_` never occurs in either (DNS labels, or escaped by
+/// `unit_name_component`), so two DaemonSets never share an emptyDir volume by accident.
+pub fn emptydir_volume_name(daemonset: &str, volume: &str) -> String {
+    format!(
+        "dsctl-{}_{}",
+        escape::unit_name_component(daemonset),
+        escape::unit_name_component(volume)
+    )
+}
+
+/// k8s' default pull policy: Always for `:latest` or no tag (and no digest), else IfNotPresent.
+fn pull_policy(c: &Container) -> &'static str {
+    let policy = c.image_pull_policy.unwrap_or_else(|| {
+        let name = c.image.rsplit('/').next().unwrap_or(&c.image);
+        let has_digest = c.image.contains('@');
+        match name.split_once(':') {
+            _ if has_digest => PullPolicy::IfNotPresent,
+            Some((_, "latest")) | None => PullPolicy::Always,
+            Some(_) => PullPolicy::IfNotPresent,
+        }
+    });
+    match policy {
+        PullPolicy::Always => "always",
+        PullPolicy::IfNotPresent => "missing",
+        PullPolicy::Never => "never",
+    }
+}
+
+type FieldError = (String, String);
+
+/// Adds the resource options and returns the unit's `CPUQuota=` and `MemoryMax=`.
+fn plan_resources(
+    c: &Container,
+    options: &mut Vec<Vec<Word>>,
+) -> Result<(Option<String>, Option<u64>), FieldError> {
+    let Some(res) = &c.resources else {
+        return Ok((None, None));
+    };
+    let positive =
+        |kind: &str, name: &str, scaled: Result<i128, crate::quantity::QuantityError>| {
+            let f = format!("resources.{kind}.{name}");
+            match scaled {
+                Ok(n) if n > 0 => u64::try_from(n).map_err(|_| (f, "is too large".to_string())),
+                Ok(_) => Err((f, "must be greater than zero".to_string())),
+                Err(e) => Err((f, e.to_string())),
+            }
+        };
+    let mut cpu_quota = None;
+    let cpu_limit = res
+        .limits
+        .get("cpu")
+        .map(|q| positive("limits", "cpu", q.milli_value()))
+        .transpose()?;
+    if let Some(milli) = cpu_limit {
+        options.push(vec![fixed("--cpus"), fixed(decimal_milli(milli))]);
+        // CPUQuota= is a percentage of one CPU: 1000 millicores = 100%.
+        cpu_quota = Some(format!("{}%", decimal_milli(milli * 100)));
+    }
+    let cpu_request = res
+        .requests
+        .get("cpu")
+        .map(|q| positive("requests", "cpu", q.milli_value()))
+        .transpose()?;
+    if let Some(milli) = cpu_request.or(cpu_limit) {
+        // The kubelet's MilliCPUToShares: 1 CPU = 1024 shares, at least 2, at most 262144.
+        let shares = (milli.saturating_mul(1024) / 1000).clamp(2, 262_144);
+        options.push(vec![fixed("--cpu-shares"), fixed(shares.to_string())]);
+    }
+    let memory_max = res
+        .limits
+        .get("memory")
+        .map(|q| positive("limits", "memory", q.value()))
+        .transpose()?;
+    if let Some(bytes) = memory_max {
+        options.push(vec![fixed("--memory"), fixed(bytes.to_string())]);
+    }
+    if let Some(q) = res.requests.get("memory") {
+        let bytes = positive("requests", "memory", q.value())?;
+        options.push(vec![
+            fixed("--memory-reservation"),
+            fixed(bytes.to_string()),
+        ]);
+    }
+    Ok((cpu_quota, memory_max))
+}
+
+/// `thousandths / 1000` as a decimal without trailing zeros: 100 → "0.1", 2000 → "2".
+fn decimal_milli(thousandths: u64) -> String {
+    let (int, frac) = (thousandths / 1000, thousandths % 1000);
+    if frac == 0 {
+        int.to_string()
+    } else {
+        format!("{int}.{}", format!("{frac:03}").trim_end_matches('0'))
+    }
+}
+
+/// podman's healthcheck options for an exec probe. podman reads a JSON array of two or more
+/// words as an exec command, but a one-word array (or one starting with CMD, NONE or
+/// CMD-SHELL) as a shell command, so those run as `exec 'word' …` through `/bin/sh -c`.
+fn health_options(probe: &Probe, command: &[String]) -> Result<Vec<Word>, String> {
+    if command.is_empty() {
+        return Err("the exec probe has no command".into());
+    }
+    let special = ["CMD", "NONE", "CMD-SHELL"]
+        .iter()
+        .any(|s| command[0].eq_ignore_ascii_case(s));
+    let json = if command.len() >= 2 && !special {
+        serde_json::to_string(command).expect("strings serialize")
+    } else {
+        let mut script = String::from("exec");
+        for word in command {
+            if word.contains('\0') {
+                return Err("the command holds a NUL character".into());
+            }
+            script.push_str(" '");
+            script.push_str(&word.replace('\'', r"'\''"));
+            script.push('\'');
+        }
+        serde_json::to_string(&["CMD-SHELL", &script]).expect("strings serialize")
+    };
+    let secs = |n: i64| format!("{}s", n.max(0));
+    Ok(vec![
+        fixed("--health-cmd"),
+        value(json),
+        fixed(format!(
+            "--health-interval={}",
+            secs(probe.period_seconds.max(1))
+        )),
+        fixed(format!(
+            "--health-timeout={}",
+            secs(probe.timeout_seconds.max(1))
+        )),
+        fixed(format!(
+            "--health-retries={}",
+            probe.failure_threshold.max(1)
+        )),
+        fixed(format!(
+            "--health-start-period={}",
+            secs(probe.initial_delay_seconds)
+        )),
+        fixed("--health-on-failure=kill"),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_milli_table() {
+        for (n, want) in [
+            (100, "0.1"),
+            (2000, "2"),
+            (1500, "1.5"),
+            (1, "0.001"),
+            (250, "0.25"),
+            (10_000, "10"),
+        ] {
+            assert_eq!(decimal_milli(n), want);
+        }
+    }
+
+    #[test]
+    fn default_pull_policy_follows_kubernetes() {
+        let with = |image: &str| Container {
+            image: image.into(),
+            ..Default::default()
+        };
+        for (image, want) in [
+            ("nginx", "always"),
+            ("nginx:latest", "always"),
+            ("nginx:1.25", "missing"),
+            ("localhost:5000/nginx", "always"),
+            ("localhost:5000/nginx:1.2", "missing"),
+            ("nginx@sha256:abc", "missing"),
+            ("docker.io/library/nginx:latest", "always"),
+        ] {
+            assert_eq!(pull_policy(&with(image)), want, "{image}");
+        }
+        let explicit = Container {
+            image: "nginx".into(),
+            image_pull_policy: Some(PullPolicy::Never),
+            ..Default::default()
+        };
+        assert_eq!(pull_policy(&explicit), "never");
+    }
+
+    #[test]
+    fn fixed_words_reject_quoting_characters() {
+        assert!(is_safe_fixed("--cidfile=%t/%n.ctr-id"));
+        assert!(is_safe_fixed("[::1]:80:80/tcp"));
+        for bad in ["", "a b", "a\"", "a\\", "a;b", "$x", "a\n"] {
+            assert!(!is_safe_fixed(bad), "{bad:?}");
+        }
+    }
+}
