@@ -4,28 +4,35 @@
 //! `rollout_math`, `revision`, `render`, `plan`. The shell: `load` (files), `ssh`, `host_ops`,
 //! `apply` and `command/*`. See ARCHITECTURE.md for the flow.
 
+pub mod apply;
 pub mod batches;
 pub mod cli;
 pub mod command;
 pub mod daemonset;
 pub mod diagnostic;
+pub mod diff;
 pub mod eligibility;
 pub mod escape;
 pub mod explain;
+pub mod host_script;
 pub mod int_or_string;
+pub mod intent;
 pub mod inventory;
 pub mod k8s_names;
 pub mod known_hosts;
 pub mod labels;
 pub mod load;
 pub mod observe;
+pub mod plan;
 pub mod quantity;
 pub mod render;
+pub mod report;
 pub mod revision;
 pub mod rollout_math;
 mod run;
 pub mod ssh;
 pub mod ssh_config;
+pub mod status;
 pub mod validate;
 
 pub use run::{EXIT_INVALID, run};

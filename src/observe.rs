@@ -38,6 +38,8 @@ pub struct RecordedDaemonSet {
     pub revision: Option<String>,
     /// Unix seconds of the first install.
     pub created: u64,
+    /// Unix seconds when the current revision was recorded.
+    pub updated: u64,
     /// The unit files dsctl wrote last, by file name: their sha256.
     pub units: BTreeMap<String, String>,
     /// The DaemonSet as last applied, JSON (only with `full`).
@@ -97,7 +99,11 @@ impl Observation {
 fn parse_major_minor(version: &str) -> Option<(u32, u32)> {
     let mut parts = version.split('.');
     let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()?;
+    let minor = parts
+        .next()?
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .ok()?;
     Some((major, minor))
 }
 
@@ -112,11 +118,16 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
     let mut props: BTreeMap<String, String> = BTreeMap::new();
     let mut ended = false;
     for (index, line) in lines {
-        let malformed = |message: &str| ObserveError::Malformed { line: index + 1, message: message.to_string() };
+        let malformed = |message: &str| ObserveError::Malformed {
+            line: index + 1,
+            message: message.to_string(),
+        };
         let (kind, rest) = line.split_once([' ', '\t']).unwrap_or((line, ""));
         match kind {
             "now" => obs.now = rest.trim().parse().map_err(|_| malformed("bad clock"))?,
-            "podman" => obs.podman_version = (rest != "-" && !rest.is_empty()).then(|| rest.to_string()),
+            "podman" => {
+                obs.podman_version = (rest != "-" && !rest.is_empty()).then(|| rest.to_string())
+            }
             "quadlet" => obs.quadlet_generator = rest == "yes",
             "lock" => {
                 obs.lock_holder = match rest.split_once(' ') {
@@ -127,23 +138,39 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
             }
             "ds" => {
                 let f: Vec<&str> = rest.split(' ').collect();
-                let [name, revision, created] = f[..] else { return Err(malformed("ds needs 3 fields")) };
+                let [name, revision, created, updated] = f[..] else {
+                    return Err(malformed("ds needs 4 fields"));
+                };
                 let rec = obs.daemonsets.entry(name.to_string()).or_default();
                 rec.revision = (revision != "-").then(|| revision.to_string());
                 rec.created = created.parse().unwrap_or(0);
+                rec.updated = updated.parse().unwrap_or(0);
             }
             "dsunit" => {
                 let f: Vec<&str> = rest.split(' ').collect();
-                let [name, file, sha] = f[..] else { return Err(malformed("dsunit needs 3 fields")) };
-                obs.daemonsets.entry(name.to_string()).or_default().units.insert(file.to_string(), sha.to_string());
+                let [name, file, sha] = f[..] else {
+                    return Err(malformed("dsunit needs 3 fields"));
+                };
+                obs.daemonsets
+                    .entry(name.to_string())
+                    .or_default()
+                    .units
+                    .insert(file.to_string(), sha.to_string());
             }
             "dsspec" => {
-                let (name, b64) = rest.split_once(' ').ok_or_else(|| malformed("dsspec needs 2 fields"))?;
+                let (name, b64) = rest
+                    .split_once(' ')
+                    .ok_or_else(|| malformed("dsspec needs 2 fields"))?;
                 let json = decode_base64(b64).ok_or_else(|| malformed("dsspec is not base64"))?;
-                obs.daemonsets.entry(name.to_string()).or_default().spec_json = Some(json);
+                obs.daemonsets
+                    .entry(name.to_string())
+                    .or_default()
+                    .spec_json = Some(json);
             }
             "file" => {
-                let (path, sha) = rest.rsplit_once(' ').ok_or_else(|| malformed("file needs 2 fields"))?;
+                let (path, sha) = rest
+                    .rsplit_once(' ')
+                    .ok_or_else(|| malformed("file needs 2 fields"))?;
                 obs.unit_files.insert(path.to_string(), sha.to_string());
             }
             "content" => {
@@ -152,7 +179,9 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
                 obs.contents.insert(path.to_string(), text);
             }
             "prop" => {
-                let (key, value) = rest.split_once('=').ok_or_else(|| malformed("prop needs key=value"))?;
+                let (key, value) = rest
+                    .split_once('=')
+                    .ok_or_else(|| malformed("prop needs key=value"))?;
                 props.insert(key.to_string(), value.to_string());
             }
             "unitend" => {
@@ -167,10 +196,17 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
                     [n, s, i, ..] => (n, s, i),
                     _ => return Err(malformed("container needs 4 fields")),
                 };
-                let revision = f.get(3).filter(|r| !r.is_empty() && **r != "<no value>").map(|r| r.to_string());
+                let revision = f
+                    .get(3)
+                    .filter(|r| !r.is_empty() && **r != "<no value>")
+                    .map(|r| r.to_string());
                 obs.containers.insert(
                     name.to_string(),
-                    ContainerStatus { state: state.to_string(), image: image.to_string(), revision },
+                    ContainerStatus {
+                        state: state.to_string(),
+                        image: image.to_string(),
+                        revision,
+                    },
                 );
             }
             "end" => ended = true,
@@ -192,14 +228,20 @@ fn unit_status(props: &BTreeMap<String, String>) -> UnitStatus {
         sub_state: get("SubState"),
         unit_file_state: get("UnitFileState"),
         restarts: get("NRestarts").parse().unwrap_or(0),
-        active_since: get("ActiveEnterTimestamp").trim_start_matches('@').parse().ok().filter(|t| *t > 0),
+        active_since: get("ActiveEnterTimestamp")
+            .trim_start_matches('@')
+            .parse()
+            .ok()
+            .filter(|t| *t > 0),
     }
 }
 
 /// Standard base64 (as coreutils' `base64 -w0` writes it) to UTF-8 text.
 fn decode_base64(text: &str) -> Option<String> {
     use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -212,7 +254,7 @@ now 1700000000
 podman 5.4.2
 quadlet yes
 lock free
-ds web 0123456789 1690000000
+ds web 0123456789 1690000000 1695000000
 dsunit web dsctl-web-web.container aaaa
 file /etc/containers/systemd/dsctl-web-web.container aaaa
 prop Id=dsctl-web-web.service
@@ -238,20 +280,30 @@ end
         let web = &obs.daemonsets["web"];
         assert_eq!(web.revision.as_deref(), Some("0123456789"));
         assert_eq!(web.created, 1_690_000_000);
+        assert_eq!(web.updated, 1_695_000_000);
         assert_eq!(web.units["dsctl-web-web.container"], "aaaa");
-        assert_eq!(obs.unit_files["/etc/containers/systemd/dsctl-web-web.container"], "aaaa");
+        assert_eq!(
+            obs.unit_files["/etc/containers/systemd/dsctl-web-web.container"],
+            "aaaa"
+        );
         let unit = &obs.units["dsctl-web-web.service"];
         assert!(unit.is_active());
         assert_eq!(unit.restarts, 2);
         assert_eq!(unit.active_since, Some(1_699_999_990));
-        assert_eq!(obs.containers["dsctl-web-web"].revision.as_deref(), Some("0123456789"));
+        assert_eq!(
+            obs.containers["dsctl-web-web"].revision.as_deref(),
+            Some("0123456789")
+        );
     }
 
     #[test]
     fn truncated_output_is_an_error_not_an_empty_host() {
         let cut = &SAMPLE[..SAMPLE.rfind("\nend\n").unwrap()];
         assert_eq!(parse(cut), Err(ObserveError::Truncated));
-        assert!(matches!(parse("sh: podman: not found\n"), Err(ObserveError::NoHeader(_))));
+        assert!(matches!(
+            parse("sh: podman: not found\n"),
+            Err(ObserveError::NoHeader(_))
+        ));
     }
 
     #[test]

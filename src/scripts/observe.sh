@@ -19,7 +19,7 @@ fi
 for d in "$S"/daemonsets/*/; do
   [ -d "$d" ] || continue
   n=$(basename "$d")
-  echo "ds $n $(cat "$d/revision" 2>/dev/null || echo -) $(cat "$d/created" 2>/dev/null || echo 0)"
+  echo "ds $n $(cat "$d/revision" 2>/dev/null || echo -) $(cat "$d/created" 2>/dev/null || echo 0) $(stat -c %Y "$d/revision" 2>/dev/null || echo 0)"
   for f in "$d"units/*; do
     [ -f "$f" ] && echo "dsunit $n $(basename "$f") $(sha256sum < "$f" | cut -c1-64)"
   done

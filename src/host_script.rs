@@ -1,0 +1,260 @@
+//! Turns a host's plan into the one shell script that carries it out (pure).
+//!
+//! The script holds the host's dsctl lock (flock) while it runs, so two applies never
+//! interleave, and every step is idempotent (write-if-different, start-if-stopped), so a run
+//! killed half-way is finished by the next one. File contents travel base64-encoded: no value
+//! from a spec is ever parsed by the host's shell.
+
+use std::fmt::Write as _;
+
+use base64::Engine;
+
+use crate::plan::{Action, Change, STATE_DIR};
+
+/// Exit code the script uses when the lock could not be taken in time.
+pub const EXIT_LOCKED: u32 = 75;
+
+/// Quotes a string as one word for a POSIX shell.
+pub fn sh_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+}
+
+const PRELUDE: &str = r#"set -eu
+umask 022
+S=/var/lib/dsctl
+mkdir -p "$S/daemonsets"
+exec 9>>"$S/lock"
+if ! flock -w "$LOCK_TIMEOUT" 9; then
+  echo "locked by: $(cat "$S/lock.holder" 2>/dev/null || echo unknown)" >&2
+  exit 75
+fi
+printf '%s\n' "$HOLDER" > "$S/lock.holder"
+trap 'rm -f "$S/lock.holder"' EXIT
+# put PATH B64: write atomically (temporary file + rename in the same directory).
+put() {
+  d=$(dirname "$1"); mkdir -p "$d"
+  t=$(mktemp "$d/.dsctl.XXXXXX")
+  printf '%s' "$2" | base64 -d > "$t"
+  chmod 0644 "$t"
+  mv -f "$t" "$1"
+}
+# fail UNIT: print why a unit did not start, then stop the script.
+fail() {
+  echo "$1 did not start:" >&2
+  systemctl status --no-pager -n 15 "$1" >&2 || true
+  exit 1
+}
+"#;
+
+/// The script for a host's changes. `holder` names this run in the lock (user, host, pid).
+pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> String {
+    let mut s = format!(
+        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\n{PRELUDE}",
+        sh_quote(holder)
+    );
+    let actions = || changes.iter().flat_map(|c| c.actions.iter());
+    let mut reload = false;
+    for action in actions() {
+        if let Action::RemoveUnit { path, unit } = action {
+            let container = unit.trim_end_matches(".service");
+            let _ = writeln!(s, "echo {}", sh_quote(&format!("remove {unit}")));
+            let _ = writeln!(
+                s,
+                "systemctl disable --now {} >/dev/null 2>&1 || systemctl stop {} || true",
+                sh_quote(unit),
+                sh_quote(unit)
+            );
+            let _ = writeln!(s, "rm -f {}", sh_quote(path));
+            let _ = writeln!(
+                s,
+                "podman rm -f --ignore {} >/dev/null 2>&1 || true",
+                sh_quote(container)
+            );
+            reload = true;
+        }
+    }
+    for action in actions() {
+        if let Action::WriteUnit { path, content } = action {
+            let _ = writeln!(s, "echo {}", sh_quote(&format!("write {path}")));
+            let _ = writeln!(s, "put {} {}", sh_quote(path), b64(content));
+            reload = true;
+        }
+    }
+    if reload {
+        s.push_str("systemctl daemon-reload\n");
+    }
+    for action in actions() {
+        match action {
+            Action::Start { unit, enable } => {
+                let u = sh_quote(unit);
+                let _ = writeln!(s, "echo {}", sh_quote(&format!("start {unit}")));
+                let _ = writeln!(s, "systemctl reset-failed {u} 2>/dev/null || true");
+                if *enable {
+                    let _ = writeln!(s, "systemctl enable --quiet {u}");
+                }
+                let _ = writeln!(s, "systemctl start {u} || fail {u}");
+            }
+            Action::Restart { unit } => {
+                let u = sh_quote(unit);
+                let _ = writeln!(s, "echo {}", sh_quote(&format!("restart {unit}")));
+                let _ = writeln!(s, "systemctl restart {u} || fail {u}");
+            }
+            _ => {}
+        }
+    }
+    for action in actions() {
+        match action {
+            Action::RecordState {
+                daemonset,
+                revision,
+                units,
+                spec_json,
+            } => {
+                let dir = format!("{STATE_DIR}/daemonsets/{daemonset}");
+                let new = format!("{STATE_DIR}/daemonsets/.{daemonset}.new");
+                let _ = writeln!(s, "rm -rf {n}; mkdir -p {n}/units", n = sh_quote(&new));
+                let _ = writeln!(
+                    s,
+                    "cp {d}/created {n}/created 2>/dev/null || date +%s > {n}/created",
+                    d = sh_quote(&dir),
+                    n = sh_quote(&new)
+                );
+                let _ = writeln!(
+                    s,
+                    "put {} {}",
+                    sh_quote(&format!("{new}/revision")),
+                    b64(&format!("{revision}\n"))
+                );
+                let _ = writeln!(
+                    s,
+                    "put {} {}",
+                    sh_quote(&format!("{new}/spec.json")),
+                    b64(spec_json)
+                );
+                for unit in units {
+                    let _ = writeln!(
+                        s,
+                        "put {} {}",
+                        sh_quote(&format!("{new}/units/{}", unit.name)),
+                        b64(&unit.content)
+                    );
+                }
+                let _ = writeln!(
+                    s,
+                    "rm -rf {d}; mv {n} {d}",
+                    d = sh_quote(&dir),
+                    n = sh_quote(&new)
+                );
+            }
+            Action::ForgetState { daemonset } => {
+                let _ = writeln!(
+                    s,
+                    "rm -rf {}",
+                    sh_quote(&format!("{STATE_DIR}/daemonsets/{daemonset}"))
+                );
+            }
+            _ => {}
+        }
+    }
+    s.push_str("echo done\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ChangeKind;
+    use crate::render::UnitFile;
+
+    #[test]
+    fn quoting_survives_every_shell_metacharacter() {
+        for value in [
+            "plain",
+            "it's",
+            "$(reboot)",
+            "a b",
+            "`x`",
+            "\\",
+            "'\"'",
+            "\n;rm -rf /",
+        ] {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", sh_quote(value)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), value);
+        }
+    }
+
+    fn change(actions: Vec<Action>) -> Change {
+        Change {
+            daemonset: "web".into(),
+            kind: ChangeKind::Create,
+            reasons: vec![],
+            actions,
+            disruptive: false,
+        }
+    }
+
+    #[test]
+    fn orders_removals_writes_reload_starts_then_records() {
+        let unit = UnitFile {
+            name: "dsctl-web-web.service".into(),
+            path: "/etc/systemd/system/dsctl-web-web.service".into(),
+            content: "[Unit]\n".into(),
+        };
+        let s = script(
+            &[change(vec![
+                Action::RecordState {
+                    daemonset: "web".into(),
+                    revision: "r1".into(),
+                    units: vec![unit.clone()],
+                    spec_json: "{}".into(),
+                },
+                Action::Start {
+                    unit: "dsctl-web-web.service".into(),
+                    enable: true,
+                },
+                Action::WriteUnit {
+                    path: unit.path.clone(),
+                    content: unit.content.clone(),
+                },
+                Action::RemoveUnit {
+                    path: "/etc/systemd/system/dsctl-web-old.service".into(),
+                    unit: "dsctl-web-old.service".into(),
+                },
+            ])],
+            60,
+            "me@laptop",
+        );
+        let at = |needle: &str| {
+            s.find(needle)
+                .unwrap_or_else(|| panic!("{needle} missing in\n{s}"))
+        };
+        assert!(at("disable --now") < at("put '/etc/systemd"));
+        assert!(at("put '/etc/systemd") < at("daemon-reload"));
+        assert!(at("daemon-reload") < at("systemctl start"));
+        assert!(at("systemctl start") < at("/revision'"));
+        assert!(s.contains("flock -w \"$LOCK_TIMEOUT\" 9"));
+    }
+
+    #[test]
+    fn unit_content_never_reaches_the_shell_unencoded() {
+        let evil = "$(touch /tmp/pwned)\n'; reboot; '";
+        let s = script(
+            &[change(vec![Action::WriteUnit {
+                path: "/etc/systemd/system/x.service".into(),
+                content: evil.into(),
+            }])],
+            1,
+            "h",
+        );
+        assert!(!s.contains("touch /tmp/pwned"));
+        assert!(s.contains(&b64(evil)));
+    }
+}

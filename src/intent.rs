@@ -1,0 +1,63 @@
+//! What each host should run: eligibility + revision + rendering, for one host (pure).
+
+use crate::daemonset::DaemonSet;
+use crate::eligibility::node_should_run_daemon_pod;
+use crate::inventory::{Host, UnitFlavor};
+use crate::plan::{DesiredDaemonSet, HostIntent, Placement};
+use crate::render::{RenderError, Templates, render_daemonset};
+use crate::revision::revision;
+
+/// The host's intent for every DaemonSet in `specs`. `flavor` is the host's inventory override
+/// or else what the observe round trip detected.
+pub fn host_intent(
+    specs: &[DaemonSet],
+    host: &Host,
+    flavor: UnitFlavor,
+    templates: &Templates,
+    prune: bool,
+) -> Result<HostIntent, RenderError> {
+    let mut intent = HostIntent {
+        prune,
+        ..Default::default()
+    };
+    for ds in specs {
+        let verdict = node_should_run_daemon_pod(ds, host);
+        let placement = if verdict.should_run {
+            Placement::Run(desired(ds, flavor, templates)?)
+        } else if verdict.should_continue_running {
+            Placement::Keep
+        } else {
+            Placement::Absent
+        };
+        intent.daemonsets.insert(ds.name().to_string(), placement);
+    }
+    Ok(intent)
+}
+
+/// The DaemonSet's units for this flavour, with its revision and the spec to record.
+pub fn desired(
+    ds: &DaemonSet,
+    flavor: UnitFlavor,
+    templates: &Templates,
+) -> Result<DesiredDaemonSet, RenderError> {
+    let revision = revision(ds);
+    let units = render_daemonset(ds, &revision, flavor, templates)?;
+    let spec_json = serde_json::to_string_pretty(ds).expect("a DaemonSet always serializes");
+    Ok(DesiredDaemonSet {
+        name: ds.name().to_string(),
+        revision,
+        units,
+        spec_json,
+    })
+}
+
+/// An intent that removes the named DaemonSets and leaves everything else alone (`delete`).
+pub fn removal_intent<'a>(names: impl IntoIterator<Item = &'a str>) -> HostIntent {
+    HostIntent {
+        daemonsets: names
+            .into_iter()
+            .map(|n| (n.to_string(), Placement::Absent))
+            .collect(),
+        prune: false,
+    }
+}

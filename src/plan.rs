@@ -1,0 +1,589 @@
+//! The planner: a pure function from (what should run on a host, what the host holds) to the
+//! changes that converge it. No I/O; `host_script.rs` turns a plan into the one script that
+//! carries it out, and `apply.rs` decides when each host's script runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::observe::Observation;
+use crate::render::UnitFile;
+
+/// Where dsctl keeps what it knows about each DaemonSet on a host.
+pub const STATE_DIR: &str = "/var/lib/dsctl";
+
+/// What one DaemonSet should look like on one host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredDaemonSet {
+    pub name: String,
+    pub revision: String,
+    pub units: Vec<UnitFile>,
+    /// The DaemonSet as applied (JSON), recorded on the host for `get` and `rollout history`.
+    pub spec_json: String,
+}
+
+/// The verdict of eligibility for one DaemonSet on one host.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placement {
+    /// shouldRun: converge it to the desired units.
+    Run(DesiredDaemonSet),
+    /// shouldContinueRunning only (e.g. a NoSchedule taint): an instance that is there stays as
+    /// it is; none is created.
+    Keep,
+    /// Neither: an instance that is there is removed.
+    Absent,
+}
+
+/// Everything the planner needs to know about one host's intent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostIntent {
+    pub daemonsets: BTreeMap<String, Placement>,
+    /// Remove DaemonSets the host holds but the intent does not name.
+    pub prune: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// Nothing of this DaemonSet was on the host.
+    Create,
+    /// A new revision replaces a running one.
+    Update,
+    /// Same revision, but a unit was stopped, failed, deleted or edited by hand.
+    Heal,
+    /// The host is no longer eligible, or the DaemonSet was deleted.
+    Remove,
+    /// The specs no longer name this DaemonSet (`--prune`).
+    Prune,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum Action {
+    /// Stop and disable the unit, then delete its file.
+    RemoveUnit { path: String, unit: String },
+    /// Write the file atomically (temporary file + rename in the same directory).
+    WriteUnit { path: String, content: String },
+    /// Start the unit (and enable it where `enable`), clearing a failed state first.
+    Start { unit: String, enable: bool },
+    /// Restart the unit because its definition changed.
+    Restart { unit: String },
+    /// Record the applied revision, units and spec under STATE_DIR.
+    RecordState {
+        daemonset: String,
+        revision: String,
+        units: Vec<UnitFile>,
+        spec_json: String,
+    },
+    /// Delete the DaemonSet's record under STATE_DIR.
+    ForgetState { daemonset: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub daemonset: String,
+    pub kind: ChangeKind,
+    /// Why, in words, one per finding.
+    pub reasons: Vec<String>,
+    pub actions: Vec<Action>,
+    /// True when this change takes a running, available instance out of service (a restart
+    /// for a new revision): such changes are what maxUnavailable budgets.
+    pub disruptive: bool,
+}
+
+/// The changes for one host; empty means in sync.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HostPlan {
+    pub changes: Vec<Change>,
+    /// DaemonSets that stay as they are, with the reason (kept by NoSchedule, not pruned …).
+    pub notes: Vec<String>,
+}
+
+impl HostPlan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn is_disruptive(&self) -> bool {
+        self.changes.iter().any(|c| c.disruptive)
+    }
+}
+
+/// sha256 of a unit's content, as the observe script reports it (`sha256sum`).
+pub fn content_sha(content: &str) -> String {
+    hex::encode(Sha256::digest(content.as_bytes()))
+}
+
+/// The systemd service a unit file yields (`x.container` → `x.service`).
+pub fn service_name(file_name: &str) -> String {
+    let stem = file_name
+        .rsplit_once('.')
+        .map_or(file_name, |(stem, _)| stem);
+    format!("{stem}.service")
+}
+
+/// Where a unit file of this name lives (Quadlet files and services have fixed directories).
+pub fn unit_path(file_name: &str) -> String {
+    if file_name.ends_with(".container") {
+        format!("/etc/containers/systemd/{file_name}")
+    } else {
+        format!("/etc/systemd/system/{file_name}")
+    }
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit_once('/').map_or(path, |(_, name)| name)
+}
+
+pub fn plan_host(intent: &HostIntent, observed: &Observation) -> HostPlan {
+    let mut plan = HostPlan::default();
+    for (name, placement) in &intent.daemonsets {
+        let held = holds(observed, name);
+        match placement {
+            Placement::Run(desired) => {
+                if let Some(change) = converge(desired, observed) {
+                    plan.changes.push(change);
+                }
+            }
+            Placement::Keep if held => plan.notes.push(format!(
+                "{name}: kept as it is (the host may no longer take new placements)"
+            )),
+            Placement::Keep | Placement::Absent => {
+                if held {
+                    plan.changes.push(removal(
+                        name,
+                        observed,
+                        ChangeKind::Remove,
+                        "the host is not eligible",
+                    ));
+                }
+            }
+        }
+    }
+    for name in observed.daemonsets.keys() {
+        if intent.daemonsets.contains_key(name) {
+            continue;
+        }
+        if intent.prune {
+            plan.changes.push(removal(
+                name,
+                observed,
+                ChangeKind::Prune,
+                "no spec names it (--prune)",
+            ));
+        } else {
+            plan.notes.push(format!(
+                "{name}: on the host but in no spec; kept (use --prune to remove)"
+            ));
+        }
+    }
+    plan
+}
+
+/// Does the host hold anything of this DaemonSet (a record or a unit file)?
+fn holds(observed: &Observation, name: &str) -> bool {
+    observed.daemonsets.contains_key(name) || !recorded_files(observed, name).is_empty()
+}
+
+/// Unit files recorded for the DaemonSet, plus present files that carry its name prefix.
+fn recorded_files(observed: &Observation, name: &str) -> BTreeSet<String> {
+    let mut files: BTreeSet<String> = observed
+        .daemonsets
+        .get(name)
+        .map(|r| r.units.keys().cloned().collect())
+        .unwrap_or_default();
+    let prefix = format!("dsctl-{name}-");
+    files.extend(
+        observed
+            .unit_files
+            .keys()
+            .map(|p| file_name(p))
+            .filter(|f| {
+                f.starts_with(&prefix)
+                    && observed
+                        .daemonsets
+                        .keys()
+                        .all(|other| !owned_by_longer(f, name, other))
+            })
+            .map(str::to_string),
+    );
+    files
+}
+
+/// `dsctl-a-b-c.service` starts with both `dsctl-a-` and `dsctl-a-b-`: the longer name owns it.
+fn owned_by_longer(file: &str, name: &str, other: &str) -> bool {
+    other.len() > name.len()
+        && other.starts_with(name)
+        && file.starts_with(&format!("dsctl-{other}-"))
+}
+
+fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change> {
+    let record = observed.daemonsets.get(&desired.name);
+    let mut reasons = Vec::new();
+    let mut removes = Vec::new();
+    let mut writes = Vec::new();
+    let mut starts = Vec::new();
+    let mut any_was_active = false;
+
+    let wanted: BTreeSet<&str> = desired.units.iter().map(|u| u.name.as_str()).collect();
+    for stale in recorded_files(observed, &desired.name) {
+        if !wanted.contains(stale.as_str()) {
+            reasons.push(format!("{stale} is no longer part of the DaemonSet"));
+            removes.push(Action::RemoveUnit {
+                path: unit_path(&stale),
+                unit: service_name(&stale),
+            });
+        }
+    }
+    for unit in &desired.units {
+        let service = service_name(&unit.name);
+        let status = observed.units.get(&service);
+        let active = status.is_some_and(|s| s.is_active());
+        any_was_active |= active;
+        let sha = content_sha(&unit.content);
+        let file_changed = match observed.unit_files.get(&unit.path) {
+            None => {
+                reasons.push(format!("{} is missing", unit.path));
+                true
+            }
+            Some(present) if *present != sha => {
+                reasons.push(format!("{} differs from the desired unit", unit.path));
+                true
+            }
+            Some(_) => false,
+        };
+        if file_changed {
+            writes.push(Action::WriteUnit {
+                path: unit.path.clone(),
+                content: unit.content.clone(),
+            });
+        }
+        // A Quadlet unit is generated, so it is enabled through its [Install] section.
+        let enable = unit.name.ends_with(".service");
+        let enabled = status
+            .is_some_and(|s| s.unit_file_state == "enabled" || s.unit_file_state == "generated");
+        if file_changed && active {
+            starts.push(Action::Restart {
+                unit: service.clone(),
+            });
+        } else if file_changed || !active || (enable && !enabled) {
+            if !file_changed {
+                let state = status.map_or("not loaded", |s| s.active_state.as_str());
+                if !active {
+                    reasons.push(format!("{service} is {state}"));
+                } else {
+                    reasons.push(format!("{service} is not enabled"));
+                }
+            }
+            starts.push(Action::Start {
+                unit: service,
+                enable,
+            });
+        }
+    }
+
+    let recorded_units: BTreeMap<&str, &str> = record
+        .map(|r| {
+            r.units
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let desired_units: BTreeMap<&str, String> = desired
+        .units
+        .iter()
+        .map(|u| (u.name.as_str(), content_sha(&u.content)))
+        .collect();
+    let record_current = record
+        .is_some_and(|r| r.revision.as_deref() == Some(desired.revision.as_str()))
+        && recorded_units.len() == desired_units.len()
+        && desired_units
+            .iter()
+            .all(|(k, v)| recorded_units.get(k) == Some(&v.as_str()));
+
+    if removes.is_empty() && writes.is_empty() && starts.is_empty() && record_current {
+        return None;
+    }
+    let kind = match record.and_then(|r| r.revision.as_deref()) {
+        None if !holds(observed, &desired.name) => ChangeKind::Create,
+        Some(rev) if rev != desired.revision => ChangeKind::Update,
+        _ if !writes.is_empty() && any_was_active && record.is_none() => ChangeKind::Update,
+        _ => ChangeKind::Heal,
+    };
+    if kind == ChangeKind::Update {
+        let from = record
+            .and_then(|r| r.revision.as_deref())
+            .unwrap_or("unrecorded");
+        reasons.insert(0, format!("revision {from} → {}", desired.revision));
+    } else if kind == ChangeKind::Create {
+        reasons = vec![format!("install revision {}", desired.revision)];
+    } else if reasons.is_empty() {
+        reasons.push("the host's record of the DaemonSet is out of date".to_string());
+    }
+    let disruptive = any_was_active && starts.iter().any(|a| matches!(a, Action::Restart { .. }));
+    let mut actions = removes;
+    actions.extend(writes);
+    actions.extend(starts);
+    actions.push(Action::RecordState {
+        daemonset: desired.name.clone(),
+        revision: desired.revision.clone(),
+        units: desired.units.clone(),
+        spec_json: desired.spec_json.clone(),
+    });
+    Some(Change {
+        daemonset: desired.name.clone(),
+        kind,
+        reasons,
+        actions,
+        disruptive,
+    })
+}
+
+fn removal(name: &str, observed: &Observation, kind: ChangeKind, why: &str) -> Change {
+    let mut actions: Vec<Action> = recorded_files(observed, name)
+        .iter()
+        .map(|f| Action::RemoveUnit {
+            path: unit_path(f),
+            unit: service_name(f),
+        })
+        .collect();
+    actions.push(Action::ForgetState {
+        daemonset: name.to_string(),
+    });
+    Change {
+        daemonset: name.to_string(),
+        kind,
+        reasons: vec![why.to_string()],
+        actions,
+        disruptive: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{RecordedDaemonSet, UnitStatus};
+
+    const PATH: &str = "/etc/containers/systemd/dsctl-web-web.container";
+    const FILE: &str = "dsctl-web-web.container";
+    const SERVICE: &str = "dsctl-web-web.service";
+
+    fn desired(revision: &str, content: &str) -> DesiredDaemonSet {
+        DesiredDaemonSet {
+            name: "web".into(),
+            revision: revision.into(),
+            units: vec![UnitFile {
+                name: FILE.into(),
+                path: PATH.into(),
+                content: content.into(),
+            }],
+            spec_json: "{}".into(),
+        }
+    }
+
+    /// A host that runs `web` at `revision` with unit `content`, its service in `state`.
+    fn host(revision: &str, content: &str, state: &str) -> Observation {
+        let mut obs = Observation::default();
+        let mut record = RecordedDaemonSet {
+            revision: Some(revision.into()),
+            ..Default::default()
+        };
+        record.units.insert(FILE.into(), content_sha(content));
+        obs.daemonsets.insert("web".into(), record);
+        obs.unit_files.insert(PATH.into(), content_sha(content));
+        obs.units.insert(
+            SERVICE.into(),
+            UnitStatus {
+                active_state: state.into(),
+                unit_file_state: "generated".into(),
+                ..Default::default()
+            },
+        );
+        obs
+    }
+
+    fn intent(placement: Placement) -> HostIntent {
+        HostIntent {
+            daemonsets: [("web".to_string(), placement)].into(),
+            prune: false,
+        }
+    }
+
+    fn kinds(plan: &HostPlan) -> Vec<(ChangeKind, bool)> {
+        plan.changes
+            .iter()
+            .map(|c| (c.kind, c.disruptive))
+            .collect()
+    }
+
+    #[test]
+    fn table() {
+        let edited = {
+            let mut o = host("r1", "v1", "active");
+            o.unit_files.insert(PATH.into(), content_sha("hand edit"));
+            o
+        };
+        let deleted = {
+            let mut o = host("r1", "v1", "inactive");
+            o.unit_files.clear();
+            o
+        };
+        let cases: Vec<(&str, Placement, Observation, Vec<(ChangeKind, bool)>)> = vec![
+            (
+                "empty host gets it",
+                Placement::Run(desired("r1", "v1")),
+                Observation::default(),
+                vec![(ChangeKind::Create, false)],
+            ),
+            (
+                "in sync does nothing",
+                Placement::Run(desired("r1", "v1")),
+                host("r1", "v1", "active"),
+                vec![],
+            ),
+            (
+                "new revision restarts a running unit",
+                Placement::Run(desired("r2", "v2")),
+                host("r1", "v1", "active"),
+                vec![(ChangeKind::Update, true)],
+            ),
+            (
+                "new revision on a failed unit is outside the budget",
+                Placement::Run(desired("r2", "v2")),
+                host("r1", "v1", "failed"),
+                vec![(ChangeKind::Update, false)],
+            ),
+            (
+                "stopped unit is healed",
+                Placement::Run(desired("r1", "v1")),
+                host("r1", "v1", "inactive"),
+                vec![(ChangeKind::Heal, false)],
+            ),
+            (
+                "hand-edited file is restored",
+                Placement::Run(desired("r1", "v1")),
+                edited,
+                vec![(ChangeKind::Heal, true)],
+            ),
+            (
+                "deleted file is restored",
+                Placement::Run(desired("r1", "v1")),
+                deleted,
+                vec![(ChangeKind::Heal, false)],
+            ),
+            (
+                "not eligible any more: removed",
+                Placement::Absent,
+                host("r1", "v1", "active"),
+                vec![(ChangeKind::Remove, false)],
+            ),
+            (
+                "NoSchedule keeps a running instance",
+                Placement::Keep,
+                host("r1", "v1", "active"),
+                vec![],
+            ),
+            (
+                "NoSchedule creates nothing",
+                Placement::Keep,
+                Observation::default(),
+                vec![],
+            ),
+            (
+                "absent and not there: nothing",
+                Placement::Absent,
+                Observation::default(),
+                vec![],
+            ),
+        ];
+        for (name, placement, observed, want) in cases {
+            let plan = plan_host(&intent(placement), &observed);
+            assert_eq!(kinds(&plan), want, "{name}: {plan:#?}");
+        }
+    }
+
+    #[test]
+    fn actions_for_an_update_and_a_removal() {
+        let plan = plan_host(
+            &intent(Placement::Run(desired("r2", "v2"))),
+            &host("r1", "v1", "active"),
+        );
+        let actions = &plan.changes[0].actions;
+        assert!(
+            matches!(&actions[0], Action::WriteUnit { path, content } if path == PATH && content == "v2")
+        );
+        assert!(matches!(&actions[1], Action::Restart { unit } if unit == SERVICE));
+        assert!(matches!(&actions[2], Action::RecordState { revision, .. } if revision == "r2"));
+
+        let plan = plan_host(&intent(Placement::Absent), &host("r1", "v1", "active"));
+        assert_eq!(
+            plan.changes[0].actions,
+            vec![
+                Action::RemoveUnit {
+                    path: PATH.into(),
+                    unit: SERVICE.into()
+                },
+                Action::ForgetState {
+                    daemonset: "web".into()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn flavour_switch_removes_the_other_flavours_file() {
+        let mut want = desired("r1", "svc");
+        want.units = vec![UnitFile {
+            name: "dsctl-web-web.service".into(),
+            path: "/etc/systemd/system/dsctl-web-web.service".into(),
+            content: "svc".into(),
+        }];
+        let plan = plan_host(&intent(Placement::Run(want)), &host("r1", "v1", "active"));
+        let actions = &plan.changes[0].actions;
+        assert!(
+            actions.contains(&Action::RemoveUnit {
+                path: PATH.into(),
+                unit: SERVICE.into()
+            }),
+            "{actions:#?}"
+        );
+    }
+
+    #[test]
+    fn prune_only_when_asked() {
+        let observed = host("r1", "v1", "active");
+        let keep = plan_host(&HostIntent::default(), &observed);
+        assert!(keep.is_empty());
+        assert!(keep.notes[0].contains("--prune"));
+        let pruned = plan_host(
+            &HostIntent {
+                prune: true,
+                ..Default::default()
+            },
+            &observed,
+        );
+        assert_eq!(kinds(&pruned), vec![(ChangeKind::Prune, false)]);
+    }
+
+    #[test]
+    fn a_longer_daemonset_name_owns_its_files() {
+        let mut observed = Observation::default();
+        observed
+            .daemonsets
+            .insert("web-api".into(), RecordedDaemonSet::default());
+        observed.unit_files.insert(
+            "/etc/systemd/system/dsctl-web-api-x.service".into(),
+            "s".into(),
+        );
+        observed
+            .unit_files
+            .insert("/etc/systemd/system/dsctl-web-x.service".into(), "s".into());
+        let files = recorded_files(&observed, "web");
+        assert_eq!(
+            files.into_iter().collect::<Vec<_>>(),
+            vec!["dsctl-web-x.service".to_string()]
+        );
+    }
+}

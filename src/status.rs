@@ -1,0 +1,262 @@
+//! `dsctl get`: rows for DaemonSets and pods, computed from live observations (pure).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::daemonset::DaemonSet;
+use crate::eligibility::node_should_run_daemon_pod;
+use crate::inventory::Host;
+use crate::observe::Observation;
+use crate::plan::service_name;
+
+/// One DaemonSet instance on one host, as `kubectl get pods` shows a pod.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PodRow {
+    pub host: String,
+    pub daemonset: String,
+    /// running, failed, stopped or missing (a unit file was deleted).
+    pub state: String,
+    pub revision: Option<String>,
+    pub restarts: u32,
+    pub age_seconds: u64,
+    pub ready: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonSetRow {
+    pub name: String,
+    pub desired: usize,
+    pub current: usize,
+    pub ready: usize,
+    pub up_to_date: usize,
+    pub available: usize,
+    pub node_selector: String,
+    pub age_seconds: u64,
+    pub revision: Option<String>,
+}
+
+pub fn pods(observed: &[(&Host, &Observation)], only: Option<&str>) -> Vec<PodRow> {
+    let mut rows = Vec::new();
+    for (host, obs) in observed {
+        for (name, record) in &obs.daemonsets {
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            let units: Vec<_> = record
+                .units
+                .keys()
+                .map(|f| obs.units.get(&service_name(f)))
+                .collect();
+            let state = if units.is_empty() || units.iter().any(Option::is_none) {
+                "missing"
+            } else if units.iter().flatten().all(|u| u.is_active()) {
+                "running"
+            } else if units.iter().flatten().any(|u| u.active_state == "failed") {
+                "failed"
+            } else {
+                "stopped"
+            };
+            let started = units.iter().flatten().filter_map(|u| u.active_since).min();
+            rows.push(PodRow {
+                host: host.name.clone(),
+                daemonset: name.clone(),
+                state: state.to_string(),
+                revision: record.revision.clone(),
+                restarts: units.iter().flatten().map(|u| u.restarts).sum(),
+                age_seconds: started.map_or(0, |s| obs.now.saturating_sub(s)),
+                ready: state == "running",
+            });
+        }
+    }
+    rows
+}
+
+/// Per DaemonSet: DESIRED from the recorded spec's eligibility over the targeted hosts,
+/// UP-TO-DATE against the most recently recorded revision, AVAILABLE after minReadySeconds.
+pub fn daemonsets(observed: &[(&Host, &Observation)], only: Option<&str>) -> Vec<DaemonSetRow> {
+    let mut latest: BTreeMap<&str, (u64, Option<&str>, Option<DaemonSet>)> = BTreeMap::new();
+    let mut created: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, obs) in observed {
+        for (name, record) in &obs.daemonsets {
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            let entry = latest.entry(name).or_insert((0, None, None));
+            if record.updated >= entry.0 {
+                let spec = record
+                    .spec_json
+                    .as_deref()
+                    .and_then(|j| serde_json::from_str(j).ok());
+                *entry = (
+                    record.updated,
+                    record.revision.as_deref(),
+                    spec.or(entry.2.take()),
+                );
+            }
+            let c = created.entry(name).or_insert(u64::MAX);
+            *c = (*c).min(record.created);
+        }
+    }
+    let pods = pods(observed, only);
+    let now = observed.iter().map(|(_, o)| o.now).max().unwrap_or(0);
+    latest
+        .into_iter()
+        .map(|(name, (_, revision, spec))| {
+            let mine: Vec<&PodRow> = pods.iter().filter(|p| p.daemonset == name).collect();
+            let min_ready = spec
+                .as_ref()
+                .map_or(0, |s| s.spec.min_ready_seconds.max(0) as u64);
+            let desired = match &spec {
+                Some(ds) => observed
+                    .iter()
+                    .filter(|(h, _)| node_should_run_daemon_pod(ds, h).should_run)
+                    .count(),
+                None => mine.len(),
+            };
+            let node_selector = spec
+                .as_ref()
+                .map(|s| &s.spec.template.spec.node_selector)
+                .filter(|m| !m.is_empty())
+                .map_or_else(
+                    || "<none>".to_string(),
+                    |m| {
+                        m.iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    },
+                );
+            DaemonSetRow {
+                name: name.to_string(),
+                desired,
+                current: mine.len(),
+                ready: mine.iter().filter(|p| p.ready).count(),
+                up_to_date: mine
+                    .iter()
+                    .filter(|p| p.revision.as_deref() == revision)
+                    .count(),
+                available: mine
+                    .iter()
+                    .filter(|p| p.ready && p.age_seconds >= min_ready)
+                    .count(),
+                node_selector,
+                age_seconds: now.saturating_sub(created.get(name).copied().unwrap_or(now)),
+                revision: revision.map(str::to_string),
+            }
+        })
+        .collect()
+}
+
+/// kubectl's short ages: 45s, 12m, 5h, 3d.
+pub fn age(seconds: u64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 2 * 3600 => format!("{}m", s / 60),
+        s if s < 2 * 86400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+/// Left-aligned columns separated by three spaces, as kubectl prints them.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}   "));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{RecordedDaemonSet, UnitStatus};
+
+    fn host(name: &str) -> Host {
+        Host {
+            name: name.into(),
+            address: "192.0.2.1".into(),
+            settings: Default::default(),
+            labels: Default::default(),
+            taints: vec![],
+        }
+    }
+
+    fn obs(revision: &str, updated: u64, active: &str) -> Observation {
+        let mut o = Observation {
+            now: 1000,
+            ..Default::default()
+        };
+        let mut rec = RecordedDaemonSet {
+            revision: Some(revision.into()),
+            created: 100,
+            updated,
+            ..Default::default()
+        };
+        rec.units
+            .insert("dsctl-web-web.container".into(), "x".into());
+        o.daemonsets.insert("web".into(), rec);
+        o.units.insert(
+            "dsctl-web-web.service".into(),
+            UnitStatus {
+                active_state: active.into(),
+                restarts: 1,
+                active_since: Some(900),
+                ..Default::default()
+            },
+        );
+        o
+    }
+
+    #[test]
+    fn counts_like_kubectl() {
+        let (a, b, c) = (host("a"), host("b"), host("c"));
+        let (oa, ob, oc) = (
+            obs("r2", 500, "active"),
+            obs("r1", 400, "active"),
+            obs("r2", 500, "failed"),
+        );
+        let observed = [(&a, &oa), (&b, &ob), (&c, &oc)];
+        let rows = daemonsets(&observed, None);
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(
+            (r.desired, r.current, r.ready, r.up_to_date, r.available),
+            (3, 3, 2, 2, 2)
+        );
+        assert_eq!(r.revision.as_deref(), Some("r2"));
+        assert_eq!(r.age_seconds, 900);
+        let pods = pods(&observed, Some("web"));
+        assert_eq!(pods[2].state, "failed");
+        assert_eq!(pods[0].age_seconds, 100);
+        assert_eq!(pods[0].restarts, 1);
+    }
+
+    #[test]
+    fn ages_and_tables() {
+        assert_eq!(
+            [age(5), age(600), age(4 * 3600), age(3 * 86400)],
+            ["5s", "10m", "4h", "3d"]
+        );
+        let t = table(&["NAME", "AGE"], &[vec!["web".into(), "5s".into()]]);
+        assert_eq!(t, "NAME   AGE\nweb    5s\n");
+    }
+}

@@ -1,0 +1,258 @@
+//! What every end-to-end test needs: the running test fleet (tests/fleet/fleet), the dsctl
+//! binary, inventories and specs in a temporary directory, and probes from this machine.
+//!
+//! The tests share one fleet, so they run one at a time (`serial()`), and each cleans up the
+//! DaemonSets it creates.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Holds the fleet for one test.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Debug, Clone)]
+pub struct FleetHost {
+    pub name: String,
+    pub address: String,
+    pub suite: String,
+}
+
+/// The fleet that `tests/fleet/fleet up` brought up (tests/run does that).
+pub struct Fleet {
+    pub inventory: toml::Table,
+    pub hosts: Vec<FleetHost>,
+}
+
+impl Fleet {
+    pub fn get() -> Fleet {
+        let path = repo().join("target/fleet/inventory.toml");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; bring the fleet up first: tests/fleet/fleet up 6",
+                path.display()
+            )
+        });
+        let inventory: toml::Table = text.parse().expect("fleet inventory parses");
+        let hosts = inventory["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| FleetHost {
+                name: h["name"].as_str().unwrap().to_string(),
+                address: h["address"].as_str().unwrap().to_string(),
+                suite: h
+                    .get("labels")
+                    .and_then(|l| l.get("dsctl.test/suite"))
+                    .and_then(|s| s.as_str())
+                    .unwrap_or("trixie")
+                    .to_string(),
+            })
+            .collect();
+        Fleet { inventory, hosts }
+    }
+
+    /// The first `n` hosts of a suite (panics if the fleet has fewer).
+    pub fn of_suite(&self, suite: &str, n: usize) -> Vec<FleetHost> {
+        let hosts: Vec<FleetHost> = self
+            .hosts
+            .iter()
+            .filter(|h| h.suite == suite)
+            .take(n)
+            .cloned()
+            .collect();
+        assert_eq!(
+            hosts.len(),
+            n,
+            "the fleet needs {n} {suite} hosts (tests/run brings them up)"
+        );
+        hosts
+    }
+
+    pub fn host(&self, name: &str) -> &FleetHost {
+        self.hosts.iter().find(|h| h.name == name).unwrap()
+    }
+}
+
+/// A scratch directory with an inventory of chosen fleet hosts and spec files.
+pub struct Scene {
+    pub dir: tempfile::TempDir,
+    pub hosts: Vec<FleetHost>,
+    base: toml::Table,
+}
+
+impl Scene {
+    pub fn new(fleet: &Fleet, hosts: &[FleetHost]) -> Scene {
+        let mut base = fleet.inventory.clone();
+        let chosen: Vec<toml::Value> = base["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| hosts.iter().any(|c| c.name == h["name"].as_str().unwrap()))
+            .cloned()
+            .collect();
+        base.insert("hosts".into(), toml::Value::Array(chosen));
+        let scene = Scene {
+            dir: tempfile::tempdir().unwrap(),
+            hosts: hosts.to_vec(),
+            base,
+        };
+        scene.write_inventory(|_| {});
+        scene
+    }
+
+    pub fn inventory(&self) -> PathBuf {
+        self.dir.path().join("inventory.toml")
+    }
+
+    /// Rewrites the inventory; `edit` gets each host's table.
+    pub fn write_inventory(&self, edit: impl Fn(&mut toml::Table)) {
+        let mut inv = self.base.clone();
+        for host in inv.get_mut("hosts").unwrap().as_array_mut().unwrap() {
+            edit(host.as_table_mut().unwrap());
+        }
+        std::fs::write(self.inventory(), toml::to_string(&inv).unwrap()).unwrap();
+    }
+
+    pub fn spec(&self, file: &str, text: &str) -> PathBuf {
+        let dir = self.dir.path().join("specs");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `dsctl ARGS… -i <this inventory>`.
+    pub fn dsctl(&self, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_dsctl"))
+            .args(args)
+            .arg("-i")
+            .arg(self.inventory())
+            .output()
+            .unwrap();
+        eprintln!(
+            "$ dsctl {}\n--- exit {:?}\n{}{}",
+            args.join(" "),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+pub fn label(host: &mut toml::Table, key: &str, value: &str) {
+    let labels = host
+        .entry("labels")
+        .or_insert_with(|| toml::Value::Table(Default::default()));
+    labels
+        .as_table_mut()
+        .unwrap()
+        .insert(key.into(), value.into());
+}
+
+pub fn taint(host: &mut toml::Table, key: &str, effect: &str) {
+    let mut t = toml::Table::new();
+    t.insert("key".into(), key.into());
+    t.insert("effect".into(), effect.into());
+    host.insert(
+        "taints".into(),
+        toml::Value::Array(vec![toml::Value::Table(t)]),
+    );
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs a command on a fleet host (tests/fleet/fleet exec), as root, bypassing dsctl.
+pub fn on_host(host: &str, script: &str) -> Output {
+    Command::new(repo().join("tests/fleet/fleet"))
+        .args(["exec", host, "--", "sh", "-c", script])
+        .output()
+        .unwrap()
+}
+
+/// An HTTP GET from this machine: (status, body), or None when nothing answers.
+pub fn http_get(address: &str, port: u16, path: &str) -> Option<(u16, String)> {
+    let addr = format!("{address}:{port}").parse().ok()?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.trim().to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Polls `check` until it holds or `timeout` passes; returns whether it held.
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A DaemonSet of the fleet's test web image on `host_port`, optionally with a nodeSelector.
+pub fn web_spec(
+    name: &str,
+    image_tag: &str,
+    host_port: u16,
+    node_selector: &[(&str, &str)],
+) -> String {
+    let selector: String = node_selector
+        .iter()
+        .map(|(k, v)| format!("\"{k}\" = \"{v}\"\n"))
+        .collect();
+    format!(
+        r#"apiVersion = "apps/v1"
+kind = "DaemonSet"
+[metadata]
+name = "{name}"
+[spec.selector.matchLabels]
+app = "{name}"
+[spec.template.metadata.labels]
+app = "{name}"
+[spec.template.spec.nodeSelector]
+{selector}
+[[spec.template.spec.containers]]
+name = "web"
+image = "localhost/dsctl-test/web:{image_tag}"
+imagePullPolicy = "Never"
+[[spec.template.spec.containers.ports]]
+containerPort = 8080
+hostPort = {host_port}
+"#
+    )
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
