@@ -1,1 +1,674 @@
-//! (being written)
+//! Reads spec and inventory files into the model, collecting every problem as a diagnostic
+//! located in its file (the shell around `validate`).
+//!
+//! Per document: parse the TOML keeping spans; take out the Kubernetes fields the model does
+//! not keep (see `validate::HOSTLESS_FIELDS`), warning about or refusing each; deserialize,
+//! turning serde's error into a diagnostic with a suggestion for a misspelt field or variant;
+//! then validate the model and map each finding's field path back to its span.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue};
+
+use crate::daemonset::DaemonSet;
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, TomlSpans, child, index};
+use crate::inventory::InventoryFile;
+use crate::validate::{self, Finding, Location, Target};
+
+/// A value read from a file, with the file kept for later diagnostics.
+#[derive(Debug, Clone)]
+pub struct Loaded<T> {
+    pub value: T,
+    pub source: Arc<SourceFile>,
+}
+
+/// Valid DaemonSets, and the warnings met while reading them.
+#[derive(Debug, Clone)]
+pub struct LoadedSpecs {
+    pub daemonsets: Vec<Loaded<DaemonSet>>,
+    pub warnings: Diagnostics,
+}
+
+/// Reads DaemonSet specs: each path a file, or a directory whose `*.toml` files are read
+/// (sorted, not recursive), one DaemonSet per file. Every file is read and checked, so the
+/// error holds every problem of every file; warnings come back with the specs (or, on error,
+/// among the diagnostics). DaemonSet names must be unique across all the files.
+pub fn daemonsets(paths: &[PathBuf]) -> Result<LoadedSpecs, Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let mut loaded = Vec::new();
+    for path in spec_files(paths, &mut diags) {
+        match read(&path) {
+            Ok(source) => {
+                let (ds, found) = parse_daemonset(&source);
+                diags.extend(found);
+                if let Some(ds) = ds {
+                    loaded.push(Loaded { value: ds, source });
+                }
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    check_unique_names(&loaded, &mut diags);
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok(LoadedSpecs {
+            daemonsets: loaded,
+            warnings: diags,
+        })
+    }
+}
+
+/// Reads and validates an inventory; warnings are dropped (see [`inventory_with_warnings`]).
+pub fn inventory(path: &Path) -> Result<Loaded<InventoryFile>, Diagnostics> {
+    inventory_with_warnings(path).map(|(inventory, _)| inventory)
+}
+
+/// Reads and validates an inventory, handing back its warnings too.
+pub fn inventory_with_warnings(
+    path: &Path,
+) -> Result<(Loaded<InventoryFile>, Diagnostics), Diagnostics> {
+    let source = read(path).map_err(|d| {
+        Diagnostics::from(d.with_help(Some(
+            "pass the inventory with -i PATH (or set DSCTL_INVENTORY)".into(),
+        )))
+    })?;
+    let (inventory, diags) = parse_inventory(&source);
+    match inventory {
+        Some(value) if !diags.has_errors() => Ok((Loaded { value, source }, diags)),
+        _ => Err(diags),
+    }
+}
+
+/// Parses and validates one DaemonSet document. `None` when it does not deserialize; the
+/// diagnostics hold every error and warning found.
+pub fn parse_daemonset(source: &Arc<SourceFile>) -> (Option<DaemonSet>, Diagnostics) {
+    let mut diags = Diagnostics::new();
+    let Some(mut table) = parse_toml(source, &mut diags) else {
+        return (None, diags);
+    };
+    strip_undeclared(table.get_mut(), Walk::DaemonSet, "", source, &mut diags);
+    let ds: Option<DaemonSet> = deserialize(table, source, &mut diags);
+    if let Some(ds) = &ds {
+        push_findings(source, validate::validate_daemonset(ds), &mut diags);
+    }
+    (ds, diags)
+}
+
+/// Parses and validates one inventory document.
+pub fn parse_inventory(source: &Arc<SourceFile>) -> (Option<InventoryFile>, Diagnostics) {
+    let mut diags = Diagnostics::new();
+    let Some(table) = parse_toml(source, &mut diags) else {
+        return (None, diags);
+    };
+    let inventory: Option<InventoryFile> = deserialize(table, source, &mut diags);
+    if let Some(inventory) = &inventory {
+        push_findings(source, validate::validate_inventory(inventory), &mut diags);
+    }
+    (inventory, diags)
+}
+
+fn read(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Arc::new(SourceFile::new(path, text))),
+        Err(err) => {
+            let file = Arc::new(SourceFile::new(path, ""));
+            Err(Diagnostic::error(
+                &file,
+                "",
+                format!("cannot read the file: {err}"),
+            ))
+        }
+    }
+}
+
+/// Files named by `-f`: files as given, directories expanded to their `*.toml` files. Each
+/// file once, even if named twice.
+fn spec_files(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            match toml_files_in(path) {
+                Ok(found) if found.is_empty() => {
+                    let dir = Arc::new(SourceFile::new(path, ""));
+                    diags.push(
+                        Diagnostic::error(&dir, "", "the directory holds no *.toml files")
+                            .with_help(Some(
+                                "point -f at DaemonSet TOML files or a directory of them".into(),
+                            )),
+                    );
+                }
+                Ok(found) => files.extend(found),
+                Err(err) => {
+                    let dir = Arc::new(SourceFile::new(path, ""));
+                    diags.push(Diagnostic::error(
+                        &dir,
+                        "",
+                        format!("cannot list the directory: {err}"),
+                    ));
+                }
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+    files
+}
+
+fn toml_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if path.is_file() && name.ends_with(".toml") && !name.starts_with('.') {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Two files defining the same DaemonSet would fight over the same units on the hosts.
+fn check_unique_names(loaded: &[Loaded<DaemonSet>], diags: &mut Diagnostics) {
+    let mut first: HashMap<&str, &Loaded<DaemonSet>> = HashMap::new();
+    for ds in loaded {
+        let name = ds.value.name();
+        match first.get(name) {
+            None => {
+                first.insert(name, ds);
+            }
+            Some(earlier) => {
+                let earlier_at = Diagnostic::error(&earlier.source, "metadata.name", "")
+                    .with_span(
+                        TomlSpans::parse(&earlier.source.text)
+                            .and_then(|s| s.value("metadata.name")),
+                    )
+                    .location();
+                let span = TomlSpans::parse(&ds.source.text).and_then(|s| s.value("metadata.name"));
+                diags.push(
+                    Diagnostic::error(
+                        &ds.source,
+                        "metadata.name",
+                        format!("Duplicate value: {name:?}: DaemonSet {name:?} is also defined in {earlier_at}"),
+                    )
+                    .with_span(span)
+                    .with_help(Some("each DaemonSet name must be unique across all the -f files".into())),
+                );
+            }
+        }
+    }
+}
+
+fn parse_toml<'t>(
+    source: &'t Arc<SourceFile>,
+    diags: &mut Diagnostics,
+) -> Option<toml::Spanned<DeTable<'t>>> {
+    let (table, errors) = DeTable::parse_recoverable(&source.text);
+    if errors.is_empty() {
+        return Some(table);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for err in errors {
+        if seen.insert(err.span()) {
+            diags.push(
+                Diagnostic::error(source, "", format!("TOML syntax error: {}", err.message()))
+                    .with_span(err.span()),
+            );
+        }
+    }
+    None
+}
+
+fn deserialize<T: DeserializeOwned>(
+    table: toml::Spanned<DeTable<'_>>,
+    source: &Arc<SourceFile>,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    match T::deserialize(toml::de::Deserializer::from(table)) {
+        Ok(value) => Some(value),
+        Err(err) => {
+            diags.push(serde_diagnostic(&err, source));
+            None
+        }
+    }
+}
+
+/// Turns serde's error (one per document) into a diagnostic naming the field, with a
+/// suggestion where a name or variant was misspelt.
+fn serde_diagnostic(err: &toml::de::Error, source: &Arc<SourceFile>) -> Diagnostic {
+    let span = err.span();
+    let spans = TomlSpans::parse(&source.text);
+    let at = match (&spans, &span) {
+        (Some(spans), Some(span)) => spans.field_at(span),
+        _ => String::new(),
+    };
+    let message = err.message().trim().to_string();
+    let (field, message, help) = if let Some(rest) = message.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        let expected = backticked(rest.get(name.len() + 1..).unwrap_or_default());
+        (
+            at,
+            format!("unknown field `{name}`"),
+            Some(suggestion(name, &expected, "fields")),
+        )
+    } else if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        let expected = backticked(rest.get(name.len() + 1..).unwrap_or_default());
+        (
+            at,
+            format!("unknown value `{name}`"),
+            Some(suggestion(name, &expected, "values")),
+        )
+    } else if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        (
+            child(&at, name),
+            format!("missing required field `{name}`"),
+            None,
+        )
+    } else if message.contains("did not match any variant of untagged enum") {
+        let last = at.rsplit(['.', '[']).next().unwrap_or_default();
+        let help = if matches!(last, "maxUnavailable" | "maxSurge" | "port") {
+            "expected an integer, or a string such as \"25%\" (a percentage) or \"http\" (a port name)"
+        } else {
+            "expected a Kubernetes quantity: cpu like 2, 0.5 or \"100m\"; memory like \"128Mi\", \"1G\" or 1000"
+        };
+        (at, "invalid value".to_string(), Some(help.to_string()))
+    } else {
+        (at, readable_types(&message), None)
+    };
+    Diagnostic::error(source, field, message)
+        .with_span(span)
+        .with_help(help)
+}
+
+/// The names serde lists after "expected": every `backticked` word.
+fn backticked(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// "did you mean `nodeSelector`?", or the valid names when none is close.
+fn suggestion(name: &str, expected: &[String], what: &str) -> String {
+    match nearest(name, expected) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None if expected.is_empty() => format!("no {what} are allowed here"),
+        None => format!(
+            "valid {what} here: {}",
+            expected
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The candidate a typo most likely meant: equal up to case, `_` and `-` (snake_case for
+/// camelCase), or within a small edit distance.
+fn nearest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
+    let normalize = |s: &str| s.to_lowercase().replace(['_', '-'], "");
+    let wanted = normalize(name);
+    if let Some(exact) = candidates.iter().find(|c| normalize(c) == wanted) {
+        return Some(exact);
+    }
+    let limit = (wanted.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(&wanted, &normalize(c)), c))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c.as_str())
+}
+
+/// serde's Rust type names, in words a TOML author knows.
+fn readable_types(message: &str) -> String {
+    let mut out = message.to_string();
+    for (rust, words) in [
+        ("expected i64", "expected an integer"),
+        ("expected i32", "expected an integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer"),
+        ("expected u16", "expected an integer from 0 to 65535"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+        ("expected struct", "expected a table for"),
+    ] {
+        out = out.replace(rust, words);
+    }
+    out
+}
+
+fn push_findings(source: &Arc<SourceFile>, findings: Vec<Finding>, diags: &mut Diagnostics) {
+    let spans = TomlSpans::parse(&source.text);
+    for finding in findings {
+        let span = spans.as_ref().map(|s| {
+            let exact = match finding.target {
+                Target::Key => s.key(&finding.field),
+                Target::Value => s.value(&finding.field),
+            };
+            exact.unwrap_or_else(|| s.nearest(&finding.field))
+        });
+        diags.push(Diagnostic {
+            severity: finding.severity,
+            file: Arc::clone(source),
+            span,
+            field: finding.field,
+            message: finding.message,
+            help: finding.help,
+        });
+    }
+}
+
+/// The shape of a spec document, to know which Kubernetes type each table is.
+#[derive(Clone, Copy)]
+enum Walk {
+    DaemonSet,
+    Spec,
+    Template,
+    TemplateMeta,
+    Meta,
+    Pod,
+    Container,
+    Other(Location),
+}
+
+impl Walk {
+    fn location(self) -> Option<Location> {
+        Some(match self {
+            Walk::DaemonSet => Location::DaemonSet,
+            Walk::Spec => Location::DaemonSetSpec,
+            Walk::Template => return None,
+            Walk::TemplateMeta => Location::TemplateMeta,
+            Walk::Meta => Location::ObjectMeta,
+            Walk::Pod => Location::PodSpec,
+            Walk::Container => Location::Container,
+            Walk::Other(location) => location,
+        })
+    }
+
+    /// Nested tables (or arrays of tables) worth visiting.
+    fn children(self) -> &'static [(&'static str, Walk)] {
+        match self {
+            Walk::DaemonSet => &[("metadata", Walk::Meta), ("spec", Walk::Spec)],
+            Walk::Spec => &[("template", Walk::Template)],
+            Walk::Template => &[("metadata", Walk::TemplateMeta), ("spec", Walk::Pod)],
+            Walk::Pod => &[
+                ("containers", Walk::Container),
+                ("volumes", Walk::Other(Location::Volume)),
+            ],
+            Walk::Container => &[
+                ("securityContext", Walk::Other(Location::SecurityContext)),
+                ("resources", Walk::Other(Location::Resources)),
+                ("volumeMounts", Walk::Other(Location::VolumeMount)),
+            ],
+            _ => &[],
+        }
+    }
+}
+
+/// Takes out of the document the Kubernetes fields the model does not keep, with a warning
+/// or an error for each (so they never reach serde's "unknown field").
+fn strip_undeclared(
+    table: &mut DeTable<'_>,
+    walk: Walk,
+    path: &str,
+    source: &Arc<SourceFile>,
+    diags: &mut Diagnostics,
+) {
+    if let Some(location) = walk.location() {
+        let mut remove = Vec::new();
+        for (k, v) in table.iter() {
+            let key = k.get_ref().as_ref();
+            let Some(row) = validate::hostless_field(location, key) else {
+                continue;
+            };
+            if row.declared {
+                continue;
+            }
+            remove.push(key.to_string());
+            let field = child(path, key);
+            if let Some(finding) =
+                validate::check_hostless(location, key, &to_value(v.get_ref()), &field)
+            {
+                diags.push(Diagnostic {
+                    severity: finding.severity,
+                    file: Arc::clone(source),
+                    span: Some(k.span()),
+                    field: finding.field,
+                    message: finding.message,
+                    help: finding.help,
+                });
+            }
+        }
+        for key in remove {
+            table.remove(key.as_str());
+        }
+    }
+    for (name, next) in walk.children() {
+        let Some(value) = table.get_mut(*name) else {
+            continue;
+        };
+        let field = child(path, name);
+        match value.get_mut() {
+            DeValue::Table(inner) => strip_undeclared(inner, *next, &field, source, diags),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if let DeValue::Table(inner) = item.get_mut() {
+                        strip_undeclared(inner, *next, &index(&field, i), source, diags);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A parsed TOML value as a `toml::Value`, to judge a hostless field's value.
+fn to_value(value: &DeValue<'_>) -> toml::Value {
+    match value {
+        DeValue::String(s) => toml::Value::String(s.to_string()),
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .map(toml::Value::Integer)
+            .unwrap_or_else(|_| toml::Value::String(i.as_str().to_string())),
+        DeValue::Float(f) => toml::Value::Float(f.as_str().parse().unwrap_or(f64::NAN)),
+        DeValue::Boolean(b) => toml::Value::Boolean(*b),
+        DeValue::Datetime(d) => toml::Value::Datetime(*d),
+        DeValue::Array(items) => {
+            toml::Value::Array(items.iter().map(|v| to_value(v.get_ref())).collect())
+        }
+        DeValue::Table(table) => toml::Value::Table(
+            table
+                .iter()
+                .map(|(k, v)| (k.get_ref().to_string(), to_value(v.get_ref())))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Severity;
+
+    fn load(text: &str) -> (Option<DaemonSet>, Vec<Diagnostic>) {
+        let source = Arc::new(SourceFile::new("t.toml", text));
+        let (ds, diags) = parse_daemonset(&source);
+        (ds, diags.into_iter().collect())
+    }
+
+    const BASE: &str = "apiVersion = \"apps/v1\"\nkind = \"DaemonSet\"\n[metadata]\nname = \"a\"\n[spec.selector.matchLabels]\napp = \"a\"\n[spec.template.metadata.labels]\napp = \"a\"\n[[spec.template.spec.containers]]\nname = \"c\"\nimage = \"i\"\n";
+
+    #[test]
+    fn suggestions() {
+        let fields: Vec<String> = [
+            "containers",
+            "nodeSelector",
+            "nodeName",
+            "hostNetwork",
+            "hostPID",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let cases = [
+            ("nodeSelectr", Some("nodeSelector")),
+            ("node_selector", Some("nodeSelector")),
+            ("hostpid", Some("hostPID")),
+            ("contianers", Some("containers")),
+            ("nodname", Some("nodeName")),
+            ("tolerations", None),
+            ("x", None),
+        ];
+        for (typo, want) in cases {
+            assert_eq!(nearest(typo, &fields), want, "{typo}");
+        }
+        assert_eq!(
+            backticked(", expected one of `containers`, `nodeSelector`"),
+            vec!["containers", "nodeSelector"]
+        );
+        assert_eq!(
+            backticked(", expected `NoSchedule` or `NoExecute`"),
+            vec!["NoSchedule", "NoExecute"]
+        );
+    }
+
+    #[test]
+    fn unknown_field_names_its_path_and_suggests() {
+        let (ds, diags) = load(&format!(
+            "{BASE}[spec.template.spec]\nnodeSelectr = {{ a = \"b\" }}\n"
+        ));
+        assert!(ds.is_none());
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        let d = &diags[0];
+        assert_eq!(d.field, "spec.template.spec.nodeSelectr");
+        assert_eq!(d.message, "unknown field `nodeSelectr`");
+        assert_eq!(d.help.as_deref(), Some("did you mean `nodeSelector`?"));
+        assert_eq!(&d.file.text[d.span.clone().unwrap()], "nodeSelectr");
+    }
+
+    #[test]
+    fn undeclared_fields_are_warned_or_refused_with_their_span() {
+        let text = BASE.replace(
+            "[metadata]\nname = \"a\"\n",
+            "[metadata]\nname = \"a\"\nuid = \"1234\"\nresourceVersion = \"5\"\n",
+        ) + "tty = true\nstdin = false\n[spec.template.spec.containers.securityContext]\nprocMount = \"Default\"\n";
+        let (ds, diags) = load(&text);
+        assert!(ds.is_some(), "{diags:#?}");
+        let found: Vec<(Severity, &str)> = diags
+            .iter()
+            .map(|d| (d.severity, d.field.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (Severity::Warning, "metadata.resourceVersion"),
+                (Severity::Warning, "metadata.uid"),
+                (Severity::Warning, "spec.template.spec.containers[0].tty"),
+            ]
+        );
+        assert_eq!(&text[diags[2].span.clone().unwrap()], "tty");
+
+        let (ds, diags) = load(&format!(
+            "{BASE}[[spec.template.spec.volumes]]\nname = \"v\"\nnfs = {{ server = \"x\", path = \"/\" }}\n"
+        ));
+        assert!(ds.is_some());
+        let refused: Vec<&str> = diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| d.field.as_str())
+            .collect();
+        assert_eq!(
+            refused,
+            vec![
+                "spec.template.spec.volumes[0].nfs",
+                "spec.template.spec.volumes[0]"
+            ]
+        );
+    }
+
+    #[test]
+    fn serde_errors_become_located_diagnostics() {
+        let cases: &[(&str, &str, &str, Option<&str>)] = &[
+            (
+                "[[spec.template.spec.containers.ports]]\ncontainerPort = \"80\"\n",
+                "spec.template.spec.containers[0].ports[0].containerPort",
+                "invalid type: string \"80\", expected an integer",
+                None,
+            ),
+            (
+                "[[spec.template.spec.tolerations]]\nkey = \"k\"\neffect = \"NoSchedul\"\n",
+                "spec.template.spec.tolerations[0].effect",
+                "unknown value `NoSchedul`",
+                Some("did you mean `NoSchedule`?"),
+            ),
+            (
+                "[[spec.template.spec.containers]]\nimage = \"x\"\n",
+                "spec.template.spec.containers[1].name",
+                "missing required field `name`",
+                None,
+            ),
+            (
+                "[spec.updateStrategy.rollingUpdate]\nmaxUnavailable = true\n",
+                "spec.updateStrategy.rollingUpdate.maxUnavailable",
+                "invalid value",
+                Some(
+                    "expected an integer, or a string such as \"25%\" (a percentage) or \"http\" (a port name)",
+                ),
+            ),
+        ];
+        for (extra, field, message, help) in cases {
+            let (ds, diags) = load(&format!("{BASE}{extra}"));
+            assert!(ds.is_none());
+            assert_eq!(diags.len(), 1, "{diags:#?}");
+            assert_eq!(
+                (diags[0].field.as_str(), diags[0].message.as_str()),
+                (*field, *message)
+            );
+            assert_eq!(diags[0].help.as_deref(), *help);
+            assert!(diags[0].span.is_some());
+        }
+        let (_, diags) = load("apiVersion = \"apps/v1\"\n");
+        assert_eq!(diags[0].field, "kind");
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let (ds, diags) = load("apiVersion = \"apps/v1\nkind = 1\n");
+        assert!(ds.is_none());
+        assert!(!diags.is_empty());
+        assert!(
+            diags[0].message.starts_with("TOML syntax error"),
+            "{diags:#?}"
+        );
+        assert!(diags[0].span.is_some());
+    }
+
+    #[test]
+    fn findings_point_at_values_or_keys() {
+        let text = BASE.replace(
+            "app = \"a\"\n[[spec",
+            "app = \"a\"\n\"-bad\" = \"x\"\n[[spec",
+        ) + "[[spec.template.spec.containers.ports]]\ncontainerPort = 70000\n";
+        let (_, diags) = load(&text);
+        let port = diags
+            .iter()
+            .find(|d| d.field.ends_with("containerPort"))
+            .unwrap();
+        assert_eq!(&text[port.span.clone().unwrap()], "70000");
+        let key = diags
+            .iter()
+            .find(|d| d.field == "spec.template.metadata.labels[-bad]")
+            .unwrap();
+        assert_eq!(&text[key.span.clone().unwrap()], "\"-bad\"");
+    }
+}
