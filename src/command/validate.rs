@@ -1,5 +1,51 @@
-use crate::cli::ValidateArgs;
+//! `dsctl validate -f PATH… [-i INV]`: check specs (and an inventory) offline.
+//!
+//! Exit 0 when everything is valid (warnings go to stderr), otherwise print every error and
+//! exit 2.
 
-pub fn run(_args: ValidateArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("`validate` is not built yet")
+use std::io::Write;
+
+use crate::EXIT_INVALID;
+use crate::cli::ValidateArgs;
+use crate::diagnostic::Diagnostics;
+use crate::load;
+
+pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
+    let mut diags = Diagnostics::new();
+    let mut valid = Vec::new();
+    match load::daemonsets(&args.specs.files) {
+        Ok(specs) => {
+            diags.extend(specs.warnings);
+            valid = specs.daemonsets;
+        }
+        Err(found) => diags.extend(found),
+    }
+    let mut inventory = None;
+    if let Some(path) = &args.inventory {
+        match load::inventory_with_warnings(path) {
+            Ok((loaded, warnings)) => {
+                diags.extend(warnings);
+                inventory = Some(loaded);
+            }
+            Err(found) => diags.extend(found),
+        }
+    }
+    diags.eprint();
+    if diags.has_errors() {
+        eprintln!("invalid: {}", diags.summary());
+        return Ok(EXIT_INVALID);
+    }
+    let mut out = std::io::stdout().lock();
+    for ds in &valid {
+        writeln!(out, "{}: valid ({})", ds.value.name(), ds.source.name())?;
+    }
+    if let Some(inventory) = inventory {
+        writeln!(
+            out,
+            "inventory: valid, {} hosts ({})",
+            inventory.value.hosts.len(),
+            inventory.source.name()
+        )?;
+    }
+    Ok(0)
 }
