@@ -56,7 +56,7 @@ pub fn removal_intent<'a>(names: impl IntoIterator<Item = &'a str>) -> HostInten
     HostIntent {
         daemonsets: names
             .into_iter()
-            .map(|n| (n.to_string(), Placement::Absent))
+            .map(|n| (n.to_string(), Placement::Deleted))
             .collect(),
         prune: false,
     }

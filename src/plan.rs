@@ -33,6 +33,8 @@ pub enum Placement {
     Keep,
     /// Neither: an instance that is there is removed.
     Absent,
+    /// `dsctl delete`: removed wherever it is.
+    Deleted,
 }
 
 /// Everything the planner needs to know about one host's intent.
@@ -149,16 +151,15 @@ pub fn plan_host(intent: &HostIntent, observed: &Observation) -> HostPlan {
             Placement::Keep if held => plan.notes.push(format!(
                 "{name}: kept as it is (the host may no longer take new placements)"
             )),
-            Placement::Keep | Placement::Absent => {
-                if held {
-                    plan.changes.push(removal(
-                        name,
-                        observed,
-                        ChangeKind::Remove,
-                        "the host is not eligible",
-                    ));
-                }
+            Placement::Keep | Placement::Absent | Placement::Deleted if held => {
+                let why = match placement {
+                    Placement::Deleted => "deleted",
+                    _ => "the host is not eligible",
+                };
+                plan.changes
+                    .push(removal(name, observed, ChangeKind::Remove, why));
             }
+            Placement::Keep | Placement::Absent | Placement::Deleted => {}
         }
     }
     for name in observed.daemonsets.keys() {

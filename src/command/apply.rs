@@ -1,5 +1,41 @@
-use crate::cli::ApplyArgs;
+use std::io::IsTerminal;
 
-pub fn run(_args: ApplyArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("`apply` is not built yet")
+use crate::apply::{self, Desired};
+use crate::cli::{ApplyArgs, TextOrJson};
+use crate::command::hosts;
+use crate::render::Templates;
+use crate::report;
+
+pub fn run(args: ApplyArgs) -> anyhow::Result<i32> {
+    let specs = match hosts::specs(&args.specs.files) {
+        Ok(specs) => specs,
+        Err(code) => return Ok(code),
+    };
+    let targets = match hosts::targets(&args.connect) {
+        Ok(hosts) => hosts,
+        Err(code) => return Ok(code),
+    };
+    let templates = match &args.templates {
+        Some(dir) => Templates::from_dir(dir)?,
+        None => Templates::embedded(),
+    };
+    let settings = hosts::settings(&args.connect, args.dry_run, args.prune, false);
+    let desired = Desired::Specs {
+        specs: &specs,
+        templates: &templates,
+    };
+    let runs = hosts::runtime().block_on(apply::run(
+        &targets,
+        &desired,
+        &settings,
+        hosts::connector(&args.connect),
+    ));
+    match args.output {
+        TextOrJson::Json => println!("{}", report::json(&runs)),
+        TextOrJson::Text => print!(
+            "{}",
+            report::text(&runs, args.stats, !std::io::stdout().is_terminal())
+        ),
+    }
+    Ok(report::exit_code(&runs))
 }

@@ -5,6 +5,7 @@ pub mod delete;
 pub mod diff;
 pub mod explain;
 pub mod get;
+pub mod hosts;
 pub mod render;
 pub mod rollout;
 pub mod validate;

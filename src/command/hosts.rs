@@ -1,0 +1,118 @@
+//! What the commands that talk to hosts share: loading specs and the inventory, choosing the
+//! targeted hosts, and connecting to them.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::apply::Settings;
+use crate::cli::ConnectArgs;
+use crate::daemonset::DaemonSet;
+use crate::inventory::Host;
+use crate::labels::HostSelector;
+use crate::run::EXIT_INVALID;
+use crate::ssh::{ConnectOptions, Connector, Session};
+use crate::{load, ssh_config};
+
+/// Loads and validates specs; on errors prints them and gives the exit code.
+pub fn specs(files: &[PathBuf]) -> Result<Vec<DaemonSet>, i32> {
+    match load::daemonsets(files) {
+        Ok(loaded) => {
+            loaded.warnings.eprint();
+            Ok(loaded.daemonsets.into_iter().map(|l| l.value).collect())
+        }
+        Err(diagnostics) => {
+            diagnostics.eprint();
+            Err(EXIT_INVALID)
+        }
+    }
+}
+
+/// The inventory's hosts that `--limit` selects (all without it).
+pub fn targets(args: &ConnectArgs) -> Result<Vec<Host>, i32> {
+    let inventory = match load::inventory(&args.inventory.inventory) {
+        Ok(loaded) => loaded.value,
+        Err(diagnostics) => {
+            diagnostics.eprint();
+            return Err(EXIT_INVALID);
+        }
+    };
+    let hosts = inventory.hosts();
+    let Some(limit) = &args.limit else {
+        return Ok(hosts);
+    };
+    let selector = HostSelector::parse(limit).map_err(|e| {
+        eprintln!("error: --limit {limit:?}: {e}");
+        EXIT_INVALID
+    })?;
+    let chosen: Vec<Host> = hosts
+        .into_iter()
+        .filter(|h| selector.matches(&h.name, &h.labels))
+        .collect();
+    if chosen.is_empty() {
+        eprintln!(
+            "error: --limit {limit:?} matches no host in {}",
+            args.inventory.inventory.display()
+        );
+        return Err(EXIT_INVALID);
+    }
+    Ok(chosen)
+}
+
+pub fn settings(args: &ConnectArgs, dry_run: bool, prune: bool, full_observe: bool) -> Settings {
+    Settings {
+        parallel: args.parallel,
+        lock_timeout_secs: args.lock_timeout,
+        holder: holder(),
+        dry_run,
+        prune,
+        full_observe,
+    }
+}
+
+/// Names this run in a host's lock: who, from where, which process, since when.
+fn holder() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!(
+        "dsctl {user}@{host} pid {} since {since}",
+        std::process::id()
+    )
+}
+
+/// A connection being set up.
+pub type Connecting = Pin<Box<dyn Future<Output = Result<Session, String>> + Send>>;
+
+/// Connects to hosts: settings resolved through the inventory and `ssh -G`, one connection
+/// per host, one shared per bastion.
+pub fn connector(args: &ConnectArgs) -> impl Fn(Host) -> Connecting {
+    let connector = Arc::new(Connector::new(ConnectOptions {
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        accept_new_host_keys: args.accept_new_host_keys,
+        ..ConnectOptions::default()
+    }));
+    move |host: Host| -> Connecting {
+        let connector = connector.clone();
+        Box::pin(async move {
+            let target = ssh_config::resolve_host(&host)
+                .await
+                .map_err(|e| e.to_string())?;
+            connector.connect(&target).await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts")
+}
