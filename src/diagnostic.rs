@@ -280,17 +280,19 @@ impl Diagnostics {
         };
         theme.characters.error = "error:".into();
         theme.characters.warning = "warning:".into();
-        let handler = GraphicalReportHandler::new_themed(theme).with_width(120);
+        // Never break a field path or a file name inside a word; in colour (a terminal) wrap
+        // long lines between words, elsewhere keep each line whole for grep.
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_width(120)
+            .with_break_words(false)
+            .with_wrap_lines(color);
         for diagnostic in &self.items {
             let mut text = String::new();
             if handler.render_report(&mut text, diagnostic).is_err() {
                 text = format!("{}: {diagnostic}\n", diagnostic.location());
             }
+            // Without a span miette draws no location, but the headline names the file.
             writeln!(out, "{}", text.trim_end())?;
-            // miette shows the location only where it can draw the line; say it always.
-            if diagnostic.span.is_none() {
-                writeln!(out, "   at {}", diagnostic.location())?;
-            }
             writeln!(out)?;
         }
         Ok(())

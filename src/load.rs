@@ -96,7 +96,14 @@ pub fn parse_daemonset(source: &Arc<SourceFile>) -> (Option<DaemonSet>, Diagnost
     if let Some(ds) = &ds {
         push_findings(source, validate::validate_daemonset(ds), &mut diags);
     }
-    (ds, diags)
+    (ds, in_file_order(diags))
+}
+
+/// Diagnostics of one file sorted by position, so the report reads top to bottom.
+fn in_file_order(diags: Diagnostics) -> Diagnostics {
+    let mut all: Vec<Diagnostic> = diags.into_iter().collect();
+    all.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+    all.into_iter().collect()
 }
 
 /// Parses and validates one inventory document.
@@ -109,7 +116,7 @@ pub fn parse_inventory(source: &Arc<SourceFile>) -> (Option<InventoryFile>, Diag
     if let Some(inventory) = &inventory {
         push_findings(source, validate::validate_inventory(inventory), &mut diags);
     }
-    (inventory, diags)
+    (inventory, in_file_order(diags))
 }
 
 fn read(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
@@ -571,8 +578,8 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                (Severity::Warning, "metadata.resourceVersion"),
                 (Severity::Warning, "metadata.uid"),
+                (Severity::Warning, "metadata.resourceVersion"),
                 (Severity::Warning, "spec.template.spec.containers[0].tty"),
             ]
         );
@@ -590,8 +597,8 @@ mod tests {
         assert_eq!(
             refused,
             vec![
-                "spec.template.spec.volumes[0].nfs",
-                "spec.template.spec.volumes[0]"
+                "spec.template.spec.volumes[0]",
+                "spec.template.spec.volumes[0].nfs"
             ]
         );
     }

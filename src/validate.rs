@@ -1023,7 +1023,7 @@ impl Findings {
                     self.push(invalid("metadata.name", name, &msg).with_help(
                         "dsctl builds systemd unit and podman container names on every host from the \
                          DaemonSet name, so it must be a DNS-1123 label: at most 63 lowercase letters, \
-                         digits and '-', without dots (a dot would read as a unit-name suffix)",
+                         digits and '-', as Kubernetes requires of the names it builds pod and container names from",
                     ));
                 }
             }
