@@ -500,6 +500,15 @@ fn check_quadlet_values(ds: &DaemonSet, index: usize) -> Result<(), RenderError>
         reason: format!("{e} (the service unit flavour can carry it)"),
     };
     let at = |f: &str| format!("spec.template.spec.containers[{index}].{f}");
+    if c.image.ends_with(".image") || c.image.ends_with(".build") {
+        return Err(RenderError::Value {
+            daemonset: ds.name().to_string(),
+            container: c.name.clone(),
+            field: at("image"),
+            reason: "Quadlet reads an Image= ending in .image or .build as another Quadlet unit"
+                .into(),
+        });
+    }
     for (i, arg) in c.args.iter().enumerate() {
         escape::quadlet_word(arg).map_err(|e| err(at(&format!("args[{i}]")), e))?;
     }

@@ -417,6 +417,9 @@ fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Which part of a volume is wrong (`hostPath.path` …), and why.
+type VolumeError = (&'static str, String);
+
 /// A volume as a mount, plus the hostPath check to run before start. Errors name the part of
 /// the volume that is wrong (`volumes`).
 fn plan_volume(
@@ -424,7 +427,7 @@ fn plan_volume(
     volume: &Volume,
     dest: &str,
     read_only: bool,
-) -> Result<(Mount, Option<Vec<Word>>), (&'static str, String)> {
+) -> Result<(Mount, Option<Vec<Word>>), VolumeError> {
     let dest = dest.to_string();
     if let Some(hp) = &volume.host_path {
         check_path(&hp.path).map_err(|r| ("hostPath.path", r))?;
