@@ -5,17 +5,18 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use crate::batches::{HostChanges, waves};
+use crate::batches::{HostChanges, Policy, schedule};
 use crate::daemonset::DaemonSet;
 use crate::host_script::{self, EXIT_LOCKED};
 use crate::intent::host_intent;
 use crate::inventory::Host;
 use crate::observe::{self, Observation};
-use crate::plan::{HostIntent, HostPlan, Placement, plan_host};
+use crate::plan::{ChangeKind, HostIntent, HostPlan, Placement, plan_host, service_name};
 use crate::render::Templates;
 use crate::rollout_math::resolve_budget;
 use crate::ssh::{ExecOutput, RemoteHost};
@@ -162,8 +163,8 @@ where
     }
 
     if !settings.dry_run {
-        if let Desired::Specs { specs, .. } = desired {
-            execute_in_waves(&mut runs, &remotes, hosts, specs, settings).await;
+        if let Desired::Specs { specs, templates } = desired {
+            roll_out(&mut runs, &remotes, hosts, specs, templates, settings).await;
         } else {
             let all: Vec<usize> = (0..runs.len()).collect();
             execute_wave(&mut runs, &remotes, &all, settings).await;
@@ -219,22 +220,26 @@ fn plan_for(
     Ok((observed, plan, should_run))
 }
 
-/// Calm hosts first, then disruptive ones within each DaemonSet's maxUnavailable; a failed
-/// wave halts the waves after it.
-async fn execute_in_waves<R: RemoteHost + Send + Sync + 'static>(
+/// The rollout: pull images first, then calm hosts, then disruptive ones in waves within each
+/// DaemonSet's budget; every wave must become available before the next starts. A wave that
+/// fails halts the waves after it (and, with `autoRevert`, goes back to the old revision).
+async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
     runs: &mut [HostRun],
     remotes: &[Option<Arc<R>>],
     hosts: &[Host],
     specs: &[DaemonSet],
+    templates: &Templates,
     settings: &Settings,
 ) {
-    let budgets = max_unavailable(runs, specs);
+    let pull_failures = pull_images(runs, remotes, specs, settings).await;
+    let policies = policies(runs, hosts, specs, &pull_failures);
     let changes: Vec<HostChanges> = runs
         .iter()
         .enumerate()
         .filter(|(_, r)| r.outcome == Outcome::Changed)
         .map(|(i, r)| HostChanges {
             host: i,
+            labels: &hosts[i].labels,
             disrupts: r
                 .plan
                 .iter()
@@ -244,51 +249,317 @@ async fn execute_in_waves<R: RemoteHost + Send + Sync + 'static>(
                 .collect(),
         })
         .collect();
-    let order = waves(&changes, &budgets);
+    let schedule = schedule(&changes, &policies);
+    for ((i, ds), reason) in &schedule.held {
+        let run = &mut runs[*i];
+        if let Some(plan) = run.plan.as_mut() {
+            plan.changes.retain(|c| c.daemonset != *ds);
+            plan.notes.push(format!("{ds}: held back: {reason}"));
+            if plan.changes.is_empty() && run.outcome == Outcome::Changed {
+                run.outcome = Outcome::Unchanged;
+            }
+        }
+    }
     let mut halted_by: Option<String> = None;
-    for wave in order {
+    for wave in schedule.waves {
         if let Some(why) = &halted_by {
             for i in wave {
-                runs[i].outcome = Outcome::Halted(why.clone());
+                if runs[i].outcome == Outcome::Changed {
+                    runs[i].outcome = Outcome::Halted(why.clone());
+                }
             }
             continue;
         }
-        let disruptive = wave
-            .iter()
-            .any(|i| runs[*i].plan.as_ref().is_some_and(HostPlan::is_disruptive));
         execute_wave(runs, remotes, &wave, settings).await;
-        let failed: Vec<&str> = wave
+        let deadline = wave
             .iter()
-            .filter(|i| runs[**i].outcome.is_error())
-            .map(|i| hosts[*i].name.as_str())
+            .flat_map(|i| runs[*i].plan.iter().flat_map(|p| &p.changes))
+            .map(|c| progress_deadline(specs, &c.daemonset))
+            .max()
+            .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS);
+        gate_wave(runs, remotes, &wave, specs, Duration::from_secs(deadline)).await;
+        let failed: Vec<usize> = wave
+            .iter()
+            .copied()
+            .filter(|i| runs[*i].outcome.is_error())
             .collect();
-        if disruptive && !failed.is_empty() {
-            halted_by = Some(format!(
-                "rollout halted: update failed on {}",
-                failed.join(", ")
-            ));
+        if failed.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = failed.iter().map(|i| hosts[*i].name.as_str()).collect();
+        halted_by = Some(format!(
+            "rollout halted: {} did not become available",
+            names.join(", ")
+        ));
+        for i in failed {
+            let revert_it = runs[i]
+                .plan
+                .iter()
+                .flat_map(|p| &p.changes)
+                .any(|c| c.kind == ChangeKind::Update && auto_revert(specs, &c.daemonset));
+            if revert_it {
+                revert(
+                    &mut runs[i],
+                    remotes[i].as_deref(),
+                    &hosts[i],
+                    templates,
+                    settings,
+                )
+                .await;
+            }
         }
     }
 }
 
-/// Each DaemonSet's maxUnavailable, resolved against the hosts that should run it.
-fn max_unavailable(runs: &[HostRun], specs: &[DaemonSet]) -> BTreeMap<String, usize> {
+/// A rollout batch that is not available within this long halts the rollout.
+pub const DEFAULT_PROGRESS_DEADLINE_SECS: u64 = 300;
+
+fn extensions<'a>(specs: &'a [DaemonSet], name: &str) -> Option<&'a crate::daemonset::Extensions> {
+    specs
+        .iter()
+        .find(|s| s.name() == name)
+        .and_then(|s| s.dsctl.as_ref())
+}
+
+fn progress_deadline(specs: &[DaemonSet], name: &str) -> u64 {
+    extensions(specs, name)
+        .and_then(|x| x.progress_deadline_seconds)
+        .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS)
+}
+
+fn auto_revert(specs: &[DaemonSet], name: &str) -> bool {
+    extensions(specs, name).is_some_and(|x| x.auto_revert)
+}
+
+/// Each DaemonSet's rollout policy: maxUnavailable against the hosts that should run it, the
+/// hosts that are unavailable now, partition, canary and pause. A DaemonSet whose image could
+/// not be pulled somewhere gets no budget at all: nothing may be disrupted for it.
+fn policies(
+    runs: &[HostRun],
+    hosts: &[Host],
+    specs: &[DaemonSet],
+    pull_failures: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, Policy> {
     specs
         .iter()
         .map(|ds| {
-            let desired = runs
+            let name = ds.name();
+            let desired: Vec<usize> = (0..runs.len())
+                .filter(|i| runs[*i].should_run.iter().any(|n| n == name))
+                .collect();
+            let revision = crate::revision::revision(ds);
+            let unavailable: Vec<String> = match pull_failures.get(name) {
+                Some(failed) => failed.clone(),
+                None => desired
+                    .iter()
+                    .filter(|i| match &runs[**i].outcome {
+                        Outcome::Unreachable(_) => true,
+                        _ => runs[**i].observation.as_ref().is_some_and(|o| {
+                            o.daemonsets.contains_key(name) && !instance_active(o, name)
+                        }),
+                    })
+                    .map(|i| hosts[*i].name.clone())
+                    .collect(),
+            };
+            let max_unavailable = if pull_failures.contains_key(name) {
+                0
+            } else {
+                resolve_budget(&ds.spec.update_strategy, desired.len())
+                    .map(|b| b.max_unavailable)
+                    .unwrap_or(1)
+            };
+            let updated = desired
                 .iter()
-                .filter(|r| r.should_run.iter().any(|n| n == ds.name()))
+                .filter(|i| {
+                    let rec = runs[**i]
+                        .observation
+                        .as_ref()
+                        .and_then(|o| o.daemonsets.get(name));
+                    rec.and_then(|r| r.revision.as_deref()) == Some(revision.as_str())
+                })
                 .count();
-            let budget = resolve_budget(&ds.spec.update_strategy, desired)
-                .map(|b| b.max_unavailable)
-                .unwrap_or(1);
-            (
-                ds.name().to_string(),
-                usize::try_from(budget).unwrap_or(1).max(1),
-            )
+            let ext = ds.dsctl.clone().unwrap_or_default();
+            let policy = Policy {
+                max_unavailable,
+                unavailable,
+                updated,
+                partition: ext.partition.map(|p| p as usize),
+                canary: ext.canary_selector,
+                paused: ext.paused,
+            };
+            (name.to_string(), policy)
         })
         .collect()
+}
+
+/// Whether every unit the host records for the DaemonSet is active.
+fn instance_active(observed: &Observation, ds: &str) -> bool {
+    observed.daemonsets.get(ds).is_some_and(|r| {
+        !r.units.is_empty()
+            && r.units.keys().all(|f| {
+                observed
+                    .units
+                    .get(&service_name(f))
+                    .is_some_and(|u| u.is_active())
+            })
+    })
+}
+
+/// Pulls (or checks) the images of every DaemonSet that will be installed or updated, on every
+/// host that will get it, before anything is stopped. Returns the hosts that failed, by
+/// DaemonSet; those hosts are marked failed.
+async fn pull_images<R: RemoteHost + Send + Sync + 'static>(
+    runs: &mut [HostRun],
+    remotes: &[Option<Arc<R>>],
+    specs: &[DaemonSet],
+    settings: &Settings,
+) -> BTreeMap<String, Vec<String>> {
+    let limit = Arc::new(Semaphore::new(settings.parallel.max(1)));
+    let mut tasks = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let (Some(remote), Some(plan)) = (remotes[i].clone(), run.plan.as_ref()) else {
+            continue;
+        };
+        let installing: Vec<&DaemonSet> = plan
+            .changes
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.kind,
+                    ChangeKind::Create | ChangeKind::Update | ChangeKind::Heal
+                )
+            })
+            .filter_map(|c| specs.iter().find(|s| s.name() == c.daemonset))
+            .collect();
+        if installing.is_empty() || run.outcome != Outcome::Changed {
+            continue;
+        }
+        let script = crate::images::pull_script(&installing);
+        let names: Vec<String> = installing.iter().map(|d| d.name().to_string()).collect();
+        let limit = limit.clone();
+        tasks.push((
+            i,
+            names,
+            tokio::spawn(async move {
+                let _permit = limit
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore is never closed");
+                remote.exec(&script, None).await
+            }),
+        ));
+    }
+    let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (i, names, task) in tasks {
+        let error = match task.await {
+            Ok(Ok(out)) if out.status == 0 => continue,
+            Ok(Ok(out)) => format!(
+                "image pull failed, nothing was stopped: {}",
+                tail(&out.stderr)
+            ),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("internal error: {e}"),
+        };
+        runs[i].outcome = Outcome::Failed(error);
+        for name in names {
+            failures.entry(name).or_default().push(runs[i].host.clone());
+        }
+    }
+    failures
+}
+
+/// Waits until every DaemonSet a wave installed or updated is available on each of its hosts.
+async fn gate_wave<R: RemoteHost + Send + Sync + 'static>(
+    runs: &mut [HostRun],
+    remotes: &[Option<Arc<R>>],
+    wave: &[usize],
+    specs: &[DaemonSet],
+    deadline: Duration,
+) {
+    let until = tokio::time::Instant::now() + deadline;
+    let mut tasks = Vec::new();
+    for &i in wave {
+        let (Some(remote), Some(plan)) = (remotes[i].clone(), runs[i].plan.as_ref()) else {
+            continue;
+        };
+        if runs[i].outcome != Outcome::Changed {
+            continue;
+        }
+        let gated: Vec<DaemonSet> = plan
+            .changes
+            .iter()
+            .filter(|c| c.kind != ChangeKind::Remove && c.kind != ChangeKind::Prune)
+            .filter_map(|c| specs.iter().find(|s| s.name() == c.daemonset).cloned())
+            .collect();
+        tasks.push((
+            i,
+            tokio::spawn(async move {
+                for ds in &gated {
+                    crate::health::wait_available(remote.as_ref(), ds, until).await?;
+                }
+                Ok::<(), String>(())
+            }),
+        ));
+    }
+    for (i, task) in tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => runs[i].outcome = Outcome::Failed(e),
+            Err(e) => runs[i].outcome = Outcome::Failed(format!("internal error: {e}")),
+        }
+    }
+}
+
+/// Puts a host of a halted wave back on the revision it ran before (auto-revert): observe it
+/// again and converge it to the spec it had recorded.
+async fn revert<R: RemoteHost>(
+    run: &mut HostRun,
+    remote: Option<&R>,
+    host: &Host,
+    templates: &Templates,
+    settings: &Settings,
+) {
+    let (Some(remote), Some(before)) = (remote, run.observation.as_ref()) else {
+        return;
+    };
+    let previous: Vec<DaemonSet> = run
+        .plan
+        .iter()
+        .flat_map(|p| &p.changes)
+        .filter(|c| c.kind == ChangeKind::Update)
+        .filter_map(|c| before.daemonsets.get(&c.daemonset)?.spec_json.as_deref())
+        .filter_map(|json| serde_json::from_str(json).ok())
+        .collect();
+    let why = match &run.outcome {
+        Outcome::Failed(e) => e.clone(),
+        other => format!("{other:?}"),
+    };
+    let result = async {
+        let now = observe_on(remote, &observe::script(false)).await?;
+        let flavor = host
+            .settings
+            .unit_flavor
+            .unwrap_or_else(|| now.detected_flavor());
+        let intent =
+            host_intent(&previous, host, flavor, templates, false).map_err(|e| e.to_string())?;
+        let plan = plan_host(&intent, &now);
+        let script =
+            host_script::script(&plan.changes, settings.lock_timeout_secs, &settings.holder);
+        let out = remote
+            .exec(&script, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        match script_outcome(&out) {
+            Outcome::Changed => Ok(()),
+            Outcome::Failed(e) => Err(e),
+            other => Err(format!("{other:?}")),
+        }
+    }
+    .await;
+    run.outcome = Outcome::Failed(match result {
+        Ok(()) => format!("{why}\nauto-revert: back on the previous revision"),
+        Err(e) => format!("{why}\nauto-revert failed: {e}"),
+    });
 }
 
 async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(

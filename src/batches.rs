@@ -1,75 +1,272 @@
-//! Which hosts change together (pure): the order of a rollout under maxUnavailable.
+//! Which hosts change together (pure): the order of a rollout, after Kubernetes'
+//! RollingUpdate (pkg/controller/daemon/update.go) plus dsctl's partition, canary and pause.
 //!
 //! Hosts whose changes take no available instance down (creates, heals, removals) go first,
-//! all at once: their instances are already unavailable, which Kubernetes also replaces
-//! outside the budget. Hosts that restart a running instance for a new revision follow in
-//! waves, where no wave holds more hosts of one DaemonSet than its maxUnavailable.
+//! all at once: their instances are already unavailable, and Kubernetes also replaces those
+//! outside the budget. Hosts that restart an available instance for a new revision follow in
+//! waves, where no wave takes more hosts of one DaemonSet out of service than its
+//! maxUnavailable minus the hosts that are unavailable already (unreachable or not ready).
 
 use std::collections::BTreeMap;
 
-/// One host's part in the rollout: which DaemonSets it would take out of service.
+use crate::daemonset::LabelSelector;
+use crate::labels::selector_matches;
+
+/// One host's part in the rollout: the DaemonSets it would take out of service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostChanges<'a> {
     pub host: usize,
+    pub labels: &'a BTreeMap<String, String>,
     pub disrupts: Vec<&'a str>,
 }
 
-/// Waves of host indices, in order. `max_unavailable` gives each DaemonSet's budget (≥ 1).
-pub fn waves(hosts: &[HostChanges<'_>], max_unavailable: &BTreeMap<String, usize>) -> Vec<Vec<usize>> {
+/// How one DaemonSet may roll out in this run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Policy {
+    pub max_unavailable: usize,
+    /// Hosts that should run it but are unavailable now (unreachable, not ready).
+    pub unavailable: Vec<String>,
+    /// Hosts that already run the new revision (they count against a partition).
+    pub updated: usize,
+    /// At most this many hosts on the new revision until `rollout resume`.
+    pub partition: Option<usize>,
+    /// Only hosts matching this selector take the new revision until `rollout resume`.
+    pub canary: Option<LabelSelector>,
+    pub paused: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Schedule {
+    /// Waves of host indices, in order; the first holds the calm hosts, if any.
+    pub waves: Vec<Vec<usize>>,
+    /// Disruptive changes that wait, by (host index, DaemonSet), with the reason.
+    pub held: BTreeMap<(usize, String), String>,
+}
+
+pub fn schedule(hosts: &[HostChanges<'_>], policies: &BTreeMap<String, Policy>) -> Schedule {
+    let mut held = BTreeMap::new();
+    let mut quota: BTreeMap<&str, Option<usize>> = BTreeMap::new();
+    let mut pending: Vec<(usize, Vec<&str>)> = Vec::new();
+    let mut calm = Vec::new();
+    for h in hosts {
+        let mut go = Vec::new();
+        for ds in &h.disrupts {
+            let policy = policies.get(*ds).cloned().unwrap_or_default();
+            let left = quota
+                .entry(ds)
+                .or_insert_with(|| policy.partition.map(|p| p.saturating_sub(policy.updated)));
+            let reason = if policy.paused {
+                Some("the rollout is paused (dsctl rollout resume continues it)".to_string())
+            } else if policy
+                .canary
+                .as_ref()
+                .is_some_and(|c| !selector_matches(c, h.labels))
+            {
+                Some("not in the canary selector (dsctl rollout resume continues)".to_string())
+            } else if *left == Some(0) {
+                Some(format!(
+                    "partition: {} host(s) take the new revision first (dsctl rollout resume continues)",
+                    policy.partition.unwrap_or(0)
+                ))
+            } else if budget(&policy) == 0 {
+                Some(format!(
+                    "maxUnavailable={} is used up by unavailable hosts: {}",
+                    policy.max_unavailable,
+                    policy.unavailable.join(", ")
+                ))
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => {
+                    held.insert((h.host, ds.to_string()), reason);
+                }
+                None => {
+                    if let Some(n) = left.as_mut() {
+                        *n -= 1;
+                    }
+                    go.push(*ds);
+                }
+            }
+        }
+        if go.is_empty() {
+            calm.push(h.host);
+        } else {
+            pending.push((h.host, go));
+        }
+    }
     let mut waves = Vec::new();
-    let calm: Vec<usize> = hosts.iter().filter(|h| h.disrupts.is_empty()).map(|h| h.host).collect();
     if !calm.is_empty() {
         waves.push(calm);
     }
-    let mut pending: Vec<&HostChanges> = hosts.iter().filter(|h| !h.disrupts.is_empty()).collect();
     while !pending.is_empty() {
         let mut used: BTreeMap<&str, usize> = BTreeMap::new();
         let mut wave = Vec::new();
-        pending.retain(|h| {
-            let fits = h.disrupts.iter().all(|ds| used.get(ds).copied().unwrap_or(0) < budget(max_unavailable, ds));
+        pending.retain(|(host, disrupts)| {
+            let fits = disrupts.iter().all(|ds| {
+                let b = policies.get(*ds).map_or(1, budget);
+                used.get(ds).copied().unwrap_or(0) < b
+            });
             if fits {
-                for ds in &h.disrupts {
+                for ds in disrupts {
                     *used.entry(ds).or_default() += 1;
                 }
-                wave.push(h.host);
+                wave.push(*host);
             }
             !fits
         });
         waves.push(wave);
     }
-    waves
+    Schedule { waves, held }
 }
 
-fn budget(max_unavailable: &BTreeMap<String, usize>, ds: &str) -> usize {
-    max_unavailable.get(ds).copied().unwrap_or(1).max(1)
+/// What a wave may take down: maxUnavailable less what is unavailable already (≥ 1 is
+/// needed to make progress; 0 holds the rollout, as the DaemonSet controller does).
+fn budget(policy: &Policy) -> usize {
+    policy
+        .max_unavailable
+        .max(1)
+        .saturating_sub(policy.unavailable.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn h(host: usize, disrupts: &[&'static str]) -> HostChanges<'static> {
-        HostChanges { host, disrupts: disrupts.to_vec() }
+    fn labels(tier: &str) -> BTreeMap<String, String> {
+        [("tier".to_string(), tier.to_string())].into()
+    }
+
+    fn policy(max_unavailable: usize) -> Policy {
+        Policy {
+            max_unavailable,
+            ..Default::default()
+        }
     }
 
     #[test]
-    fn table() {
-        let budgets: BTreeMap<String, usize> = [("a".to_string(), 2), ("b".to_string(), 1)].into();
+    fn waves_table() {
+        let canary = labels("canary");
+        let plain = labels("main");
+        let h = |host: usize, disrupts: &[&'static str]| HostChanges {
+            host,
+            labels: &plain,
+            disrupts: disrupts.to_vec(),
+        };
+        let policies: BTreeMap<String, Policy> =
+            [("a".to_string(), policy(2)), ("b".to_string(), policy(1))].into();
         let cases: Vec<(&str, Vec<HostChanges>, Vec<Vec<usize>>)> = vec![
             ("nothing to do", vec![], vec![]),
-            ("creates and heals all at once", vec![h(0, &[]), h(1, &[]), h(2, &[])], vec![vec![0, 1, 2]]),
-            ("updates of a in pairs", vec![h(0, &["a"]), h(1, &["a"]), h(2, &["a"])], vec![vec![0, 1], vec![2]]),
-            ("calm hosts first", vec![h(0, &["a"]), h(1, &[]), h(2, &["a"])], vec![vec![1], vec![0, 2]]),
-            ("b one at a time", vec![h(0, &["b"]), h(1, &["b"])], vec![vec![0], vec![1]]),
+            (
+                "creates and heals all at once",
+                vec![h(0, &[]), h(1, &[]), h(2, &[])],
+                vec![vec![0, 1, 2]],
+            ),
+            (
+                "updates of a in pairs",
+                vec![h(0, &["a"]), h(1, &["a"]), h(2, &["a"])],
+                vec![vec![0, 1], vec![2]],
+            ),
+            (
+                "calm hosts first",
+                vec![h(0, &["a"]), h(1, &[]), h(2, &["a"])],
+                vec![vec![1], vec![0, 2]],
+            ),
+            (
+                "b one at a time",
+                vec![h(0, &["b"]), h(1, &["b"])],
+                vec![vec![0], vec![1]],
+            ),
             (
                 "a host with both waits for both budgets",
                 vec![h(0, &["a", "b"]), h(1, &["a"]), h(2, &["b"]), h(3, &["a"])],
                 vec![vec![0, 1], vec![2, 3]],
             ),
-            ("unknown DaemonSet defaults to one", vec![h(0, &["c"]), h(1, &["c"])], vec![vec![0], vec![1]]),
+            (
+                "unknown DaemonSet defaults to one",
+                vec![h(0, &["c"]), h(1, &["c"])],
+                vec![vec![0], vec![1]],
+            ),
         ];
         for (name, hosts, want) in cases {
-            assert_eq!(waves(&hosts, &budgets), want, "{name}");
+            let s = schedule(&hosts, &policies);
+            assert_eq!(s.waves, want, "{name}");
+            assert!(s.held.is_empty(), "{name}");
         }
+        // The canary label only matters with a canary selector.
+        let _ = &canary;
+    }
+
+    #[test]
+    fn unavailable_hosts_use_up_the_budget() {
+        let l = labels("x");
+        let hosts: Vec<HostChanges> = (0..4)
+            .map(|i| HostChanges {
+                host: i,
+                labels: &l,
+                disrupts: vec!["a"],
+            })
+            .collect();
+        let mut p = policy(2);
+        p.unavailable = vec!["down-1".into()];
+        let s = schedule(&hosts, &[("a".to_string(), p.clone())].into());
+        assert_eq!(
+            s.waves,
+            vec![vec![0], vec![1], vec![2], vec![3]],
+            "one left of two"
+        );
+        p.unavailable.push("down-2".into());
+        let s = schedule(&hosts, &[("a".to_string(), p)].into());
+        assert_eq!(s.waves, vec![vec![0, 1, 2, 3]], "all held, so all calm");
+        assert_eq!(s.held.len(), 4);
+        assert!(s.held[&(0, "a".to_string())].contains("down-1, down-2"));
+    }
+
+    #[test]
+    fn partition_canary_and_pause_hold_hosts_back() {
+        let (canary, main) = (labels("canary"), labels("main"));
+        let hosts = vec![
+            HostChanges {
+                host: 0,
+                labels: &main,
+                disrupts: vec!["a"],
+            },
+            HostChanges {
+                host: 1,
+                labels: &canary,
+                disrupts: vec!["a"],
+            },
+            HostChanges {
+                host: 2,
+                labels: &main,
+                disrupts: vec!["a"],
+            },
+        ];
+        let with = |f: &dyn Fn(&mut Policy)| {
+            let mut p = policy(3);
+            f(&mut p);
+            schedule(&hosts, &[("a".to_string(), p)].into())
+        };
+        let s = with(&|p| p.partition = Some(2));
+        assert_eq!(s.waves, vec![vec![2], vec![0, 1]]);
+        assert!(s.held[&(2, "a".to_string())].starts_with("partition"));
+        let s = with(&|p| {
+            p.partition = Some(2);
+            p.updated = 2;
+        });
+        assert_eq!(
+            s.held.len(),
+            3,
+            "two hosts already updated fill the partition"
+        );
+        let s = with(&|p| {
+            p.canary = Some(LabelSelector {
+                match_labels: labels("canary"),
+                ..Default::default()
+            })
+        });
+        assert_eq!(s.waves, vec![vec![0, 2], vec![1]]);
+        let s = with(&|p| p.paused = true);
+        assert_eq!(s.held.len(), 3);
     }
 }

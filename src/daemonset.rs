@@ -554,3 +554,18 @@ impl DaemonSet {
         &self.spec.template.spec
     }
 }
+
+impl Container {
+    /// The pull policy in effect: as written, or Kubernetes' default (Always for `:latest` or
+    /// no tag, unless pinned by digest; IfNotPresent otherwise).
+    pub fn effective_pull_policy(&self) -> PullPolicy {
+        self.image_pull_policy.unwrap_or_else(|| {
+            let name = self.image.rsplit('/').next().unwrap_or(&self.image);
+            match name.split_once(':') {
+                _ if self.image.contains('@') => PullPolicy::IfNotPresent,
+                Some((_, "latest")) | None => PullPolicy::Always,
+                Some(_) => PullPolicy::IfNotPresent,
+            }
+        })
+    }
+}

@@ -1,6 +1,6 @@
 //! What each host should run: eligibility + revision + rendering, for one host (pure).
 
-use crate::daemonset::DaemonSet;
+use crate::daemonset::{DaemonSet, UpdateStrategyType};
 use crate::eligibility::node_should_run_daemon_pod;
 use crate::inventory::{Host, UnitFlavor};
 use crate::plan::{DesiredDaemonSet, HostIntent, Placement};
@@ -48,6 +48,7 @@ pub fn desired(
         revision,
         units,
         spec_json,
+        on_delete: ds.spec.update_strategy.kind == UpdateStrategyType::OnDelete,
     })
 }
 

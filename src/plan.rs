@@ -21,6 +21,8 @@ pub struct DesiredDaemonSet {
     pub units: Vec<UnitFile>,
     /// The DaemonSet as applied (JSON), recorded on the host for `get` and `rollout history`.
     pub spec_json: String,
+    /// updateStrategy OnDelete: a running instance keeps its revision until it is deleted.
+    pub on_delete: bool,
 }
 
 /// The verdict of eligibility for one DaemonSet on one host.
@@ -143,6 +145,12 @@ pub fn plan_host(intent: &HostIntent, observed: &Observation) -> HostPlan {
     for (name, placement) in &intent.daemonsets {
         let held = holds(observed, name);
         match placement {
+            Placement::Run(desired) if waits_for_delete(desired, observed) => {
+                plan.notes.push(format!(
+                    "{name}: OnDelete: the running instance keeps its revision until it is deleted \
+                 (dsctl delete pod HOST {name})"
+                ))
+            }
             Placement::Run(desired) => {
                 if let Some(change) = converge(desired, observed) {
                     plan.changes.push(change);
@@ -217,6 +225,23 @@ fn owned_by_longer(file: &str, name: &str, other: &str) -> bool {
     other.len() > name.len()
         && other.starts_with(name)
         && file.starts_with(&format!("dsctl-{other}-"))
+}
+
+/// OnDelete leaves a healthy instance of another revision alone; a failed, stopped or
+/// missing one is replaced with the new revision, as the DaemonSet controller does.
+fn waits_for_delete(desired: &DesiredDaemonSet, observed: &Observation) -> bool {
+    let Some(record) = observed.daemonsets.get(&desired.name) else {
+        return false;
+    };
+    desired.on_delete
+        && record.revision.as_deref() != Some(desired.revision.as_str())
+        && !record.units.is_empty()
+        && record.units.keys().all(|f| {
+            observed
+                .units
+                .get(&service_name(f))
+                .is_some_and(|u| u.is_active())
+        })
 }
 
 fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change> {
@@ -381,6 +406,14 @@ mod tests {
                 content: content.into(),
             }],
             spec_json: "{}".into(),
+            on_delete: false,
+        }
+    }
+
+    fn on_delete(revision: &str, content: &str) -> DesiredDaemonSet {
+        DesiredDaemonSet {
+            on_delete: true,
+            ..desired(revision, content)
         }
     }
 

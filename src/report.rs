@@ -92,6 +92,14 @@ pub fn text(runs: &[HostRun], stats: bool, quiet_when_unchanged: bool) -> String
         }
     }
     let summary = Summary::of(runs);
+    let quiet = quiet_when_unchanged && summary.changed == 0 && summary.failed == 0;
+    if !quiet {
+        for run in runs {
+            for note in run.plan.iter().flat_map(|p| &p.notes) {
+                let _ = writeln!(out, "{}: {note}", run.host);
+            }
+        }
+    }
     if stats {
         for run in runs {
             let _ = writeln!(
