@@ -234,12 +234,12 @@ pub fn resolve(
             });
         }
     };
-    if let Some(command) = &g.proxy_command {
-        if jump.is_none() {
-            notes.push(format!(
-                "ProxyCommand {command:?} is not supported; connecting directly"
-            ));
-        }
+    if let Some(command) = &g.proxy_command
+        && jump.is_none()
+    {
+        notes.push(format!(
+            "ProxyCommand {command:?} is not supported; connecting directly"
+        ));
     }
     let resolved = ResolvedHost {
         name: host.name.clone(),
