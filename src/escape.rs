@@ -168,15 +168,15 @@ fn push_c_escaped(out: &mut String, c: char) {
         '\n' => out.push_str("\\n"),
         '\t' => out.push_str("\\t"),
         '\r' => out.push_str("\\r"),
-        // ASCII controls as \xNN (systemd reads them as that byte); C1 controls and other
-        // non-ASCII characters stay raw UTF-8, which systemd passes through unchanged.
-        c if (c as u32) < 0x20 || c == '\u{7f}' => push_hex(out, c),
+        // ASCII controls as \xNN (systemd reads them as that byte), C1 controls as \u00NN (read
+        // as that character, so they stay visible); other characters as they are, in UTF-8.
+        c if c.is_control() => push_hex(out, c),
         c => out.push(c),
     }
 }
 
 fn push_hex(out: &mut String, c: char) {
-    if (c as u32) < 0x100 {
+    if c.is_ascii() {
         let _ = write!(out, "\\x{:02x}", c as u32);
     } else {
         let _ = write!(out, "\\u{:04x}", c as u32);
@@ -207,6 +207,7 @@ mod tests {
             ("del\u{7f}", r#""del\x7f""#),
             ("it's", r#""it's""#),
             ("ünï ☃", r#""ünï ☃""#),
+            ("nel\u{85}", r#""nel\u0085""#),
         ];
         for (input, want) in cases {
             assert_eq!(exec_word(input).unwrap(), *want, "input {input:?}");
@@ -249,7 +250,7 @@ mod tests {
     #[test]
     fn plain_values_and_comments_stay_on_one_line() {
         assert_eq!(unit_value_plain("50% of\nit "), r"50%% of\x0ait");
-        assert_eq!(comment_text("a\r\nb\u{85}"), r"a\x0d\x0ab\x85");
+        assert_eq!(comment_text("a\r\nb\u{85}"), r"a\x0d\x0ab\u0085");
     }
 
     #[test]

@@ -27,8 +27,9 @@ use crate::escape::{self, EscapeError};
 use crate::inventory::UnitFlavor;
 
 pub use plan::{
-    ContainerPlan, DEFAULT_GRACE_SECS, Mount, STOP_TIMEOUT_MARGIN_SECS, Word, emptydir_volume_name,
-    is_safe_fixed, plan_container, unit_base_name,
+    ContainerPlan, DEFAULT_GRACE_SECS, Mount, STOP_TIMEOUT_MARGIN_SECS, UNIT_CPU_HEADROOM_MILLI,
+    UNIT_MEMORY_HEADROOM_BYTES, Word, emptydir_volume_name, is_safe_fixed, plan_container,
+    unit_base_name,
 };
 
 /// Where podman lives on Debian (and Fedora, RHEL, Ubuntu).
@@ -86,6 +87,17 @@ pub enum RenderError {
         TEMPLATE_NAMES.map(|n| format!("{n}.hbs")).join(", ")
     )]
     UnknownTemplate { dir: PathBuf, file: String },
+    #[error(
+        "DaemonSet {first_ds:?} container {first_container:?} and DaemonSet {second_ds:?} container \
+         {second_container:?} would both be the unit {unit}: rename one of them"
+    )]
+    NameClash {
+        unit: String,
+        first_ds: String,
+        first_container: String,
+        second_ds: String,
+        second_container: String,
+    },
 }
 
 fn location(line: Option<usize>, column: Option<usize>) -> String {
@@ -295,6 +307,35 @@ pub fn render_daemonset(
             }
         })
         .collect()
+}
+
+/// Refuses two containers that would share a unit name: `dsctl-<ds>-<container>` is ambiguous
+/// when names hold `-` (DaemonSet `a-b` container `c` and DaemonSet `a` container `b-c`).
+pub fn check_unit_names(daemonsets: &[DaemonSet]) -> Result<(), RenderError> {
+    let mut seen: std::collections::BTreeMap<String, (&str, &str)> =
+        std::collections::BTreeMap::new();
+    for ds in daemonsets {
+        for c in &ds.pod_spec().containers {
+            let unit = unit_base_name(ds.name(), &c.name);
+            match seen.get(&unit) {
+                Some(&(first_ds, first_container))
+                    if (first_ds, first_container) != (ds.name(), c.name.as_str()) =>
+                {
+                    return Err(RenderError::NameClash {
+                        unit,
+                        first_ds: first_ds.to_string(),
+                        first_container: first_container.to_string(),
+                        second_ds: ds.name().to_string(),
+                        second_container: c.name.clone(),
+                    });
+                }
+                _ => {
+                    seen.insert(unit, (ds.name(), &c.name));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `podman run` command line of the service flavour.

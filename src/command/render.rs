@@ -1,5 +1,111 @@
-use crate::cli::RenderArgs;
+//! `dsctl render -f PATH… -i INV [--host NAME] [--templates DIR]`: the units `apply` would write,
+//! offline. For each host and each DaemonSet that should run there, a `# ---- HOST: PATH` line
+//! and then the unit.
+//!
+//! The unit flavour is the host's `unit_flavor` from the inventory, else a `podman run` service.
+//! `apply` asks the host's podman for its version instead (Quadlet from 4.4); `render` has no
+//! host to ask, so set `unit_flavor = "quadlet"` in the inventory to see Quadlet files.
 
-pub fn run(_args: RenderArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("`render` is not built yet")
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::EXIT_INVALID;
+use crate::cli::RenderArgs;
+use crate::daemonset::DaemonSet;
+use crate::diagnostic::Diagnostics;
+use crate::eligibility::node_should_run_daemon_pod;
+use crate::inventory::UnitFlavor;
+use crate::load;
+use crate::render::{Templates, check_unit_names, render_daemonset};
+use crate::revision::revision;
+
+pub fn run(args: RenderArgs) -> anyhow::Result<i32> {
+    let mut warnings = Diagnostics::new();
+    let specs = match load::daemonsets(&args.specs.files) {
+        Ok(specs) => specs,
+        Err(diags) => return Ok(invalid(diags)),
+    };
+    warnings.extend(specs.warnings);
+    let inventory = match load::inventory_with_warnings(&args.inventory.inventory) {
+        Ok((inventory, found)) => {
+            warnings.extend(found);
+            inventory
+        }
+        Err(diags) => return Ok(invalid(diags)),
+    };
+    warnings.eprint();
+
+    let templates = match &args.templates {
+        Some(dir) => Templates::from_dir(dir)?,
+        None => Templates::embedded(),
+    };
+    let daemonsets: Vec<DaemonSet> = specs.daemonsets.into_iter().map(|l| l.value).collect();
+    check_unit_names(&daemonsets)?;
+
+    let mut hosts = inventory.value.hosts();
+    if let Some(name) = &args.host {
+        hosts.retain(|h| &h.name == name);
+        if hosts.is_empty() {
+            let known: Vec<String> = inventory
+                .value
+                .hosts()
+                .into_iter()
+                .map(|h| h.name)
+                .collect();
+            eprintln!(
+                "error: no host named {name:?} in {} (hosts: {})",
+                args.inventory.inventory.display(),
+                known.join(", ")
+            );
+            return Ok(EXIT_INVALID);
+        }
+    }
+
+    let mut out = String::new();
+    for host in &hosts {
+        let flavor = host.settings.unit_flavor.unwrap_or(UnitFlavor::Service);
+        let mut any = false;
+        for ds in &daemonsets {
+            if !node_should_run_daemon_pod(ds, host).should_run {
+                continue;
+            }
+            any = true;
+            let units =
+                render_daemonset(ds, &revision(ds), flavor, &templates).with_context(|| {
+                    format!(
+                        "rendering DaemonSet {:?} for host {:?}",
+                        ds.name(),
+                        host.name
+                    )
+                })?;
+            for unit in units {
+                out.push_str(&format!("# ---- {}: {}\n", host.name, unit.path));
+                out.push_str(&unit.content);
+                if !unit.content.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push('\n');
+            }
+        }
+        if !any && args.host.is_some() {
+            eprintln!(
+                "host {:?} runs none of these DaemonSets (see `dsctl explain`)",
+                host.name
+            );
+        }
+    }
+
+    match std::io::stdout().lock().write_all(out.as_bytes()) {
+        // A reader that stopped early (`| head`) is not a failure of render.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        result => result.context("writing the units").map(|()| 0),
+    }
+}
+
+/// Print every problem and say how many; the caller exits with [`EXIT_INVALID`].
+fn invalid(diags: Diagnostics) -> i32 {
+    diags.eprint();
+    eprintln!("invalid: {}", diags.summary());
+    EXIT_INVALID
 }

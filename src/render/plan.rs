@@ -11,6 +11,8 @@
 //!   share it and it survives container restarts, like a pod's emptyDir (unlike k8s, it also
 //!   survives a new revision; `dsctl delete` removes it). `medium: Memory` is a per-container
 //!   tmpfs (`--tmpfs`), sized by `sizeLimit`.
+//! * The unit's `CPUQuota=`/`MemoryMax=` are the container's limits plus headroom for podman
+//!   (see `UNIT_MEMORY_HEADROOM_BYTES`); the container's own limits are exact.
 //! * CPU limits become `--cpus`; CPU requests (or the limit, as k8s defaults requests to
 //!   limits) become `--cpu-shares` the way the kubelet computes cgroup shares; memory limits
 //!   become `--memory`; an explicit memory request becomes `--memory-reservation`. Resources
@@ -542,6 +544,14 @@ fn pull_policy(c: &Container) -> &'static str {
 
 type FieldError = (String, String);
 
+/// What the unit's `CPUQuota=` and `MemoryMax=` allow beyond the container's own limits. The
+/// unit's cgroup holds podman itself, which pulls and unpacks the image there, and conmon (and,
+/// under Quadlet's `--cgroups=split`, the container's cgroup too). The container is held to its
+/// exact limits by `--cpus` and `--memory` in its own cgroup; the unit's limits are a backstop
+/// that must not starve podman: a 32Mi unit would OOM-kill podman before the container starts.
+pub const UNIT_CPU_HEADROOM_MILLI: u64 = 1000;
+pub const UNIT_MEMORY_HEADROOM_BYTES: u64 = 256 << 20;
+
 /// Adds the resource options and returns the unit's `CPUQuota=` and `MemoryMax=`.
 fn plan_resources(
     c: &Container,
@@ -567,8 +577,9 @@ fn plan_resources(
         .transpose()?;
     if let Some(milli) = cpu_limit {
         options.push(vec![fixed("--cpus"), fixed(decimal_milli(milli))]);
-        // CPUQuota= is a percentage of one CPU: 1000 millicores = 100%.
-        cpu_quota = Some(format!("{}%", decimal_milli(milli * 100)));
+        // CPUQuota= is a percentage of one CPU (1000 millicores = 100%), rounded up.
+        let unit_milli = milli.saturating_add(UNIT_CPU_HEADROOM_MILLI);
+        cpu_quota = Some(format!("{}%", unit_milli.div_ceil(10)));
     }
     let cpu_request = res
         .requests
@@ -588,6 +599,7 @@ fn plan_resources(
     if let Some(bytes) = memory_max {
         options.push(vec![fixed("--memory"), fixed(bytes.to_string())]);
     }
+    let memory_max = memory_max.map(|b| b.saturating_add(UNIT_MEMORY_HEADROOM_BYTES));
     if let Some(q) = res.requests.get("memory") {
         let bytes = positive("requests", "memory", q.value())?;
         options.push(vec![
