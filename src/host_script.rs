@@ -25,7 +25,7 @@ fn b64(text: &str) -> String {
 
 const PRELUDE: &str = r#"set -eu
 umask 022
-S=/var/lib/dsctl
+S=${DSCTL_STATE_DIR:-/var/lib/dsctl}
 mkdir -p "$S/daemonsets"
 exec 9>>"$S/lock"
 if ! flock -w "$LOCK_TIMEOUT" 9; then
@@ -41,6 +41,33 @@ put() {
   printf '%s' "$2" | base64 -d > "$t"
   chmod 0644 "$t"
   mv -f "$t" "$1"
+}
+# record DS REV LIMIT: make the prepared $S/daemonsets/.DS.new the current record of DS at
+# revision REV, moving the previous revision into history/ (numbered, newest LIMIT kept).
+record() {
+  d="$S/daemonsets/$1"; n="$S/daemonsets/.$1.new"
+  mkdir -p "$n/history"
+  [ -d "$d/history" ] && cp -a "$d/history/." "$n/history/"
+  cp "$d/created" "$n/created" 2>/dev/null || date +%s > "$n/created"
+  num=$(cat "$d/number" 2>/dev/null || echo 0)
+  old=$(cat "$d/revision" 2>/dev/null || true)
+  if [ "$old" = "$2" ]; then
+    cp "$d/recorded" "$n/recorded" 2>/dev/null || date +%s > "$n/recorded"
+  else
+    if [ -n "$old" ]; then
+      mkdir -p "$n/history/$old"
+      for f in spec.json number cause recorded; do [ ! -f "$d/$f" ] || cp "$d/$f" "$n/history/$old/"; done
+    fi
+    for h in "$n"/history/*/number; do [ ! -f "$h" ] || [ "$(cat "$h")" -le "$num" ] || num=$(cat "$h"); done
+    num=$((num + 1))
+    date +%s > "$n/recorded"
+  fi
+  echo "$num" > "$n/number"
+  echo "$2" > "$n/revision"
+  rm -rf "$n/history/$2"
+  for h in "$n"/history/*/; do [ ! -d "$h" ] || echo "$(cat "$h/number" 2>/dev/null || echo 0) $h"; done |
+    sort -n | head -n "-$3" | while read -r _ h; do rm -rf "$h"; done
+  rm -rf "$d"; mv "$n" "$d"
 }
 # fail UNIT: print why a unit did not start, then stop the script.
 fail() {
@@ -113,27 +140,22 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 revision,
                 units,
                 spec_json,
+                cause,
+                history_limit,
             } => {
-                let dir = format!("{STATE_DIR}/daemonsets/{daemonset}");
                 let new = format!("{STATE_DIR}/daemonsets/.{daemonset}.new");
                 let _ = writeln!(s, "rm -rf {n}; mkdir -p {n}/units", n = sh_quote(&new));
-                let _ = writeln!(
-                    s,
-                    "cp {d}/created {n}/created 2>/dev/null || date +%s > {n}/created",
-                    d = sh_quote(&dir),
-                    n = sh_quote(&new)
-                );
-                let _ = writeln!(
-                    s,
-                    "put {} {}",
-                    sh_quote(&format!("{new}/revision")),
-                    b64(&format!("{revision}\n"))
-                );
                 let _ = writeln!(
                     s,
                     "put {} {}",
                     sh_quote(&format!("{new}/spec.json")),
                     b64(spec_json)
+                );
+                let _ = writeln!(
+                    s,
+                    "put {} {}",
+                    sh_quote(&format!("{new}/cause")),
+                    b64(cause)
                 );
                 for unit in units {
                     let _ = writeln!(
@@ -145,9 +167,9 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 }
                 let _ = writeln!(
                     s,
-                    "rm -rf {d}; mv {n} {d}",
-                    d = sh_quote(&dir),
-                    n = sh_quote(&new)
+                    "record {} {} {history_limit}",
+                    sh_quote(daemonset),
+                    sh_quote(revision)
                 );
             }
             Action::ForgetState { daemonset } => {
@@ -215,6 +237,8 @@ mod tests {
                     revision: "r1".into(),
                     units: vec![unit.clone()],
                     spec_json: "{}".into(),
+                    cause: String::new(),
+                    history_limit: 10,
                 },
                 Action::Start {
                     unit: "dsctl-web-web.service".into(),
@@ -239,7 +263,7 @@ mod tests {
         assert!(at("disable --now") < at("put '/etc/systemd"));
         assert!(at("put '/etc/systemd") < at("daemon-reload"));
         assert!(at("daemon-reload") < at("systemctl start"));
-        assert!(at("systemctl start") < at("/revision'"));
+        assert!(at("systemctl start") < at("record 'web' 'r1' 10"));
         assert!(s.contains("flock -w \"$LOCK_TIMEOUT\" 9"));
     }
 
@@ -256,5 +280,56 @@ mod tests {
         );
         assert!(!s.contains("touch /tmp/pwned"));
         assert!(s.contains(&b64(evil)));
+    }
+
+    /// Runs the scripts for three revisions (and one repeat) against a local state dir.
+    #[test]
+    fn record_keeps_numbered_history_within_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().to_str().unwrap();
+        let record = |revision: &str, limit: i64| {
+            let action = Action::RecordState {
+                daemonset: "web".into(),
+                revision: revision.into(),
+                units: vec![],
+                spec_json: format!("{{\"rev\":\"{revision}\"}}"),
+                cause: format!("cause {revision}"),
+                history_limit: limit,
+            };
+            let script = script(&[change(vec![action])], 5, "test").replace(STATE_DIR, state);
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .env("DSCTL_STATE_DIR", state)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let read = |path: &str| {
+            std::fs::read_to_string(dir.path().join(path)).map(|s| s.trim().to_string())
+        };
+        record("a", 2);
+        record("b", 2);
+        record("b", 2);
+        record("c", 2);
+        assert_eq!(read("daemonsets/web/revision").unwrap(), "c");
+        assert_eq!(read("daemonsets/web/number").unwrap(), "3");
+        assert_eq!(read("daemonsets/web/history/a/number").unwrap(), "1");
+        assert_eq!(read("daemonsets/web/history/b/number").unwrap(), "2");
+        assert_eq!(read("daemonsets/web/history/b/cause").unwrap(), "cause b");
+        record("d", 2);
+        assert!(
+            read("daemonsets/web/history/a/number").is_err(),
+            "beyond the limit of 2"
+        );
+        // Undo to b: b becomes the newest revision and leaves history.
+        record("b", 2);
+        assert_eq!(read("daemonsets/web/number").unwrap(), "5");
+        assert!(read("daemonsets/web/history/b/number").is_err());
+        assert_eq!(read("daemonsets/web/history/d/number").unwrap(), "4");
     }
 }

@@ -49,8 +49,18 @@ pub fn desired(
         units,
         spec_json,
         on_delete: ds.spec.update_strategy.kind == UpdateStrategyType::OnDelete,
+        cause: ds
+            .metadata
+            .annotations
+            .get(CHANGE_CAUSE)
+            .cloned()
+            .unwrap_or_default(),
+        history_limit: ds.spec.revision_history_limit,
     })
 }
+
+/// The annotation `kubectl --record` sets; `rollout history` shows it.
+pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
 
 /// An intent that removes the named DaemonSets and leaves everything else alone (`delete`).
 pub fn removal_intent<'a>(names: impl IntoIterator<Item = &'a str>) -> HostIntent {

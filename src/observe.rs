@@ -40,9 +40,26 @@ pub struct RecordedDaemonSet {
     pub created: u64,
     /// Unix seconds when the current revision was recorded.
     pub updated: u64,
+    /// The revision's number in this DaemonSet's history (1, 2, …), as `rollout history` shows.
+    pub number: u64,
+    /// Its change-cause (the `kubernetes.io/change-cause` annotation).
+    pub cause: String,
+    /// Earlier revisions kept on the host, by revision hash.
+    pub history: BTreeMap<String, HistoryEntry>,
     /// The unit files dsctl wrote last, by file name: their sha256.
     pub units: BTreeMap<String, String>,
-    /// The DaemonSet as last applied, JSON (only with `full`).
+    /// The DaemonSet as last applied, JSON.
+    pub spec_json: Option<String>,
+}
+
+/// An earlier revision, kept on the host up to revisionHistoryLimit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    pub number: u64,
+    /// Unix seconds when it became current.
+    pub recorded: u64,
+    pub cause: String,
+    /// Its DaemonSet, JSON (only with `full`).
     pub spec_json: Option<String>,
 }
 
@@ -138,13 +155,45 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
             }
             "ds" => {
                 let f: Vec<&str> = rest.split(' ').collect();
-                let [name, revision, created, updated] = f[..] else {
-                    return Err(malformed("ds needs 4 fields"));
+                let [name, revision, created, updated, number, cause] = f[..] else {
+                    return Err(malformed("ds needs 6 fields"));
                 };
                 let rec = obs.daemonsets.entry(name.to_string()).or_default();
                 rec.revision = (revision != "-").then(|| revision.to_string());
                 rec.created = created.parse().unwrap_or(0);
                 rec.updated = updated.parse().unwrap_or(0);
+                rec.number = number.parse().unwrap_or(0);
+                rec.cause = decode_base64(cause).ok_or_else(|| malformed("cause is not base64"))?;
+            }
+            "dshist" => {
+                let f: Vec<&str> = rest.split(' ').collect();
+                let [name, revision, number, recorded, cause] = f[..] else {
+                    return Err(malformed("dshist needs 5 fields"));
+                };
+                let entry = obs
+                    .daemonsets
+                    .entry(name.to_string())
+                    .or_default()
+                    .history
+                    .entry(revision.to_string())
+                    .or_default();
+                entry.number = number.parse().unwrap_or(0);
+                entry.recorded = recorded.parse().unwrap_or(0);
+                entry.cause =
+                    decode_base64(cause).ok_or_else(|| malformed("cause is not base64"))?;
+            }
+            "dshistspec" => {
+                let f: Vec<&str> = rest.split(' ').collect();
+                let [name, revision, b64] = f[..] else {
+                    return Err(malformed("dshistspec needs 3 fields"));
+                };
+                let json =
+                    decode_base64(b64).ok_or_else(|| malformed("dshistspec is not base64"))?;
+                let rec = obs.daemonsets.entry(name.to_string()).or_default();
+                rec.history
+                    .entry(revision.to_string())
+                    .or_default()
+                    .spec_json = Some(json);
             }
             "dsunit" => {
                 let f: Vec<&str> = rest.split(' ').collect();
@@ -254,7 +303,8 @@ now 1700000000
 podman 5.4.2
 quadlet yes
 lock free
-ds web 0123456789 1690000000 1695000000
+ds web 0123456789 1690000000 1695000000 2 aW1hZ2UgMg==
+dshist web 99aa 1 1680000000 
 dsunit web dsctl-web-web.container aaaa
 file /etc/containers/systemd/dsctl-web-web.container aaaa
 prop Id=dsctl-web-web.service
@@ -281,6 +331,9 @@ end
         assert_eq!(web.revision.as_deref(), Some("0123456789"));
         assert_eq!(web.created, 1_690_000_000);
         assert_eq!(web.updated, 1_695_000_000);
+        assert_eq!((web.number, web.cause.as_str()), (2, "image 2"));
+        assert_eq!(web.history["99aa"].number, 1);
+        assert_eq!(web.history["99aa"].cause, "");
         assert_eq!(web.units["dsctl-web-web.container"], "aaaa");
         assert_eq!(
             obs.unit_files["/etc/containers/systemd/dsctl-web-web.container"],

@@ -23,6 +23,9 @@ pub struct DesiredDaemonSet {
     pub spec_json: String,
     /// updateStrategy OnDelete: a running instance keeps its revision until it is deleted.
     pub on_delete: bool,
+    /// The `kubernetes.io/change-cause` annotation, shown by `rollout history`.
+    pub cause: String,
+    pub history_limit: i64,
 }
 
 /// The verdict of eligibility for one DaemonSet on one host.
@@ -73,12 +76,15 @@ pub enum Action {
     Start { unit: String, enable: bool },
     /// Restart the unit because its definition changed.
     Restart { unit: String },
-    /// Record the applied revision, units and spec under STATE_DIR.
+    /// Record the applied revision, units and spec under STATE_DIR, keeping the previous
+    /// revisions (up to revisionHistoryLimit) for `rollout history` and `undo`.
     RecordState {
         daemonset: String,
         revision: String,
         units: Vec<UnitFile>,
         spec_json: String,
+        cause: String,
+        history_limit: i64,
     },
     /// Delete the DaemonSet's record under STATE_DIR.
     ForgetState { daemonset: String },
@@ -357,6 +363,8 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
         revision: desired.revision.clone(),
         units: desired.units.clone(),
         spec_json: desired.spec_json.clone(),
+        cause: desired.cause.clone(),
+        history_limit: desired.history_limit,
     });
     Some(Change {
         daemonset: desired.name.clone(),
@@ -407,6 +415,8 @@ mod tests {
             }],
             spec_json: "{}".into(),
             on_delete: false,
+            cause: String::new(),
+            history_limit: 10,
         }
     }
 

@@ -1,6 +1,6 @@
 # dsctl observe: prints everything the planner needs in ONE round trip. Read-only.
 # Output: one record a line, "kind field…"; parsed by src/observe.rs.
-# $FULL (set by dsctl before this text) adds file contents and recorded specs, for diff/get.
+# $FULL (set by dsctl before this text) adds unit file contents and older specs (diff, history).
 S=/var/lib/dsctl
 echo "dsctl-observe 1"
 echo "now $(date +%s)"
@@ -19,11 +19,17 @@ fi
 for d in "$S"/daemonsets/*/; do
   [ -d "$d" ] || continue
   n=$(basename "$d")
-  echo "ds $n $(cat "$d/revision" 2>/dev/null || echo -) $(cat "$d/created" 2>/dev/null || echo 0) $(stat -c %Y "$d/revision" 2>/dev/null || echo 0)"
+  echo "ds $n $(cat "$d/revision" 2>/dev/null || echo -) $(cat "$d/created" 2>/dev/null || echo 0) $(cat "$d/recorded" 2>/dev/null || echo 0) $(cat "$d/number" 2>/dev/null || echo 0) $(base64 -w0 < "$d/cause" 2>/dev/null)"
+  for h in "$d"history/*/; do
+    [ -d "$h" ] || continue
+    echo "dshist $n $(basename "$h") $(cat "$h/number" 2>/dev/null || echo 0) $(cat "$h/recorded" 2>/dev/null || echo 0) $(base64 -w0 < "$h/cause" 2>/dev/null)"
+    [ -n "$FULL" ] && [ -f "$h/spec.json" ] && echo "dshistspec $n $(basename "$h") $(base64 -w0 < "$h/spec.json")"
+  done
   for f in "$d"units/*; do
     [ -f "$f" ] && echo "dsunit $n $(basename "$f") $(sha256sum < "$f" | cut -c1-64)"
   done
-  if [ -n "$FULL" ] && [ -f "$d/spec.json" ]; then
+  # The applied spec: what auto-revert and `rollout undo` go back to.
+  if [ -f "$d/spec.json" ]; then
     echo "dsspec $n $(base64 -w0 < "$d/spec.json")"
   fi
 done
