@@ -30,8 +30,10 @@ pub struct Settings {
     pub holder: String,
     pub dry_run: bool,
     pub prune: bool,
-    /// Observe unit contents and recorded specs too (`diff`, `get`).
+    /// Observe unit contents and older revisions' specs too (`diff`, `rollout history`).
     pub full_observe: bool,
+    /// `rollout restart`: restart this DaemonSet's instances within its budget.
+    pub restart: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -204,8 +206,10 @@ fn plan_for(
                 .settings
                 .unit_flavor
                 .unwrap_or_else(|| observed.detected_flavor());
-            host_intent(specs, host, flavor, templates, settings.prune)
-                .map_err(|e| e.to_string())?
+            let mut intent = host_intent(specs, host, flavor, templates, settings.prune)
+                .map_err(|e| e.to_string())?;
+            intent.restart.extend(settings.restart.clone());
+            intent
         }
         Desired::Remove(names) => crate::intent::removal_intent(names.iter().map(String::as_str)),
         Desired::Nothing => HostIntent::default(),
@@ -291,7 +295,7 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
             "rollout halted: {} did not become available",
             names.join(", ")
         ));
-        for i in failed {
+        for &i in &failed {
             let revert_it = runs[i]
                 .plan
                 .iter()
@@ -306,6 +310,27 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
                     settings,
                 )
                 .await;
+            }
+        }
+        mark_halted(runs, remotes, &failed).await;
+    }
+}
+
+/// Leaves the reason on each failed host (`rollout status` reports it) until a later apply
+/// records the DaemonSet there again.
+async fn mark_halted<R: RemoteHost>(
+    runs: &[HostRun],
+    remotes: &[Option<Arc<R>>],
+    failed: &[usize],
+) {
+    for &i in failed {
+        let (Some(remote), Outcome::Failed(why)) = (&remotes[i], &runs[i].outcome) else {
+            continue;
+        };
+        for change in runs[i].plan.iter().flat_map(|p| &p.changes) {
+            let script = host_script::halted_script(&change.daemonset, why);
+            if let Err(e) = remote.exec(&script, None).await {
+                tracing::warn!("{}: could not record the halt: {e}", runs[i].host);
             }
         }
     }

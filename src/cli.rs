@@ -172,21 +172,40 @@ pub struct DeleteArgs {
 pub struct RolloutArgs {
     #[arg(value_enum)]
     pub action: RolloutAction,
+    /// The DaemonSet.
     pub name: String,
+    /// history: show this revision's spec.
     #[arg(long)]
     pub revision: Option<u64>,
+    /// undo: go back to this revision (default: the one before the newest).
     #[arg(long)]
     pub to_revision: Option<u64>,
+    /// status: give up after this many seconds (default: the progress deadline).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// status: report once instead of following the rollout.
+    #[arg(long)]
+    pub no_watch: bool,
+    /// Directory of handlebars templates overriding the embedded ones.
+    #[arg(long, env = "DSCTL_TEMPLATES")]
+    pub templates: Option<PathBuf>,
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
+    pub output: TextOrJson,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RolloutAction {
+    /// Follow the rollout: "X of Y updated hosts are available"; non-zero when it halted.
     Status,
+    /// List the revisions the hosts keep (or one revision's spec with --revision).
     History,
+    /// Roll back (a rolling update) to the previous revision or --to-revision.
     Undo,
+    /// Restart every instance, within maxUnavailable and health-gated, with no spec change.
     Restart,
+    /// Continue a partitioned, canary or paused rollout to every host.
     Resume,
 }
 

@@ -186,6 +186,16 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
     s
 }
 
+/// Records why a rollout halted on this host, next to the DaemonSet's record.
+pub fn halted_script(daemonset: &str, why: &str) -> String {
+    let dir = format!("{STATE_DIR}/daemonsets/{daemonset}");
+    format!(
+        "[ ! -d {d} ] || printf '%s\\n' {w} > {d}/halted\n",
+        d = sh_quote(&dir),
+        w = sh_quote(why)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,6 @@ pub fn removal_intent<'a>(names: impl IntoIterator<Item = &'a str>) -> HostInten
             .into_iter()
             .map(|n| (n.to_string(), Placement::Deleted))
             .collect(),
-        prune: false,
+        ..Default::default()
     }
 }

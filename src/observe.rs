@@ -44,6 +44,8 @@ pub struct RecordedDaemonSet {
     pub number: u64,
     /// Its change-cause (the `kubernetes.io/change-cause` annotation).
     pub cause: String,
+    /// Why the last rollout halted on this host, until a later apply records it again.
+    pub halted: Option<String>,
     /// Earlier revisions kept on the host, by revision hash.
     pub history: BTreeMap<String, HistoryEntry>,
     /// The unit files dsctl wrote last, by file name: their sha256.
@@ -164,6 +166,13 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
                 rec.updated = updated.parse().unwrap_or(0);
                 rec.number = number.parse().unwrap_or(0);
                 rec.cause = decode_base64(cause).ok_or_else(|| malformed("cause is not base64"))?;
+            }
+            "dshalted" => {
+                let (name, b64) = rest
+                    .split_once(' ')
+                    .ok_or_else(|| malformed("dshalted needs 2 fields"))?;
+                let why = decode_base64(b64).ok_or_else(|| malformed("dshalted is not base64"))?;
+                obs.daemonsets.entry(name.to_string()).or_default().halted = Some(why);
             }
             "dshist" => {
                 let f: Vec<&str> = rest.split(' ').collect();
@@ -380,10 +389,11 @@ end
 
     #[test]
     fn lock_holder_and_contents() {
-        let text = "dsctl-observe 1\nlock held alice@laptop pid 42\ncontent /etc/x aGVsbG8K\ndsspec web e30=\nend\n";
+        let text = "dsctl-observe 1\nlock held alice@laptop pid 42\ncontent /etc/x aGVsbG8K\ndsspec web e30=\ndshalted web aGVsbG8K\nend\n";
         let obs = parse(text).unwrap();
         assert_eq!(obs.lock_holder.as_deref(), Some("alice@laptop pid 42"));
         assert_eq!(obs.contents["/etc/x"], "hello\n");
         assert_eq!(obs.daemonsets["web"].spec_json.as_deref(), Some("{}"));
+        assert_eq!(obs.daemonsets["web"].halted.as_deref(), Some("hello\n"));
     }
 }

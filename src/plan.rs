@@ -48,6 +48,8 @@ pub struct HostIntent {
     pub daemonsets: BTreeMap<String, Placement>,
     /// Remove DaemonSets the host holds but the intent does not name.
     pub prune: bool,
+    /// Restart these DaemonSets' running instances even when in sync (`rollout restart`).
+    pub restart: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,6 +65,8 @@ pub enum ChangeKind {
     Remove,
     /// The specs no longer name this DaemonSet (`--prune`).
     Prune,
+    /// `rollout restart`: same revision, restarted within the budget.
+    Restart,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -160,6 +164,8 @@ pub fn plan_host(intent: &HostIntent, observed: &Observation) -> HostPlan {
             Placement::Run(desired) => {
                 if let Some(change) = converge(desired, observed) {
                     plan.changes.push(change);
+                } else if intent.restart.contains(name) {
+                    plan.changes.push(restart(desired));
                 }
             }
             Placement::Keep if held => plan.notes.push(format!(
@@ -375,6 +381,22 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
     })
 }
 
+fn restart(desired: &DesiredDaemonSet) -> Change {
+    Change {
+        daemonset: desired.name.clone(),
+        kind: ChangeKind::Restart,
+        reasons: vec!["rollout restart".to_string()],
+        actions: desired
+            .units
+            .iter()
+            .map(|u| Action::Restart {
+                unit: service_name(&u.name),
+            })
+            .collect(),
+        disruptive: true,
+    }
+}
+
 fn removal(name: &str, observed: &Observation, kind: ChangeKind, why: &str) -> Change {
     let mut actions: Vec<Action> = recorded_files(observed, name)
         .iter()
@@ -451,7 +473,7 @@ mod tests {
     fn intent(placement: Placement) -> HostIntent {
         HostIntent {
             daemonsets: [("web".to_string(), placement)].into(),
-            prune: false,
+            ..Default::default()
         }
     }
 

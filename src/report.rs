@@ -44,6 +44,8 @@ fn verb(kind: ChangeKind, dry_run: bool) -> &'static str {
         (ChangeKind::Heal, false) => "restored",
         (ChangeKind::Remove, false) => "removed",
         (ChangeKind::Prune, false) => "pruned",
+        (ChangeKind::Restart, false) => "restarted",
+        (ChangeKind::Restart, true) => "would restart",
         (ChangeKind::Create, true) => "would create",
         (ChangeKind::Update, true) => "would update",
         (ChangeKind::Heal, true) => "would restore",

@@ -1,13 +1,13 @@
 //! `dsctl get`: rows for DaemonSets and pods, computed from live observations (pure).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::daemonset::DaemonSet;
 use crate::eligibility::node_should_run_daemon_pod;
 use crate::inventory::Host;
-use crate::observe::Observation;
+use crate::observe::{Observation, RecordedDaemonSet};
 use crate::plan::service_name;
 
 /// One DaemonSet instance on one host, as `kubectl get pods` shows a pod.
@@ -73,37 +73,46 @@ pub fn pods(observed: &[(&Host, &Observation)], only: Option<&str>) -> Vec<PodRo
     rows
 }
 
-/// Per DaemonSet: DESIRED from the recorded spec's eligibility over the targeted hosts,
-/// UP-TO-DATE against the most recently recorded revision, AVAILABLE after minReadySeconds.
+/// The record of the newest revision of a DaemonSet among the hosts (highest number).
+pub fn newest<'a>(
+    observed: &[(&Host, &'a Observation)],
+    name: &str,
+) -> Option<&'a RecordedDaemonSet> {
+    observed
+        .iter()
+        .filter_map(|(_, o)| o.daemonsets.get(name))
+        .max_by_key(|r| (r.number, r.updated))
+}
+
+/// The newest recorded spec of a DaemonSet, parsed.
+pub fn newest_spec(observed: &[(&Host, &Observation)], name: &str) -> Option<DaemonSet> {
+    newest(observed, name)?
+        .spec_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+}
+
+/// Per DaemonSet: DESIRED from the newest recorded spec's eligibility over the targeted hosts,
+/// UP-TO-DATE against the newest revision, AVAILABLE after minReadySeconds.
 pub fn daemonsets(observed: &[(&Host, &Observation)], only: Option<&str>) -> Vec<DaemonSetRow> {
-    let mut latest: BTreeMap<&str, (u64, Option<&str>, Option<DaemonSet>)> = BTreeMap::new();
-    let mut created: BTreeMap<&str, u64> = BTreeMap::new();
-    for (_, obs) in observed {
-        for (name, record) in &obs.daemonsets {
-            if only.is_some_and(|o| o != name) {
-                continue;
-            }
-            let entry = latest.entry(name).or_insert((0, None, None));
-            if record.updated >= entry.0 {
-                let spec = record
-                    .spec_json
-                    .as_deref()
-                    .and_then(|j| serde_json::from_str(j).ok());
-                *entry = (
-                    record.updated,
-                    record.revision.as_deref(),
-                    spec.or(entry.2.take()),
-                );
-            }
-            let c = created.entry(name).or_insert(u64::MAX);
-            *c = (*c).min(record.created);
-        }
-    }
+    let names: BTreeSet<&str> = observed
+        .iter()
+        .flat_map(|(_, o)| o.daemonsets.keys())
+        .map(String::as_str)
+        .filter(|n| only.is_none_or(|o| o == *n))
+        .collect();
     let pods = pods(observed, only);
     let now = observed.iter().map(|(_, o)| o.now).max().unwrap_or(0);
-    latest
+    names
         .into_iter()
-        .map(|(name, (_, revision, spec))| {
+        .map(|name| {
+            let revision = newest(observed, name).and_then(|r| r.revision.clone());
+            let spec = newest_spec(observed, name);
+            let created = observed
+                .iter()
+                .filter_map(|(_, o)| o.daemonsets.get(name))
+                .map(|r| r.created)
+                .min();
             let mine: Vec<&PodRow> = pods.iter().filter(|p| p.daemonset == name).collect();
             let min_ready = spec
                 .as_ref()
@@ -133,20 +142,76 @@ pub fn daemonsets(observed: &[(&Host, &Observation)], only: Option<&str>) -> Vec
                 desired,
                 current: mine.len(),
                 ready: mine.iter().filter(|p| p.ready).count(),
-                up_to_date: mine
-                    .iter()
-                    .filter(|p| p.revision.as_deref() == revision)
-                    .count(),
+                up_to_date: mine.iter().filter(|p| p.revision == revision).count(),
                 available: mine
                     .iter()
                     .filter(|p| p.ready && p.age_seconds >= min_ready)
                     .count(),
                 node_selector,
-                age_seconds: now.saturating_sub(created.get(name).copied().unwrap_or(now)),
-                revision: revision.map(str::to_string),
+                age_seconds: now.saturating_sub(created.unwrap_or(now)),
+                revision,
             }
         })
         .collect()
+}
+
+/// One revision of a DaemonSet as `rollout history` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RevisionRow {
+    pub number: u64,
+    pub revision: String,
+    pub cause: String,
+    /// Hosts that run it now.
+    pub hosts: usize,
+    pub spec_json: Option<String>,
+}
+
+/// Every revision of a DaemonSet that a host still keeps, oldest first.
+pub fn history(observed: &[(&Host, &Observation)], name: &str) -> Vec<RevisionRow> {
+    let mut rows: BTreeMap<String, RevisionRow> = BTreeMap::new();
+    let mut add =
+        |revision: &str, number: u64, cause: &str, spec: Option<&String>, running: bool| {
+            let row = rows
+                .entry(revision.to_string())
+                .or_insert_with(|| RevisionRow {
+                    number,
+                    revision: revision.to_string(),
+                    cause: cause.to_string(),
+                    hosts: 0,
+                    spec_json: None,
+                });
+            row.number = row.number.max(number);
+            row.hosts += usize::from(running);
+            if row.spec_json.is_none() {
+                row.spec_json = spec.cloned();
+            }
+        };
+    for (_, obs) in observed {
+        let Some(record) = obs.daemonsets.get(name) else {
+            continue;
+        };
+        if let Some(revision) = &record.revision {
+            add(
+                revision,
+                record.number,
+                &record.cause,
+                record.spec_json.as_ref(),
+                true,
+            );
+        }
+        for (revision, entry) in &record.history {
+            add(
+                revision,
+                entry.number,
+                &entry.cause,
+                entry.spec_json.as_ref(),
+                false,
+            );
+        }
+    }
+    let mut rows: Vec<RevisionRow> = rows.into_values().collect();
+    rows.sort_by_key(|r| r.number);
+    rows
 }
 
 /// kubectl's short ages: 45s, 12m, 5h, 3d.

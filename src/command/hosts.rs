@@ -69,6 +69,7 @@ pub fn settings(args: &ConnectArgs, dry_run: bool, prune: bool, full_observe: bo
         dry_run,
         prune,
         full_observe,
+        restart: None,
     }
 }
 

@@ -28,6 +28,7 @@ for d in "$S"/daemonsets/*/; do
   for f in "$d"units/*; do
     [ -f "$f" ] && echo "dsunit $n $(basename "$f") $(sha256sum < "$f" | cut -c1-64)"
   done
+  [ -f "$d/halted" ] && echo "dshalted $n $(base64 -w0 < "$d/halted")"
   # The applied spec: what auto-revert and `rollout undo` go back to.
   if [ -f "$d/spec.json" ]; then
     echo "dsspec $n $(base64 -w0 < "$d/spec.json")"
