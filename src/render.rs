@@ -112,6 +112,8 @@ fn location(line: Option<usize>, column: Option<usize>) -> String {
 #[derive(Debug, Clone)]
 pub struct Templates {
     registry: Handlebars<'static>,
+    /// Where each overridden template came from, for error messages.
+    origins: std::collections::BTreeMap<String, PathBuf>,
 }
 
 impl Templates {
@@ -122,7 +124,10 @@ impl Templates {
                 .register_template_string(name, source)
                 .expect("the embedded templates compile (tested)");
         }
-        Templates { registry }
+        Templates {
+            registry,
+            origins: Default::default(),
+        }
     }
 
     /// The embedded templates, with each `<name>.hbs` found in `dir` used instead. Any other
@@ -163,6 +168,7 @@ impl Templates {
                     column: e.pos().map(|(_, c)| c),
                     message: e.reason().to_string(),
                 })?;
+            templates.origins.insert(name.to_string(), path);
         }
         Ok(templates)
     }
@@ -171,7 +177,13 @@ impl Templates {
         self.registry
             .render(name, context)
             .map_err(|e| RenderError::Template {
-                template: e.template_name.clone().unwrap_or_else(|| name.to_string()),
+                template: {
+                    let template = e.template_name.clone().unwrap_or_else(|| name.to_string());
+                    match self.origins.get(&template) {
+                        Some(path) => path.display().to_string(),
+                        None => format!("{template} (embedded)"),
+                    }
+                },
                 line: e.line_no,
                 column: e.column_no,
                 message: match e.reason() {
@@ -603,6 +615,84 @@ fn check_quadlet_values(ds: &DaemonSet, index: usize) -> Result<(), RenderError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ds(name: &str, containers: &[&str]) -> DaemonSet {
+        let mut doc = format!(
+            "apiVersion = \"apps/v1\"\nkind = \"DaemonSet\"\nmetadata = {{ name = \"{name}\" }}\n\
+             [spec]\nselector = {{ matchLabels = {{ app = \"x\" }} }}\n\
+             [spec.template]\nmetadata = {{ labels = {{ app = \"x\" }} }}\n[spec.template.spec]\n"
+        );
+        for c in containers {
+            doc.push_str(&format!(
+                "[[spec.template.spec.containers]]\nname = \"{c}\"\nimage = \"img\"\n"
+            ));
+        }
+        toml::from_str(&doc).unwrap()
+    }
+
+    #[test]
+    fn unit_names_that_clash_are_refused() {
+        assert!(check_unit_names(&[ds("a", &["b", "c"]), ds("a-b", &["d"])]).is_ok());
+        let err = check_unit_names(&[ds("a-b", &["c"]), ds("a", &["b-c"])])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dsctl-a-b-c") && err.contains("\"a-b\"") && err.contains("\"b-c\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn one_unit_per_container_at_its_path() {
+        let t = Templates::embedded();
+        let units = render_daemonset(
+            &ds("web", &["app", "sidecar"]),
+            "r1",
+            UnitFlavor::Service,
+            &t,
+        )
+        .unwrap();
+        let paths: Vec<&str> = units.iter().map(|u| u.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/etc/systemd/system/dsctl-web-app.service",
+                "/etc/systemd/system/dsctl-web-sidecar.service"
+            ]
+        );
+        assert!(
+            units[0]
+                .content
+                .starts_with("# Managed by dsctl: daemonset=web container=app revision=r1 ")
+        );
+        let units = render_daemonset(&ds("web", &["app"]), "r1", UnitFlavor::Quadlet, &t).unwrap();
+        assert_eq!(units[0].name, "dsctl-web-app.container");
+        assert_eq!(
+            units[0].path,
+            "/etc/containers/systemd/dsctl-web-app.container"
+        );
+    }
+
+    #[test]
+    fn quadlet_refusals_name_the_field() {
+        let t = Templates::embedded();
+        let mut d = ds("web", &["app"]);
+        d.spec.template.spec.containers[0].args = vec!["ok".into(), ";".into()];
+        let err = render_daemonset(&d, "r", UnitFlavor::Quadlet, &t)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("containers[0].args[1]") && err.contains("command separator"),
+            "{err}"
+        );
+        assert!(render_daemonset(&d, "r", UnitFlavor::Service, &t).is_ok());
+        d.spec.template.spec.containers[0].args = vec![];
+        d.spec.template.spec.containers[0].image = "thing.image".into();
+        let err = render_daemonset(&d, "r", UnitFlavor::Quadlet, &t)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("containers[0].image"), "{err}");
+    }
 
     #[test]
     fn embedded_templates_compile() {

@@ -719,4 +719,358 @@ mod tests {
             assert!(!is_safe_fixed(bad), "{bad:?}");
         }
     }
+
+    /// A DaemonSet whose one container (named `c`, image `img:1`) has `container` (TOML keys)
+    /// and whose pod spec has `pod` (TOML keys, such as volumes).
+    fn ds(container: &str, pod: &str) -> DaemonSet {
+        let doc = format!(
+            "apiVersion = \"apps/v1\"\nkind = \"DaemonSet\"\nmetadata = {{ name = \"d\" }}\n\
+             [spec]\nselector = {{ matchLabels = {{ app = \"d\" }} }}\n\
+             [spec.template.metadata]\nlabels = {{ app = \"d\" }}\n\
+             [spec.template.spec]\n{pod}\n\
+             [[spec.template.spec.containers]]\nname = \"c\"\nimage = \"img:1\"\n{container}\n"
+        );
+        toml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"))
+    }
+
+    fn plan(container: &str, pod: &str) -> ContainerPlan {
+        plan_container(&ds(container, pod), 0, "rev").unwrap()
+    }
+
+    fn refusal(container: &str, pod: &str) -> String {
+        plan_container(&ds(container, pod), 0, "rev")
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn words(groups: &[Vec<Word>]) -> Vec<String> {
+        groups
+            .iter()
+            .flatten()
+            .map(|w| w.as_str().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn ports_table() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            ("ports = [{ containerPort = 80 }]", "", &[]),
+            (
+                "ports = [{ containerPort = 80, hostPort = 8080 }]",
+                "",
+                &["8080:80/tcp"],
+            ),
+            (
+                "ports = [{ containerPort = 53, hostPort = 53, protocol = \"UDP\" }]",
+                "",
+                &["53:53/udp"],
+            ),
+            (
+                "ports = [{ containerPort = 80, hostPort = 80, hostIP = \"10.0.0.1\" }]",
+                "",
+                &["10.0.0.1:80:80/tcp"],
+            ),
+            (
+                "ports = [{ containerPort = 80, hostPort = 80, hostIP = \"::1\" }]",
+                "",
+                &["[::1]:80:80/tcp"],
+            ),
+            (
+                "ports = [{ containerPort = 80, hostPort = 80 }]",
+                "hostNetwork = true",
+                &[],
+            ),
+        ];
+        for (container, pod, want) in cases {
+            assert_eq!(plan(container, pod).publish, *want, "{container} {pod}");
+        }
+        assert!(
+            refusal(
+                "ports = [{ containerPort = 80, hostPort = 80, hostIP = \"x; y\" }]",
+                ""
+            )
+            .contains("hostIP")
+        );
+        assert!(
+            refusal("ports = [{ containerPort = 80, hostPort = 70000 }]", "").contains("hostPort")
+        );
+    }
+
+    #[test]
+    fn volumes_table() {
+        let mount = "volumeMounts = [{ name = \"v\", mountPath = \"/m\" }]";
+        let mount_ro = "volumeMounts = [{ name = \"v\", mountPath = \"/m\", readOnly = true }]";
+        let host = |kind: &str| {
+            format!("volumes = [{{ name = \"v\", hostPath = {{ path = \"/h\"{kind} }} }}]")
+        };
+        let bind = |ro| Mount::Bind {
+            host: "/h".into(),
+            dest: "/m".into(),
+            read_only: ro,
+        };
+        let cases: Vec<(&str, String, Mount, Vec<&str>)> = vec![
+            (
+                mount,
+                host(""),
+                bind(false),
+                vec![
+                    "/bin/sh",
+                    "-c",
+                    r#"[ -e "$1" ] || mkdir -p "$1""#,
+                    "dsctl-hostpath",
+                    "/h",
+                ],
+            ),
+            (
+                mount_ro,
+                host(", type = \"DirectoryOrCreate\""),
+                bind(true),
+                vec!["/bin/mkdir", "-p", "/h"],
+            ),
+            (
+                mount,
+                host(", type = \"Directory\""),
+                bind(false),
+                vec!["/usr/bin/test", "-d", "/h"],
+            ),
+            (
+                mount,
+                host(", type = \"File\""),
+                bind(false),
+                vec!["/usr/bin/test", "-f", "/h"],
+            ),
+            (
+                mount,
+                host(", type = \"Socket\""),
+                bind(false),
+                vec!["/usr/bin/test", "-S", "/h"],
+            ),
+            (
+                mount,
+                host(", type = \"CharDevice\""),
+                bind(false),
+                vec!["/usr/bin/test", "-c", "/h"],
+            ),
+            (
+                mount,
+                host(", type = \"BlockDevice\""),
+                bind(false),
+                vec!["/usr/bin/test", "-b", "/h"],
+            ),
+            (
+                mount,
+                host(", type = \"FileOrCreate\""),
+                bind(false),
+                vec![
+                    "/bin/sh",
+                    "-c",
+                    r#"[ -e "$1" ] || : > "$1"; [ -f "$1" ]"#,
+                    "dsctl-hostpath",
+                    "/h",
+                ],
+            ),
+        ];
+        for (container, pod, want_mount, want_check) in cases {
+            let p = plan(container, &pod);
+            assert_eq!(p.mounts, vec![want_mount], "{pod}");
+            assert_eq!(words(&p.pre_start), want_check, "{pod}");
+        }
+        let named = plan(mount_ro, "volumes = [{ name = \"v\", emptyDir = {} }]");
+        assert_eq!(
+            named.mounts,
+            vec![Mount::Named {
+                name: "dsctl-d_v".into(),
+                dest: "/m".into(),
+                read_only: true
+            }]
+        );
+        assert_eq!(named.mounts[0].volume_spec().unwrap(), "dsctl-d_v:/m:ro");
+        assert!(named.pre_start.is_empty());
+        let tmpfs = plan(
+            mount,
+            "volumes = [{ name = \"v\", emptyDir = { medium = \"Memory\", sizeLimit = \"64Mi\" } }]",
+        );
+        assert_eq!(
+            words(&[tmpfs.mounts[0].options()]),
+            ["--tmpfs", "/m:rw,size=67108864"]
+        );
+
+        for (container, pod, field) in [
+            (
+                mount,
+                host("").replace("/h", "h"),
+                "volumes[0].hostPath.path",
+            ),
+            (
+                mount,
+                host("").replace("/h", "/a:b"),
+                "volumes[0].hostPath.path",
+            ),
+            (
+                mount,
+                host(", type = \"Bogus\""),
+                "volumes[0].hostPath.type",
+            ),
+            (
+                &mount.replace("/m", "m") as &str,
+                host(""),
+                "volumeMounts[0].mountPath",
+            ),
+            (
+                &mount.replace("\"v\"", "\"w\"") as &str,
+                host(""),
+                "volumeMounts[0].name",
+            ),
+            (
+                mount,
+                "volumes = [{ name = \"v\", emptyDir = { medium = \"HugePages\" } }]".into(),
+                "emptyDir.medium",
+            ),
+        ] {
+            let err = refusal(container, &pod);
+            assert!(err.contains(field), "{err} should name {field}");
+        }
+    }
+
+    #[test]
+    fn resources_table() {
+        let cases: &[(&str, &[&str], Option<&str>, Option<u64>)] = &[
+            ("", &[], None, None),
+            (
+                "resources = { limits = { cpu = \"100m\" } }",
+                &["--cpus", "0.1", "--cpu-shares", "102"],
+                Some("110%"),
+                None,
+            ),
+            (
+                "resources = { limits = { cpu = 2 } }",
+                &["--cpus", "2", "--cpu-shares", "2048"],
+                Some("300%"),
+                None,
+            ),
+            (
+                "resources = { requests = { cpu = \"1m\" } }",
+                &["--cpu-shares", "2"],
+                None,
+                None,
+            ),
+            (
+                "resources = { requests = { cpu = \"250m\", memory = \"64Mi\" }, limits = { cpu = \"0.5\", memory = \"1Gi\" } }",
+                &[
+                    "--cpus",
+                    "0.5",
+                    "--cpu-shares",
+                    "256",
+                    "--memory",
+                    "1073741824",
+                    "--memory-reservation",
+                    "67108864",
+                ],
+                Some("150%"),
+                Some((1 << 30) + UNIT_MEMORY_HEADROOM_BYTES),
+            ),
+            (
+                "resources = { limits = { \"nvidia.com/gpu\" = 1 } }",
+                &[],
+                None,
+                None,
+            ),
+        ];
+        for (container, want, quota, memory_max) in cases {
+            let p = plan(container, "");
+            let got = words(&p.options[3..]);
+            assert_eq!(got, *want, "{container}");
+            assert_eq!(p.cpu_quota.as_deref(), *quota, "{container}");
+            assert_eq!(p.memory_max, *memory_max, "{container}");
+        }
+        assert!(
+            refusal("resources = { limits = { memory = \"lots\" } }", "")
+                .contains("resources.limits.memory")
+        );
+        assert!(
+            refusal("resources = { limits = { cpu = \"0\" } }", "").contains("greater than zero")
+        );
+    }
+
+    #[test]
+    fn security_and_basics() {
+        let p = plan("", "");
+        assert_eq!(
+            words(&p.options),
+            ["--init", "--pull=missing", "--stop-timeout", "30"]
+        );
+        assert_eq!(p.grace_secs, DEFAULT_GRACE_SECS);
+        assert_eq!(p.name, "dsctl-d-c");
+        assert_eq!(
+            p.labels[..3],
+            [
+                ("dsctl.daemonset".into(), "d".into()),
+                ("dsctl.container".into(), "c".into()),
+                ("dsctl.revision".into(), "rev".into())
+            ]
+        );
+        let p = plan(
+            "workingDir = \"/w\"\nsecurityContext = { privileged = true, runAsUser = 1000, runAsGroup = 100, readOnlyRootFilesystem = true }",
+            "hostPID = true\nterminationGracePeriodSeconds = 0",
+        );
+        assert_eq!(
+            words(&p.options),
+            [
+                "--init",
+                "--pull=missing",
+                "--stop-timeout",
+                "0",
+                "--pid",
+                "host",
+                "--privileged",
+                "--read-only",
+                "--user",
+                "1000:100",
+                "-w",
+                "/w"
+            ]
+        );
+        assert!(refusal("securityContext = { runAsGroup = 5 }", "").contains("runAsGroup"));
+        assert!(refusal("securityContext = { runAsUser = -1 }", "").contains("runAsUser"));
+        assert!(refusal("env = [{ name = \"A=B\", value = \"x\" }]", "").contains("env[0].name"));
+        assert!(refusal("env = [{ name = \"A\", valueFrom = { fieldRef = { fieldPath = \"spec.nodeName\" } } }]", "").contains("valueFrom"));
+        assert!(refusal("workingDir = \"rel\"", "").contains("workingDir"));
+        let p = plan("command = [\"/bin/sh\", \"-c\"]\nargs = [\"echo hi\"]", "");
+        assert_eq!(p.entrypoint.as_deref(), Some(r#"["/bin/sh","-c"]"#));
+        assert_eq!(p.args, ["echo hi"]);
+    }
+
+    #[test]
+    fn liveness_exec_becomes_a_healthcheck() {
+        let probe = |cmd: &str| {
+            format!(
+                "livenessProbe = {{ exec = {{ command = {cmd} }}, initialDelaySeconds = 7, periodSeconds = 5, timeoutSeconds = 2, failureThreshold = 4 }}"
+            )
+        };
+        let health = |p: &ContainerPlan| words(&p.options).into_iter().skip(4).collect::<Vec<_>>();
+        let tail = [
+            "--health-interval=5s",
+            "--health-timeout=2s",
+            "--health-retries=4",
+            "--health-start-period=7s",
+            "--health-on-failure=kill",
+        ];
+        let cases: &[(&str, &str)] = &[
+            (r#"["cat", "/tmp/ok"]"#, r#"["cat","/tmp/ok"]"#),
+            (
+                r#"["healthcheck"]"#,
+                r#"["CMD-SHELL","exec 'healthcheck'"]"#,
+            ),
+            (r#"["CMD", "x"]"#, r#"["CMD-SHELL","exec 'CMD' 'x'"]"#),
+            (r#"["it's"]"#, r#"["CMD-SHELL","exec 'it'\\''s'"]"#),
+        ];
+        for (cmd, json) in cases {
+            let mut want = vec!["--health-cmd".to_string(), json.to_string()];
+            want.extend(tail.iter().map(|s| s.to_string()));
+            assert_eq!(health(&plan(&probe(cmd), "")), want, "{cmd}");
+        }
+        // httpGet and tcpSocket liveness probes are dsctl's to run, not podman's.
+        let p = plan("livenessProbe = { tcpSocket = { port = 80 } }", "");
+        assert_eq!(p.options.len(), 3);
+    }
 }
