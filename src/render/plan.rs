@@ -934,7 +934,9 @@ mod tests {
 
     #[test]
     fn resources_table() {
-        let cases: &[(&str, &[&str], Option<&str>, Option<u64>)] = &[
+        /// (container TOML, podman options, unit CPUQuota=, unit MemoryMax=)
+        type Case<'a> = (&'a str, &'a [&'a str], Option<&'a str>, Option<u64>);
+        let cases: &[Case] = &[
             ("", &[], None, None),
             (
                 "resources = { limits = { cpu = \"100m\" } }",
