@@ -199,3 +199,81 @@ fn user_templates_override_and_strict_mode_names_the_variable() {
         "{err}"
     );
 }
+
+/// `dsctl render`: a header line per unit naming the host and the target path, only for the
+/// hosts that should run each DaemonSet, in the flavour the inventory asks for.
+#[test]
+fn render_command_prints_each_hosts_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("hosts.toml");
+    std::fs::write(
+        &inventory,
+        r#"
+[[hosts]]
+name = "plain"
+address = "192.0.2.1"
+
+[[hosts]]
+name = "quad"
+address = "192.0.2.2"
+unit_flavor = "quadlet"
+
+[[hosts]]
+name = "tainted"
+address = "192.0.2.3"
+taints = [{ key = "dedicated", value = "x", effect = "NoSchedule" }]
+"#,
+    )
+    .unwrap();
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web.toml");
+    let run = |extra: &[&str]| {
+        let out = assert_cmd::Command::cargo_bin("dsctl")
+            .unwrap()
+            .arg("render")
+            .arg("-f")
+            .arg(&web)
+            .arg("-i")
+            .arg(&inventory)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+
+    let (code, stdout, _) = run(&[]);
+    assert_eq!(code, Some(0));
+    let headers: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("# ---- "))
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            "# ---- plain: /etc/systemd/system/dsctl-web-web.service",
+            "# ---- quad: /etc/containers/systemd/dsctl-web-web.container",
+        ]
+    );
+    assert!(
+        stdout.contains("ExecStart=/usr/bin/podman run ")
+            && stdout.contains("[Container]\nImage=localhost/dsctl-test/web:1")
+    );
+
+    let (code, stdout, _) = run(&["--host", "quad"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("# ---- quad: /etc/containers/systemd/dsctl-web-web.container\n# Managed by dsctl: daemonset=web "));
+
+    let (code, stdout, stderr) = run(&["--host", "tainted"]);
+    assert_eq!((code, stdout.as_str()), (Some(0), ""));
+    assert!(stderr.contains("runs none of these DaemonSets"), "{stderr}");
+
+    let (code, _, stderr) = run(&["--host", "missing"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("no host named \"missing\"") && stderr.contains("plain, quad, tainted"),
+        "{stderr}"
+    );
+}
