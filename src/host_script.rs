@@ -173,6 +173,13 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 );
             }
             Action::ForgetState { daemonset } => {
+                // emptyDir volumes on disk are named dsctl-<ds>_<volume> (see render).
+                let prefix = crate::render::emptydir_volume_name(daemonset, "");
+                let _ = writeln!(
+                    s,
+                    "for v in $(podman volume ls -q 2>/dev/null); do case $v in {}*) podman volume rm -f \"$v\" >/dev/null ;; esac; done",
+                    sh_quote(&prefix),
+                );
                 let _ = writeln!(
                     s,
                     "rm -rf {}",

@@ -21,7 +21,13 @@ pub fn specs(files: &[PathBuf]) -> Result<Vec<DaemonSet>, i32> {
     match load::daemonsets(files) {
         Ok(loaded) => {
             loaded.warnings.eprint();
-            Ok(loaded.daemonsets.into_iter().map(|l| l.value).collect())
+            let specs: Vec<DaemonSet> = loaded.daemonsets.into_iter().map(|l| l.value).collect();
+            // Unit names must not clash across DaemonSets (`a-b`+`c` vs `a`+`b-c`).
+            if let Err(e) = crate::render::check_unit_names(&specs) {
+                eprintln!("error: {e}");
+                return Err(EXIT_INVALID);
+            }
+            Ok(specs)
         }
         Err(diagnostics) => {
             diagnostics.eprint();
