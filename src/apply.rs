@@ -17,12 +17,13 @@ use crate::intent::host_intent;
 use crate::inventory::Host;
 use crate::observe::{self, Observation};
 use crate::plan::{ChangeKind, HostIntent, HostPlan, Placement, plan_host, service_name};
+use crate::progress::{Phase, Progress};
 use crate::render::Templates;
 use crate::rollout_math::resolve_budget;
 use crate::ssh::{ExecOutput, RemoteHost};
 
 /// How a run treats hosts.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub parallel: usize,
     pub lock_timeout_secs: u64,
@@ -34,6 +35,8 @@ pub struct Settings {
     pub full_observe: bool,
     /// `rollout restart`: restart this DaemonSet's instances within its budget.
     pub restart: Option<String>,
+    /// Where the rollout's progress goes (bars, lines or nothing).
+    pub progress: Arc<dyn Progress>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -265,14 +268,28 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
         }
     }
     let mut halted_by: Option<String> = None;
-    for wave in schedule.waves {
+    let waves = schedule.waves.len();
+    for (k, wave) in schedule.waves.iter().enumerate().skip(1) {
+        for &i in wave {
+            settings
+                .progress
+                .host(&hosts[i].name, Phase::Waiting { wave: k + 1, waves });
+        }
+    }
+    for (k, wave) in schedule.waves.into_iter().enumerate() {
         if let Some(why) = &halted_by {
             for i in wave {
                 if runs[i].outcome == Outcome::Changed {
                     runs[i].outcome = Outcome::Halted(why.clone());
+                    settings.progress.host(&hosts[i].name, Phase::Halted);
                 }
             }
             continue;
+        }
+        for &i in &wave {
+            settings
+                .progress
+                .host(&hosts[i].name, Phase::Updating { wave: k + 1, waves });
         }
         execute_wave(runs, remotes, &wave, settings).await;
         let deadline = wave
@@ -281,7 +298,22 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
             .map(|c| progress_deadline(specs, &c.daemonset))
             .max()
             .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS);
+        for &i in wave
+            .iter()
+            .filter(|i| runs[**i].outcome == Outcome::Changed)
+        {
+            settings.progress.host(&hosts[i].name, Phase::Probing);
+        }
         gate_wave(runs, remotes, &wave, specs, Duration::from_secs(deadline)).await;
+        for &i in &wave {
+            match &runs[i].outcome {
+                Outcome::Changed => settings.progress.host(&hosts[i].name, Phase::Available),
+                Outcome::Failed(e) => settings
+                    .progress
+                    .host(&hosts[i].name, Phase::Failed(e.clone())),
+                _ => {}
+            }
+        }
         let failed: Vec<usize> = wave
             .iter()
             .copied()
@@ -459,6 +491,7 @@ async fn pull_images<R: RemoteHost + Send + Sync + 'static>(
         if installing.is_empty() || run.outcome != Outcome::Changed {
             continue;
         }
+        settings.progress.host(&run.host, Phase::Pulling);
         let script = crate::images::pull_script(&installing);
         let names: Vec<String> = installing.iter().map(|d| d.name().to_string()).collect();
         let limit = limit.clone();

@@ -4,7 +4,7 @@ use crate::apply::{self, Desired};
 use crate::cli::{ApplyArgs, TextOrJson};
 use crate::command::hosts;
 use crate::render::Templates;
-use crate::report;
+use crate::{progress, report};
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<i32> {
     let specs = match hosts::specs(&args.specs.files) {
@@ -19,7 +19,9 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<i32> {
         Some(dir) => Templates::from_dir(dir)?,
         None => Templates::embedded(),
     };
-    let settings = hosts::settings(&args.connect, args.dry_run, args.prune, false);
+    let mut settings = hosts::settings(&args.connect, args.dry_run, args.prune, false);
+    settings.progress =
+        progress::for_output(args.dry_run || args.output == TextOrJson::Json).into();
     let desired = Desired::Specs {
         specs: &specs,
         templates: &templates,

@@ -45,7 +45,16 @@ pub fn targets(args: &ConnectArgs) -> Result<Vec<Host>, i32> {
             return Err(EXIT_INVALID);
         }
     };
-    let hosts = inventory.hosts();
+    let base = args
+        .inventory
+        .inventory
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    let hosts: Vec<Host> = inventory
+        .hosts()
+        .into_iter()
+        .map(|h| relative_to(base, h))
+        .collect();
     let Some(limit) = &args.limit else {
         return Ok(hosts);
     };
@@ -67,6 +76,23 @@ pub fn targets(args: &ConnectArgs) -> Result<Vec<Host>, i32> {
     Ok(chosen)
 }
 
+/// Relative key and known_hosts paths in an inventory mean "next to the inventory", so the
+/// same inventory works from any directory (`~` paths are expanded later, at connect time).
+fn relative_to(base: &std::path::Path, mut host: Host) -> Host {
+    for path in [
+        &mut host.settings.identity_file,
+        &mut host.settings.known_hosts,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if path.is_relative() && !path.starts_with("~") {
+            *path = base.join(&*path);
+        }
+    }
+    host
+}
+
 pub fn settings(args: &ConnectArgs, dry_run: bool, prune: bool, full_observe: bool) -> Settings {
     Settings {
         parallel: args.parallel,
@@ -76,6 +102,7 @@ pub fn settings(args: &ConnectArgs, dry_run: bool, prune: bool, full_observe: bo
         prune,
         full_observe,
         restart: None,
+        progress: Arc::new(crate::progress::Silent),
     }
 }
 

@@ -39,6 +39,7 @@ pub fn run(args: RolloutArgs) -> anyhow::Result<i32> {
             let runs = observe(&targets);
             let spec = target_spec(&args, &targets, &runs)?;
             let mut settings = hosts::settings(&args.connect, false, false, false);
+            settings.progress = crate::progress::for_output(args.output == TextOrJson::Json).into();
             if let RolloutAction::Restart = args.action {
                 settings.restart = Some(args.name.clone());
             }
