@@ -81,16 +81,11 @@ impl Fleet {
         );
         hosts
     }
-
-    pub fn host(&self, name: &str) -> &FleetHost {
-        self.hosts.iter().find(|h| h.name == name).unwrap()
-    }
 }
 
 /// A scratch directory with an inventory of chosen fleet hosts and spec files.
 pub struct Scene {
     pub dir: tempfile::TempDir,
-    pub hosts: Vec<FleetHost>,
     base: toml::Table,
 }
 
@@ -107,7 +102,6 @@ impl Scene {
         base.insert("hosts".into(), toml::Value::Array(chosen));
         let scene = Scene {
             dir: tempfile::tempdir().unwrap(),
-            hosts: hosts.to_vec(),
             base,
         };
         scene.write_inventory(|_| {});

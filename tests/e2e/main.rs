@@ -5,6 +5,7 @@
 //! `--include-ignored`.
 
 mod harness;
+mod rollout;
 
 use std::time::{Duration, Instant};
 

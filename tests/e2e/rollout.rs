@@ -1,0 +1,272 @@
+//! End-to-end tests of rolling updates on the real test fleet: budgets seen by an observer
+//! that polls every host, health gates that halt, auto-revert, images first, and the
+//! `rollout` commands.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::harness::*;
+
+const PORT: u16 = 8090;
+
+/// The test web image at `tag` on PORT, with a readiness probe on /healthz and `extra` TOML.
+fn spec(name: &str, tag: &str, max_unavailable: &str, extra: &str) -> String {
+    format!(
+        r#"apiVersion = "apps/v1"
+kind = "DaemonSet"
+[metadata]
+name = "{name}"
+annotations = {{ "kubernetes.io/change-cause" = "web:{tag}" }}
+[spec]
+minReadySeconds = 1
+[spec.selector.matchLabels]
+app = "{name}"
+[spec.updateStrategy]
+type = "RollingUpdate"
+rollingUpdate = {{ maxUnavailable = {max_unavailable} }}
+[spec.template.metadata.labels]
+app = "{name}"
+[[spec.template.spec.containers]]
+name = "web"
+image = "localhost/dsctl-test/web:{tag}"
+imagePullPolicy = "IfNotPresent"
+[[spec.template.spec.containers.ports]]
+containerPort = 8080
+hostPort = {PORT}
+[spec.template.spec.containers.readinessProbe]
+httpGet = {{ path = "/healthz", port = 8080 }}
+periodSeconds = 1
+failureThreshold = 2
+{extra}
+"#
+    )
+}
+
+fn serving(hosts: &[FleetHost]) -> Vec<String> {
+    hosts
+        .iter()
+        .map(|h| http_get(&h.address, PORT, "/").map_or_else(|| "down".to_string(), |(_, body)| body))
+        .collect()
+}
+
+/// Polls every host's service until stopped; returns the most hosts seen down in one round.
+struct Observer {
+    stop: Arc<AtomicBool>,
+    worst: Arc<Mutex<usize>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Observer {
+    fn start(hosts: &[FleetHost]) -> Observer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let worst = Arc::new(Mutex::new(0));
+        let thread = std::thread::spawn({
+            let (stop, worst, hosts) = (stop.clone(), worst.clone(), hosts.to_vec());
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    // All hosts at once, so one round is one moment.
+                    let probes: Vec<_> = hosts
+                        .iter()
+                        .map(|h| {
+                            let address = h.address.clone();
+                            std::thread::spawn(move || http_get(&address, PORT, "/").map(|(s, _)| s) != Some(200))
+                        })
+                        .collect();
+                    let down = probes.into_iter().map(|p| p.join().unwrap_or(true)).filter(|d| *d).count();
+                    let mut w = worst.lock().unwrap();
+                    *w = (*w).max(down);
+                    drop(w);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        });
+        Observer { stop, worst, thread: Some(thread) }
+    }
+
+    fn finish(mut self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+        *self.worst.lock().unwrap()
+    }
+}
+
+fn six(fleet: &Fleet) -> Vec<FleetHost> {
+    fleet.of_suite("trixie", 6)
+}
+
+fn all(hosts: &[FleetHost], body: &str) -> Vec<String> {
+    vec![body.to_string(); hosts.len()]
+}
+
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn an_observer_never_sees_more_than_max_unavailable_hosts_down() {
+    let _fleet_lock = serial();
+    let fleet = Fleet::get();
+    let hosts = six(&fleet);
+    let scene = Scene::new(&fleet, &hosts);
+    scene.dsctl(&["delete", "ds", "e2e-roll"]);
+    let v1 = scene.spec("v1.toml", &spec("e2e-roll", "1", "2", ""));
+    assert_eq!(scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(), Some(0));
+    assert_eq!(serving(&hosts), all(&hosts, "1"));
+
+    for (max_unavailable, bound, tag) in [("2", 2, "2"), ("\"50%\"", 3, "1")] {
+        let next = scene.spec("next.toml", &spec("e2e-roll", tag, max_unavailable, ""));
+        let observer = Observer::start(&hosts);
+        let out = scene.dsctl(&["apply", "-f", path_str(&next)]);
+        let worst = observer.finish();
+        eprintln!("maxUnavailable={max_unavailable}: at most {worst} of 6 hosts were down at once");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(worst <= bound, "maxUnavailable={max_unavailable}: {worst} hosts were down at once");
+        assert_eq!(serving(&hosts), all(&hosts, tag));
+    }
+    scene.dsctl(&["delete", "ds", "e2e-roll"]);
+}
+
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn a_failing_probe_halts_after_the_first_wave_and_auto_revert_restores_it() {
+    let _fleet_lock = serial();
+    let fleet = Fleet::get();
+    let hosts = six(&fleet);
+    let scene = Scene::new(&fleet, &hosts);
+    scene.dsctl(&["delete", "ds", "e2e-halt"]);
+    let v1 = scene.spec("v1.toml", &spec("e2e-halt", "1", "2", ""));
+    assert_eq!(scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(), Some(0));
+
+    let deadline = "[dsctl]\nprogressDeadlineSeconds = 8\n";
+    let bad = scene.spec("bad.toml", &spec("e2e-halt", "bad", "2", deadline));
+    let out = scene.dsctl(&["apply", "-f", path_str(&bad)]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("readiness") || text.contains("healthz"), "the halt names the probe: {text}");
+    assert!(text.contains("NOT UPDATED"), "{text}");
+    let now = serving(&hosts);
+    assert_eq!(now.iter().filter(|b| *b == "bad").count(), 2, "only the first wave was touched: {now:?}");
+    assert_eq!(now.iter().filter(|b| *b == "1").count(), 4, "{now:?}");
+    let status = scene.dsctl(&["rollout", "status", "e2e-halt", "--no-watch"]);
+    assert_eq!(status.status.code(), Some(1), "rollout status reports the halt");
+    assert!(stdout(&status).contains("halted"), "{}", stdout(&status));
+
+    // Back to v1, then the same bad update with auto-revert.
+    assert_eq!(scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(), Some(0));
+    let bad = scene.spec("bad.toml", &spec("e2e-halt", "bad", "2", &format!("{deadline}autoRevert = true\n")));
+    let out = scene.dsctl(&["apply", "-f", path_str(&bad)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("auto-revert: back on the previous revision"), "{}", stdout(&out));
+    assert_eq!(serving(&hosts), all(&hosts, "1"));
+    scene.dsctl(&["delete", "ds", "e2e-halt"]);
+}
+
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn an_unreachable_host_uses_up_the_budget_and_is_named() {
+    let _fleet_lock = serial();
+    let fleet = Fleet::get();
+    let hosts = fleet.of_suite("trixie", 3);
+    let scene = Scene::new(&fleet, &hosts);
+    scene.dsctl(&["delete", "ds", "e2e-budget"]);
+    let v1 = scene.spec("v1.toml", &spec("e2e-budget", "1", "1", ""));
+    assert_eq!(scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(), Some(0));
+    let down = hosts[2].name.clone();
+    on_host(&down, "systemctl stop ssh.socket ssh.service 2>/dev/null; systemctl stop ssh.service");
+    let v2 = scene.spec("v2.toml", &spec("e2e-budget", "2", "1", ""));
+    let out = scene.dsctl(&["apply", "-f", path_str(&v2), "--connect-timeout", "3"]);
+    on_host(&down, "systemctl start ssh.service");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("{down}: UNREACHABLE")), "{text}");
+    assert!(text.contains(&format!("maxUnavailable=1 is used up by unavailable hosts: {down}")), "{text}");
+    assert_eq!(serving(&hosts[..2]), vec!["1", "1"], "no update beyond the budget");
+    assert!(eventually(Duration::from_secs(10), || on_host(&down, "systemctl is-active ssh.service").status.success()));
+    scene.dsctl(&["delete", "ds", "e2e-budget"]);
+}
+
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn an_image_that_exists_nowhere_halts_before_any_host_stops() {
+    let _fleet_lock = serial();
+    let fleet = Fleet::get();
+    let hosts = fleet.of_suite("trixie", 3);
+    let scene = Scene::new(&fleet, &hosts);
+    scene.dsctl(&["delete", "ds", "e2e-image"]);
+    let v1 = scene.spec("v1.toml", &spec("e2e-image", "1", "3", ""));
+    assert_eq!(scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(), Some(0));
+    let nope = scene.spec("nope.toml", &spec("e2e-image", "nope", "3", ""));
+    let observer = Observer::start(&hosts);
+    let out = scene.dsctl(&["apply", "-f", path_str(&nope)]);
+    let worst = observer.finish();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("localhost/dsctl-test/web:nope"), "{}", stdout(&out));
+    assert_eq!(worst, 0, "no host stopped serving");
+    assert_eq!(serving(&hosts), all(&hosts, "1"));
+    scene.dsctl(&["delete", "ds", "e2e-image"]);
+}
+
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn history_undo_restart_partition_and_on_delete() {
+    let _fleet_lock = serial();
+    let fleet = Fleet::get();
+    let hosts = fleet.of_suite("trixie", 4);
+    let scene = Scene::new(&fleet, &hosts);
+    scene.dsctl(&["delete", "ds", "e2e-hist"]);
+    let apply = |tag: &str, extra: &str| {
+        let file = scene.spec(&format!("{tag}.toml"), &spec("e2e-hist", tag, "2", extra));
+        scene.dsctl(&["apply", "-f", path_str(&file)])
+    };
+    assert_eq!(apply("1", "").status.code(), Some(0));
+    assert_eq!(apply("2", "").status.code(), Some(0));
+    assert_eq!(serving(&hosts), all(&hosts, "2"));
+
+    // history: both revisions with their change-cause; one revision's template.
+    let out = scene.dsctl(&["rollout", "history", "e2e-hist"]);
+    let text = stdout(&out);
+    assert!(text.contains("web:1") && text.contains("web:2"), "{text}");
+    let out = scene.dsctl(&["rollout", "history", "e2e-hist", "--revision", "1"]);
+    assert!(stdout(&out).contains("localhost/dsctl-test/web:1"), "{}", stdout(&out));
+
+    // undo: a rolling update back to revision 1.
+    let out = scene.dsctl(&["rollout", "undo", "e2e-hist"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(serving(&hosts), all(&hosts, "1"));
+    assert_eq!(scene.dsctl(&["rollout", "status", "e2e-hist"]).status.code(), Some(0));
+
+    // restart: every container is new, the revision is not.
+    let ids = |h: &FleetHost| stdout(&on_host(&h.name, "podman inspect -f '{{.Id}}' dsctl-e2e-hist-web"));
+    let before: Vec<String> = hosts.iter().map(ids).collect();
+    let out = scene.dsctl(&["rollout", "restart", "e2e-hist"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let after: Vec<String> = hosts.iter().map(ids).collect();
+    assert!(before.iter().zip(&after).all(|(b, a)| b != a), "{before:?} {after:?}");
+    assert_eq!(serving(&hosts), all(&hosts, "1"));
+
+    // partition: two hosts take revision 2, then resume takes the rest.
+    assert_eq!(apply("2", "[dsctl]\npartition = 2\n").status.code(), Some(0));
+    let now = serving(&hosts);
+    assert_eq!(now.iter().filter(|b| *b == "2").count(), 2, "{now:?}");
+    assert_eq!(apply("2", "[dsctl]\npartition = 2\n").status.code(), Some(0), "a rerun keeps the partition");
+    assert_eq!(serving(&hosts).iter().filter(|b| *b == "2").count(), 2);
+    assert_eq!(scene.dsctl(&["rollout", "resume", "e2e-hist"]).status.code(), Some(0));
+    assert_eq!(serving(&hosts), all(&hosts, "2"));
+
+    // OnDelete: a new revision waits until the instance is deleted.
+    let on_delete = |tag: &str| {
+        let text = spec("e2e-hist", tag, "2", "").replace(
+            "type = \"RollingUpdate\"\nrollingUpdate = { maxUnavailable = 2 }",
+            "type = \"OnDelete\"",
+        );
+        let file = scene.spec("ondelete.toml", &text);
+        scene.dsctl(&["apply", "-f", path_str(&file)])
+    };
+    assert_eq!(on_delete("1").status.code(), Some(0));
+    assert_eq!(serving(&hosts), all(&hosts, "2"), "OnDelete leaves running instances alone");
+    let out = scene.dsctl(&["delete", "pod", &hosts[0].name, "e2e-hist"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(on_delete("1").status.code(), Some(0));
+    let now = serving(&hosts);
+    assert_eq!(now[0], "1", "{now:?}");
+    assert!(now[1..].iter().all(|b| b == "2"), "{now:?}");
+    scene.dsctl(&["delete", "ds", "e2e-hist"]);
+}
