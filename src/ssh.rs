@@ -221,6 +221,13 @@ pub trait RemoteHost: Send + Sync {
     /// A byte stream to the host's 127.0.0.1:`port`.
     fn open_tcp(&self, port: u16) -> impl Future<Output = Result<Self::Tunnel, SshError>> + Send;
 
+    /// A byte stream to `host:port` as the host sees it (a container's own IP, a hostIP).
+    fn open_tcp_to(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Self::Tunnel, SshError>> + Send;
+
     fn stats(&self) -> StatsSnapshot;
 }
 
@@ -469,6 +476,14 @@ impl RemoteHost for Session {
 
     fn open_tcp(&self, port: u16) -> impl Future<Output = Result<Self::Tunnel, SshError>> + Send {
         Session::open_tcp(self, port)
+    }
+
+    fn open_tcp_to(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Self::Tunnel, SshError>> + Send {
+        self.tunnel(host, port)
     }
 
     fn stats(&self) -> StatsSnapshot {
