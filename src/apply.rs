@@ -553,7 +553,9 @@ async fn gate_wave<R: RemoteHost + Send + Sync + 'static>(
             i,
             tokio::spawn(async move {
                 for ds in &gated {
-                    crate::health::wait_available(remote.as_ref(), ds, until).await?;
+                    crate::probe::wait_available(remote.as_ref(), ds, until, |_| {})
+                        .await
+                        .map_err(|e| format!("daemonset/{}: {e}", ds.name()))?;
                 }
                 Ok::<(), String>(())
             }),

@@ -14,7 +14,6 @@ pub mod diff;
 pub mod eligibility;
 pub mod escape;
 pub mod explain;
-pub mod health;
 pub mod host_script;
 pub mod images;
 pub mod int_or_string;

@@ -465,9 +465,11 @@ proptest! {
         prop_assert_eq!(start.len(), 1);
         prop_assert_eq!(&start[0].argv, &resolved(&render::service_exec_start(&plan_of(&h)), &unit.name));
         check_podman_argv(&start[0].argv, &h, "-v");
+        // The stale cid-file cleanup, then the hostPath directory.
         let pre = &parsed.exec["ExecStartPre"];
-        prop_assert_eq!(pre.len(), 1);
-        prop_assert_eq!(pre[0].argv.clone(), vec![bytes("/bin/mkdir"), bytes("-p"), bytes(&h.host_path)]);
+        prop_assert_eq!(pre.len(), 2);
+        prop_assert_eq!(pre[0].argv.clone(), vec![bytes("/bin/rm"), bytes("-f"), bytes(&format!("/run/{}.ctr-id", unit.name))]);
+        prop_assert_eq!(pre[1].argv.clone(), vec![bytes("/bin/mkdir"), bytes("-p"), bytes(&h.host_path)]);
         for key in ["ExecStop", "ExecStopPost"] {
             prop_assert_eq!(parsed.exec[key].len(), 1);
         }

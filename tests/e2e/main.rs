@@ -302,19 +302,17 @@ fn a_wrong_host_key_is_refused_and_nothing_changes() {
     clean(&scene, &["e2e-key"]);
     // A known_hosts where the first host has the second host's key.
     let known = std::fs::read_to_string(repo().join("target/fleet/known_hosts")).unwrap();
-    let other_key = known
-        .lines()
-        .find(|l| l.starts_with(&hosts[1].address))
-        .unwrap()
-        .split_once(' ')
-        .unwrap()
-        .1
-        .to_string();
+    let names = |line: &str| line.split_whitespace().next().unwrap_or("").split(',').map(str::to_string).collect::<Vec<_>>();
+    let key_of = |address: &str| {
+        let line = known.lines().find(|l| names(l).iter().any(|n| n == address)).unwrap();
+        line.split_once(' ').unwrap().1.to_string()
+    };
+    let other_key = key_of(&hosts[1].address);
     let forged: String = known
         .lines()
         .map(|l| {
-            if l.starts_with(&format!("{} ", hosts[0].address)) {
-                format!("{} {other_key}\n", hosts[0].address)
+            if names(l).iter().any(|n| *n == hosts[0].address) {
+                format!("{} {other_key}\n", l.split_whitespace().next().unwrap())
             } else {
                 format!("{l}\n")
             }
