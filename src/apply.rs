@@ -16,7 +16,7 @@ use crate::host_script::{self, EXIT_LOCKED};
 use crate::intent::host_intent;
 use crate::inventory::Host;
 use crate::observe::{self, Observation};
-use crate::plan::{ChangeKind, HostIntent, HostPlan, Placement, plan_host, service_name};
+use crate::plan::{ChangeKind, HostIntent, HostPlan, plan_host, service_name};
 use crate::progress::{Phase, Progress};
 use crate::render::Templates;
 use crate::rollout_math::resolve_budget;
@@ -71,9 +71,6 @@ pub struct HostRun {
     pub host: String,
     pub outcome: Outcome,
     pub plan: Option<HostPlan>,
-    /// DaemonSets that should run on this host (shouldRun), for budgets and summaries.
-    #[serde(skip)]
-    pub should_run: Vec<String>,
     #[serde(skip)]
     pub observation: Option<Observation>,
     pub connections: u32,
@@ -135,7 +132,6 @@ where
             host: host.name.clone(),
             outcome: Outcome::Unchanged,
             plan: None,
-            should_run: Vec::new(),
             observation: None,
             connections: 0,
             round_trips: 0,
@@ -147,7 +143,7 @@ where
             }
             Ok((remote, observed)) => {
                 match observed.and_then(|obs| plan_for(host, obs, desired, settings)) {
-                    Ok((obs, plan, should_run)) => {
+                    Ok((obs, plan)) => {
                         run.outcome = if plan.is_empty() {
                             Outcome::Unchanged
                         } else if settings.dry_run {
@@ -156,7 +152,6 @@ where
                             Outcome::Changed
                         };
                         run.plan = Some(plan);
-                        run.should_run = should_run;
                         run.observation = Some(obs);
                     }
                     Err(error) => run.outcome = Outcome::Unreachable(error),
@@ -202,7 +197,7 @@ fn plan_for(
     observed: Observation,
     desired: &Desired<'_>,
     settings: &Settings,
-) -> Result<(Observation, HostPlan, Vec<String>), String> {
+) -> Result<(Observation, HostPlan), String> {
     let intent = match desired {
         Desired::Specs { specs, templates } => {
             let flavor = host
@@ -218,18 +213,14 @@ fn plan_for(
         Desired::Nothing => HostIntent::default(),
     };
     let plan = plan_host(&intent, &observed);
-    let should_run = intent
-        .daemonsets
-        .iter()
-        .filter(|(_, p)| matches!(p, Placement::Run(_)))
-        .map(|(n, _)| n.clone())
-        .collect();
-    Ok((observed, plan, should_run))
+    Ok((observed, plan))
 }
 
-/// The rollout: pull images first, then calm hosts, then disruptive ones in waves within each
-/// DaemonSet's budget; every wave must become available before the next starts. A wave that
-/// fails halts the waves after it (and, with `autoRevert`, goes back to the old revision).
+/// The rollout: pull images first; then the calm hosts (creates, heals, removals: their
+/// instances are unavailable already, so Kubernetes replaces them outside the budget); then
+/// the hosts that take an available instance down, in waves within each DaemonSet's budget
+/// less what is still unavailable. Every wave must become available before the next starts;
+/// a disruptive wave that fails halts the rest (and, with `autoRevert`, goes back).
 async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
     runs: &mut [HostRun],
     remotes: &[Option<Arc<R>>],
@@ -239,11 +230,26 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
     settings: &Settings,
 ) {
     let pull_failures = pull_images(runs, remotes, specs, settings).await;
+    let disrupts = |r: &HostRun| r.plan.iter().flat_map(|p| &p.changes).any(|c| c.disruptive);
+    let calm: Vec<usize> = (0..runs.len())
+        .filter(|i| runs[*i].outcome == Outcome::Changed && !disrupts(&runs[*i]))
+        .collect();
+    let ctx = WaveContext {
+        remotes,
+        hosts,
+        specs,
+        templates,
+        settings,
+    };
+    if !calm.is_empty() {
+        run_wave(runs, &ctx, &calm, "calm").await;
+    }
+
     let policies = policies(runs, hosts, specs, &pull_failures);
     let changes: Vec<HostChanges> = runs
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.outcome == Outcome::Changed)
+        .filter(|(_, r)| r.outcome == Outcome::Changed && disrupts(r))
         .map(|(i, r)| HostChanges {
             host: i,
             labels: &hosts[i].labels,
@@ -267,85 +273,110 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
             }
         }
     }
-    let mut halted_by: Option<String> = None;
     let waves = schedule.waves.len();
-    for (k, wave) in schedule.waves.iter().enumerate().skip(1) {
+    for (k, wave) in schedule.waves.iter().enumerate() {
         for &i in wave {
             settings
                 .progress
                 .host(&hosts[i].name, Phase::Waiting { wave: k + 1, waves });
         }
     }
+    let mut halted_by: Option<String> = None;
     for (k, wave) in schedule.waves.into_iter().enumerate() {
-        if let Some(why) = &halted_by {
-            for i in wave {
-                if runs[i].outcome == Outcome::Changed {
-                    runs[i].outcome = Outcome::Halted(why.clone());
-                    settings.progress.host(&hosts[i].name, Phase::Halted);
+        match &halted_by {
+            Some(why) => {
+                for i in wave {
+                    if runs[i].outcome == Outcome::Changed {
+                        runs[i].outcome = Outcome::Halted(why.clone());
+                        settings.progress.host(&hosts[i].name, Phase::Halted);
+                    }
                 }
             }
-            continue;
+            None => halted_by = run_wave(runs, &ctx, &wave, &format!("{}/{waves}", k + 1)).await,
         }
-        for &i in &wave {
-            settings
-                .progress
-                .host(&hosts[i].name, Phase::Updating { wave: k + 1, waves });
-        }
-        execute_wave(runs, remotes, &wave, settings).await;
-        let deadline = wave
-            .iter()
-            .flat_map(|i| runs[*i].plan.iter().flat_map(|p| &p.changes))
-            .map(|c| progress_deadline(specs, &c.daemonset))
-            .max()
-            .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS);
-        for &i in wave
-            .iter()
-            .filter(|i| runs[**i].outcome == Outcome::Changed)
-        {
-            settings.progress.host(&hosts[i].name, Phase::Probing);
-        }
-        gate_wave(runs, remotes, &wave, specs, Duration::from_secs(deadline)).await;
-        for &i in &wave {
-            match &runs[i].outcome {
-                Outcome::Changed => settings.progress.host(&hosts[i].name, Phase::Available),
-                Outcome::Failed(e) => settings
-                    .progress
-                    .host(&hosts[i].name, Phase::Failed(e.clone())),
-                _ => {}
-            }
-        }
-        let failed: Vec<usize> = wave
-            .iter()
-            .copied()
-            .filter(|i| runs[*i].outcome.is_error())
-            .collect();
-        if failed.is_empty() {
-            continue;
-        }
-        let names: Vec<&str> = failed.iter().map(|i| hosts[*i].name.as_str()).collect();
-        halted_by = Some(format!(
-            "rollout halted: {} did not become available",
-            names.join(", ")
-        ));
-        for &i in &failed {
-            let revert_it = runs[i]
-                .plan
-                .iter()
-                .flat_map(|p| &p.changes)
-                .any(|c| c.kind == ChangeKind::Update && auto_revert(specs, &c.daemonset));
-            if revert_it {
-                revert(
-                    &mut runs[i],
-                    remotes[i].as_deref(),
-                    &hosts[i],
-                    templates,
-                    settings,
-                )
-                .await;
-            }
-        }
-        mark_halted(runs, remotes, &failed).await;
     }
+}
+
+/// What every wave of one rollout shares.
+struct WaveContext<'a, R> {
+    remotes: &'a [Option<Arc<R>>],
+    hosts: &'a [Host],
+    specs: &'a [DaemonSet],
+    templates: &'a Templates,
+    settings: &'a Settings,
+}
+
+/// Runs one wave's scripts, waits until it is available, and on failure reverts (where asked)
+/// and records the halt. Returns why the rollout halts, if it does.
+async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
+    runs: &mut [HostRun],
+    ctx: &WaveContext<'_, R>,
+    wave: &[usize],
+    label: &str,
+) -> Option<String> {
+    let (remotes, hosts, specs, settings) = (ctx.remotes, ctx.hosts, ctx.specs, ctx.settings);
+    for &i in wave {
+        settings.progress.host(
+            &hosts[i].name,
+            Phase::Updating {
+                wave: label.to_string(),
+            },
+        );
+    }
+    execute_wave(runs, remotes, wave, settings).await;
+    let deadline = wave
+        .iter()
+        .flat_map(|i| runs[*i].plan.iter().flat_map(|p| &p.changes))
+        .map(|c| progress_deadline(specs, &c.daemonset))
+        .max()
+        .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS);
+    for &i in wave
+        .iter()
+        .filter(|i| runs[**i].outcome == Outcome::Changed)
+    {
+        settings.progress.host(&hosts[i].name, Phase::Probing);
+    }
+    gate_wave(runs, remotes, wave, specs, Duration::from_secs(deadline)).await;
+    for &i in wave {
+        match &runs[i].outcome {
+            Outcome::Changed => settings.progress.host(&hosts[i].name, Phase::Available),
+            Outcome::Failed(e) => settings
+                .progress
+                .host(&hosts[i].name, Phase::Failed(e.clone())),
+            _ => {}
+        }
+    }
+    let failed: Vec<usize> = wave
+        .iter()
+        .copied()
+        .filter(|i| runs[*i].outcome.is_error())
+        .collect();
+    if failed.is_empty() {
+        return None;
+    }
+    for &i in &failed {
+        let revert_it = runs[i]
+            .plan
+            .iter()
+            .flat_map(|p| &p.changes)
+            .any(|c| c.kind == ChangeKind::Update && auto_revert(specs, &c.daemonset));
+        if revert_it {
+            revert(
+                &mut runs[i],
+                remotes[i].as_deref(),
+                &hosts[i],
+                ctx.templates,
+                settings,
+            )
+            .await;
+        }
+    }
+    mark_halted(runs, remotes, &failed).await;
+    let names: Vec<&str> = failed.iter().map(|i| hosts[*i].name.as_str()).collect();
+    Some(format!(
+        "rollout halted: {} did not become available",
+        names.join(", ")
+    ))
 }
 
 /// Leaves the reason on each failed host (`rollout status` reports it) until a later apply
@@ -401,8 +432,11 @@ fn policies(
         .iter()
         .map(|ds| {
             let name = ds.name();
+            // Eligibility needs no observation, so unreachable hosts count as desired too.
             let desired: Vec<usize> = (0..runs.len())
-                .filter(|i| runs[*i].should_run.iter().any(|n| n == name))
+                .filter(|i| {
+                    crate::eligibility::node_should_run_daemon_pod(ds, &hosts[*i]).should_run
+                })
                 .collect();
             let revision = crate::revision::revision(ds);
             let unavailable: Vec<String> = match pull_failures.get(name) {

@@ -17,10 +17,9 @@ pub enum Phase {
         wave: usize,
         waves: usize,
     },
-    /// Running the host's script (writes, restarts, removals).
+    /// Running the host's script (writes, restarts, removals) in a wave ("calm", "2/3").
     Updating {
-        wave: usize,
-        waves: usize,
+        wave: String,
     },
     /// Waiting for probes and minReadySeconds.
     Probing,
@@ -35,7 +34,7 @@ impl std::fmt::Display for Phase {
         match self {
             Phase::Pulling => f.write_str("pulling images"),
             Phase::Waiting { wave, waves } => write!(f, "waiting (wave {wave}/{waves})"),
-            Phase::Updating { wave, waves } => write!(f, "updating (wave {wave}/{waves})"),
+            Phase::Updating { wave } => write!(f, "updating (wave {wave})"),
             Phase::Probing => f.write_str("probing"),
             Phase::Available => f.write_str("available"),
             Phase::Failed(why) => write!(f, "failed: {}", why.lines().next().unwrap_or("")),

@@ -87,6 +87,25 @@ impl Fleet {
 pub struct Scene {
     pub dir: tempfile::TempDir,
     base: toml::Table,
+    owned: std::cell::RefCell<Vec<String>>,
+}
+
+impl Drop for Scene {
+    /// Deletes the DaemonSets the test owns, also when it panicked, so the next test starts
+    /// on clean hosts (with the test's own inventory restored to the fleet's).
+    fn drop(&mut self) {
+        let owned = self.owned.borrow().clone();
+        if !owned.is_empty() {
+            self.write_inventory(|_| {});
+            let mut args = vec!["delete".to_string(), "ds".to_string()];
+            args.extend(owned);
+            let _ = Command::new(env!("CARGO_BIN_EXE_dsctl"))
+                .args(&args)
+                .arg("-i")
+                .arg(self.inventory())
+                .output();
+        }
+    }
 }
 
 impl Scene {
@@ -103,9 +122,21 @@ impl Scene {
         let scene = Scene {
             dir: tempfile::tempdir().unwrap(),
             base,
+            owned: Default::default(),
         };
         scene.write_inventory(|_| {});
         scene
+    }
+
+    /// The DaemonSets this test creates: leftovers are deleted now, and again when the scene
+    /// is dropped.
+    pub fn own(&self, names: &[&str]) {
+        self.owned
+            .borrow_mut()
+            .extend(names.iter().map(|n| n.to_string()));
+        let mut args = vec!["delete", "ds"];
+        args.extend(names);
+        self.dsctl(&args);
     }
 
     pub fn inventory(&self) -> PathBuf {

@@ -45,7 +45,7 @@ fn apply_places_daemonsets_on_eligible_hosts_then_is_a_one_round_trip_noop() {
             label(h, "tier", "canary");
         }
     });
-    clean(&scene, &["e2e-web", "e2e-canary"]);
+    scene.own(&["e2e-web", "e2e-canary"]);
     let web = scene.spec("web.toml", &web_spec("e2e-web", "1", 8080, &[]));
     let canary = scene.spec(
         "canary.toml",
@@ -131,7 +131,7 @@ fn stopped_deleted_and_edited_units_are_drift_and_apply_restores_them() {
         fleet.of_suite("bookworm", 1).remove(0),
     ];
     let scene = Scene::new(&fleet, &hosts);
-    clean(&scene, &["e2e-drift"]);
+    scene.own(&["e2e-drift"]);
     let spec = scene.spec("drift.toml", &web_spec("e2e-drift", "1", 8082, &[]));
     let files = ["-f", path_str(&spec)];
     assert_eq!(
@@ -198,7 +198,7 @@ fn relabel_and_taints_move_the_daemonset_as_kubernetes_does() {
     let fleet = Fleet::get();
     let hosts = fleet.of_suite("trixie", 3);
     let scene = Scene::new(&fleet, &hosts);
-    clean(&scene, &["e2e-sel"]);
+    scene.own(&["e2e-sel"]);
     let spec = scene.spec(
         "sel.toml",
         &web_spec("e2e-sel", "1", 8083, &[("role", "edge")]),
@@ -262,7 +262,7 @@ fn an_unreachable_host_is_reported_and_the_others_converge() {
     let fleet = Fleet::get();
     let hosts = fleet.of_suite("trixie", 3);
     let scene = Scene::new(&fleet, &hosts);
-    clean(&scene, &["e2e-down"]);
+    scene.own(&["e2e-down"]);
     let spec = scene.spec("down.toml", &web_spec("e2e-down", "1", 8084, &[]));
     let down = hosts[2].name.clone();
     on_host(
@@ -299,12 +299,22 @@ fn a_wrong_host_key_is_refused_and_nothing_changes() {
     let fleet = Fleet::get();
     let hosts = fleet.of_suite("trixie", 2);
     let scene = Scene::new(&fleet, &hosts);
-    clean(&scene, &["e2e-key"]);
+    scene.own(&["e2e-key"]);
     // A known_hosts where the first host has the second host's key.
     let known = std::fs::read_to_string(repo().join("target/fleet/known_hosts")).unwrap();
-    let names = |line: &str| line.split_whitespace().next().unwrap_or("").split(',').map(str::to_string).collect::<Vec<_>>();
+    let names = |line: &str| {
+        line.split_whitespace()
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
     let key_of = |address: &str| {
-        let line = known.lines().find(|l| names(l).iter().any(|n| n == address)).unwrap();
+        let line = known
+            .lines()
+            .find(|l| names(l).iter().any(|n| n == address))
+            .unwrap();
         line.split_once(' ').unwrap().1.to_string()
     };
     let other_key = key_of(&hosts[1].address);
@@ -352,7 +362,7 @@ fn a_held_lock_makes_apply_wait_then_fail_naming_the_holder() {
     let fleet = Fleet::get();
     let hosts = fleet.of_suite("trixie", 1);
     let scene = Scene::new(&fleet, &hosts);
-    clean(&scene, &["e2e-lock"]);
+    scene.own(&["e2e-lock"]);
     let spec = scene.spec("lock.toml", &web_spec("e2e-lock", "1", 8086, &[]));
     let host = hosts[0].name.clone();
     // Another dsctl (simulated) holds the host's lock for 6 seconds.
@@ -432,7 +442,7 @@ fn delete_and_prune_leave_nothing_behind() {
     let mut hosts = fleet.of_suite("trixie", 1);
     hosts.extend(fleet.of_suite("bookworm", 1));
     let scene = Scene::new(&fleet, &hosts);
-    clean(&scene, &["e2e-keep", "e2e-gone"]);
+    scene.own(&["e2e-keep", "e2e-gone"]);
     let keep = scene.spec("keep.toml", &web_spec("e2e-keep", "1", 8087, &[]));
     let gone = scene.spec("gone.toml", &web_spec("e2e-gone", "1", 8088, &[]));
     assert_eq!(
@@ -490,7 +500,7 @@ fn get_reads_daemonsets_and_pods_live_from_the_hosts() {
     let fleet = Fleet::get();
     let hosts = fleet.of_suite("trixie", 2);
     let scene = Scene::new(&fleet, &hosts);
-    clean(&scene, &["e2e-get"]);
+    scene.own(&["e2e-get"]);
     let spec = scene.spec("get.toml", &web_spec("e2e-get", "1", 8089, &[]));
     assert_eq!(
         scene.dsctl(&["apply", "-f", path_str(&spec)]).status.code(),

@@ -46,7 +46,9 @@ failureThreshold = 2
 fn serving(hosts: &[FleetHost]) -> Vec<String> {
     hosts
         .iter()
-        .map(|h| http_get(&h.address, PORT, "/").map_or_else(|| "down".to_string(), |(_, body)| body))
+        .map(|h| {
+            http_get(&h.address, PORT, "/").map_or_else(|| "down".to_string(), |(_, body)| body)
+        })
         .collect()
 }
 
@@ -70,10 +72,16 @@ impl Observer {
                         .iter()
                         .map(|h| {
                             let address = h.address.clone();
-                            std::thread::spawn(move || http_get(&address, PORT, "/").map(|(s, _)| s) != Some(200))
+                            std::thread::spawn(move || {
+                                http_get(&address, PORT, "/").map(|(s, _)| s) != Some(200)
+                            })
                         })
                         .collect();
-                    let down = probes.into_iter().map(|p| p.join().unwrap_or(true)).filter(|d| *d).count();
+                    let down = probes
+                        .into_iter()
+                        .map(|p| p.join().unwrap_or(true))
+                        .filter(|d| *d)
+                        .count();
                     let mut w = worst.lock().unwrap();
                     *w = (*w).max(down);
                     drop(w);
@@ -81,7 +89,11 @@ impl Observer {
                 }
             }
         });
-        Observer { stop, worst, thread: Some(thread) }
+        Observer {
+            stop,
+            worst,
+            thread: Some(thread),
+        }
     }
 
     fn finish(mut self) -> usize {
@@ -106,9 +118,12 @@ fn an_observer_never_sees_more_than_max_unavailable_hosts_down() {
     let fleet = Fleet::get();
     let hosts = six(&fleet);
     let scene = Scene::new(&fleet, &hosts);
-    scene.dsctl(&["delete", "ds", "e2e-roll"]);
+    scene.own(&["e2e-roll"]);
     let v1 = scene.spec("v1.toml", &spec("e2e-roll", "1", "2", ""));
-    assert_eq!(scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(), Some(0));
+    assert_eq!(
+        scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(),
+        Some(0)
+    );
     assert_eq!(serving(&hosts), all(&hosts, "1"));
 
     for (max_unavailable, bound, tag) in [("2", 2, "2"), ("\"50%\"", 3, "1")] {
@@ -118,7 +133,10 @@ fn an_observer_never_sees_more_than_max_unavailable_hosts_down() {
         let worst = observer.finish();
         eprintln!("maxUnavailable={max_unavailable}: at most {worst} of 6 hosts were down at once");
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        assert!(worst <= bound, "maxUnavailable={max_unavailable}: {worst} hosts were down at once");
+        assert!(
+            worst <= bound,
+            "maxUnavailable={max_unavailable}: {worst} hosts were down at once"
+        );
         assert_eq!(serving(&hosts), all(&hosts, tag));
     }
     scene.dsctl(&["delete", "ds", "e2e-roll"]);
@@ -131,30 +149,59 @@ fn a_failing_probe_halts_after_the_first_wave_and_auto_revert_restores_it() {
     let fleet = Fleet::get();
     let hosts = six(&fleet);
     let scene = Scene::new(&fleet, &hosts);
-    scene.dsctl(&["delete", "ds", "e2e-halt"]);
+    scene.own(&["e2e-halt"]);
     let v1 = scene.spec("v1.toml", &spec("e2e-halt", "1", "2", ""));
-    assert_eq!(scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(), Some(0));
+    assert_eq!(
+        scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(),
+        Some(0)
+    );
 
     let deadline = "[dsctl]\nprogressDeadlineSeconds = 8\n";
     let bad = scene.spec("bad.toml", &spec("e2e-halt", "bad", "2", deadline));
     let out = scene.dsctl(&["apply", "-f", path_str(&bad)]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.contains("readiness") || text.contains("healthz"), "the halt names the probe: {text}");
+    assert!(
+        text.contains("readiness") || text.contains("healthz"),
+        "the halt names the probe: {text}"
+    );
     assert!(text.contains("NOT UPDATED"), "{text}");
     let now = serving(&hosts);
-    assert_eq!(now.iter().filter(|b| *b == "bad").count(), 2, "only the first wave was touched: {now:?}");
+    assert_eq!(
+        now.iter().filter(|b| *b == "bad").count(),
+        2,
+        "only the first wave was touched: {now:?}"
+    );
     assert_eq!(now.iter().filter(|b| *b == "1").count(), 4, "{now:?}");
     let status = scene.dsctl(&["rollout", "status", "e2e-halt", "--no-watch"]);
-    assert_eq!(status.status.code(), Some(1), "rollout status reports the halt");
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "rollout status reports the halt"
+    );
     assert!(stdout(&status).contains("halted"), "{}", stdout(&status));
 
     // Back to v1, then the same bad update with auto-revert.
-    assert_eq!(scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(), Some(0));
-    let bad = scene.spec("bad.toml", &spec("e2e-halt", "bad", "2", &format!("{deadline}autoRevert = true\n")));
+    assert_eq!(
+        scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(),
+        Some(0)
+    );
+    let bad = scene.spec(
+        "bad.toml",
+        &spec(
+            "e2e-halt",
+            "bad",
+            "2",
+            &format!("{deadline}autoRevert = true\n"),
+        ),
+    );
     let out = scene.dsctl(&["apply", "-f", path_str(&bad)]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("auto-revert: back on the previous revision"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("auto-revert: back on the previous revision"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(serving(&hosts), all(&hosts, "1"));
     scene.dsctl(&["delete", "ds", "e2e-halt"]);
 }
@@ -166,20 +213,40 @@ fn an_unreachable_host_uses_up_the_budget_and_is_named() {
     let fleet = Fleet::get();
     let hosts = fleet.of_suite("trixie", 3);
     let scene = Scene::new(&fleet, &hosts);
-    scene.dsctl(&["delete", "ds", "e2e-budget"]);
+    scene.own(&["e2e-budget"]);
     let v1 = scene.spec("v1.toml", &spec("e2e-budget", "1", "1", ""));
-    assert_eq!(scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(), Some(0));
+    assert_eq!(
+        scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(),
+        Some(0)
+    );
     let down = hosts[2].name.clone();
-    on_host(&down, "systemctl stop ssh.socket ssh.service 2>/dev/null; systemctl stop ssh.service");
+    on_host(
+        &down,
+        "systemctl stop ssh.socket ssh.service 2>/dev/null; systemctl stop ssh.service",
+    );
     let v2 = scene.spec("v2.toml", &spec("e2e-budget", "2", "1", ""));
     let out = scene.dsctl(&["apply", "-f", path_str(&v2), "--connect-timeout", "3"]);
     on_host(&down, "systemctl start ssh.service");
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(text.contains(&format!("{down}: UNREACHABLE")), "{text}");
-    assert!(text.contains(&format!("maxUnavailable=1 is used up by unavailable hosts: {down}")), "{text}");
-    assert_eq!(serving(&hosts[..2]), vec!["1", "1"], "no update beyond the budget");
-    assert!(eventually(Duration::from_secs(10), || on_host(&down, "systemctl is-active ssh.service").status.success()));
+    assert!(
+        text.contains(&format!(
+            "maxUnavailable=1 is used up by unavailable hosts: {down}"
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        serving(&hosts[..2]),
+        vec!["1", "1"],
+        "no update beyond the budget"
+    );
+    assert!(eventually(Duration::from_secs(10), || on_host(
+        &down,
+        "systemctl is-active ssh.service"
+    )
+    .status
+    .success()));
     scene.dsctl(&["delete", "ds", "e2e-budget"]);
 }
 
@@ -190,15 +257,22 @@ fn an_image_that_exists_nowhere_halts_before_any_host_stops() {
     let fleet = Fleet::get();
     let hosts = fleet.of_suite("trixie", 3);
     let scene = Scene::new(&fleet, &hosts);
-    scene.dsctl(&["delete", "ds", "e2e-image"]);
+    scene.own(&["e2e-image"]);
     let v1 = scene.spec("v1.toml", &spec("e2e-image", "1", "3", ""));
-    assert_eq!(scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(), Some(0));
+    assert_eq!(
+        scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(),
+        Some(0)
+    );
     let nope = scene.spec("nope.toml", &spec("e2e-image", "nope", "3", ""));
     let observer = Observer::start(&hosts);
     let out = scene.dsctl(&["apply", "-f", path_str(&nope)]);
     let worst = observer.finish();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("localhost/dsctl-test/web:nope"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("localhost/dsctl-test/web:nope"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(worst, 0, "no host stopped serving");
     assert_eq!(serving(&hosts), all(&hosts, "1"));
     scene.dsctl(&["delete", "ds", "e2e-image"]);
@@ -211,7 +285,7 @@ fn history_undo_restart_partition_and_on_delete() {
     let fleet = Fleet::get();
     let hosts = fleet.of_suite("trixie", 4);
     let scene = Scene::new(&fleet, &hosts);
-    scene.dsctl(&["delete", "ds", "e2e-hist"]);
+    scene.own(&["e2e-hist"]);
     let apply = |tag: &str, extra: &str| {
         let file = scene.spec(&format!("{tag}.toml"), &spec("e2e-hist", tag, "2", extra));
         scene.dsctl(&["apply", "-f", path_str(&file)])
@@ -225,30 +299,61 @@ fn history_undo_restart_partition_and_on_delete() {
     let text = stdout(&out);
     assert!(text.contains("web:1") && text.contains("web:2"), "{text}");
     let out = scene.dsctl(&["rollout", "history", "e2e-hist", "--revision", "1"]);
-    assert!(stdout(&out).contains("localhost/dsctl-test/web:1"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("localhost/dsctl-test/web:1"),
+        "{}",
+        stdout(&out)
+    );
 
     // undo: a rolling update back to revision 1.
     let out = scene.dsctl(&["rollout", "undo", "e2e-hist"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert_eq!(serving(&hosts), all(&hosts, "1"));
-    assert_eq!(scene.dsctl(&["rollout", "status", "e2e-hist"]).status.code(), Some(0));
+    assert_eq!(
+        scene
+            .dsctl(&["rollout", "status", "e2e-hist"])
+            .status
+            .code(),
+        Some(0)
+    );
 
     // restart: every container is new, the revision is not.
-    let ids = |h: &FleetHost| stdout(&on_host(&h.name, "podman inspect -f '{{.Id}}' dsctl-e2e-hist-web"));
+    let ids = |h: &FleetHost| {
+        stdout(&on_host(
+            &h.name,
+            "podman inspect -f '{{.Id}}' dsctl-e2e-hist-web",
+        ))
+    };
     let before: Vec<String> = hosts.iter().map(ids).collect();
     let out = scene.dsctl(&["rollout", "restart", "e2e-hist"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let after: Vec<String> = hosts.iter().map(ids).collect();
-    assert!(before.iter().zip(&after).all(|(b, a)| b != a), "{before:?} {after:?}");
+    assert!(
+        before.iter().zip(&after).all(|(b, a)| b != a),
+        "{before:?} {after:?}"
+    );
     assert_eq!(serving(&hosts), all(&hosts, "1"));
 
     // partition: two hosts take revision 2, then resume takes the rest.
-    assert_eq!(apply("2", "[dsctl]\npartition = 2\n").status.code(), Some(0));
+    assert_eq!(
+        apply("2", "[dsctl]\npartition = 2\n").status.code(),
+        Some(0)
+    );
     let now = serving(&hosts);
     assert_eq!(now.iter().filter(|b| *b == "2").count(), 2, "{now:?}");
-    assert_eq!(apply("2", "[dsctl]\npartition = 2\n").status.code(), Some(0), "a rerun keeps the partition");
+    assert_eq!(
+        apply("2", "[dsctl]\npartition = 2\n").status.code(),
+        Some(0),
+        "a rerun keeps the partition"
+    );
     assert_eq!(serving(&hosts).iter().filter(|b| *b == "2").count(), 2);
-    assert_eq!(scene.dsctl(&["rollout", "resume", "e2e-hist"]).status.code(), Some(0));
+    assert_eq!(
+        scene
+            .dsctl(&["rollout", "resume", "e2e-hist"])
+            .status
+            .code(),
+        Some(0)
+    );
     assert_eq!(serving(&hosts), all(&hosts, "2"));
 
     // OnDelete: a new revision waits until the instance is deleted.
@@ -261,7 +366,11 @@ fn history_undo_restart_partition_and_on_delete() {
         scene.dsctl(&["apply", "-f", path_str(&file)])
     };
     assert_eq!(on_delete("1").status.code(), Some(0));
-    assert_eq!(serving(&hosts), all(&hosts, "2"), "OnDelete leaves running instances alone");
+    assert_eq!(
+        serving(&hosts),
+        all(&hosts, "2"),
+        "OnDelete leaves running instances alone"
+    );
     let out = scene.dsctl(&["delete", "pod", &hosts[0].name, "e2e-hist"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(on_delete("1").status.code(), Some(0));
