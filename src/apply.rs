@@ -444,7 +444,10 @@ fn policies(
                 None => desired
                     .iter()
                     .filter(|i| match &runs[**i].outcome {
-                        Outcome::Unreachable(_) => true,
+                        // Unreachable, or a heal or create that did not become available.
+                        outcome if outcome.is_error() => true,
+                        // Healed in the calm wave, or active and about to be updated.
+                        Outcome::Changed => false,
                         _ => runs[**i].observation.as_ref().is_some_and(|o| {
                             o.daemonsets.contains_key(name) && !instance_active(o, name)
                         }),
