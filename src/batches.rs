@@ -155,7 +155,8 @@ mod tests {
         };
         let policies: BTreeMap<String, Policy> =
             [("a".to_string(), policy(2)), ("b".to_string(), policy(1))].into();
-        let cases: Vec<(&str, Vec<HostChanges>, Vec<Vec<usize>>)> = vec![
+        type Case<'a> = (&'static str, Vec<HostChanges<'a>>, Vec<Vec<usize>>);
+        let cases: Vec<Case> = vec![
             ("nothing to do", vec![], vec![]),
             (
                 "creates and heals all at once",

@@ -496,7 +496,13 @@ mod tests {
             o.unit_files.clear();
             o
         };
-        let cases: Vec<(&str, Placement, Observation, Vec<(ChangeKind, bool)>)> = vec![
+        type Case = (
+            &'static str,
+            Placement,
+            Observation,
+            Vec<(ChangeKind, bool)>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "empty host gets it",
                 Placement::Run(desired("r1", "v1")),
@@ -562,6 +568,24 @@ mod tests {
                 Placement::Absent,
                 Observation::default(),
                 vec![],
+            ),
+            (
+                "OnDelete keeps a running old revision",
+                Placement::Run(on_delete("r2", "v2")),
+                host("r1", "v1", "active"),
+                vec![],
+            ),
+            (
+                "OnDelete replaces a failed one",
+                Placement::Run(on_delete("r2", "v2")),
+                host("r1", "v1", "failed"),
+                vec![(ChangeKind::Update, false)],
+            ),
+            (
+                "OnDelete installs where nothing runs",
+                Placement::Run(on_delete("r2", "v2")),
+                Observation::default(),
+                vec![(ChangeKind::Create, false)],
             ),
         ];
         for (name, placement, observed, want) in cases {

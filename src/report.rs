@@ -60,24 +60,24 @@ pub fn text(runs: &[HostRun], stats: bool, quiet_when_unchanged: bool) -> String
     let mut out = String::new();
     for run in runs {
         let dry_run = run.outcome == Outcome::Planned;
-        if let Some(plan) = &run.plan {
-            if matches!(
+        if let Some(plan) = &run.plan
+            && matches!(
                 run.outcome,
                 Outcome::Changed | Outcome::Planned | Outcome::Failed(_) | Outcome::Halted(_)
-            ) {
-                for change in &plan.changes {
-                    let verb = match run.outcome {
-                        Outcome::Failed(_) | Outcome::Halted(_) => "not converged:",
-                        _ => verb(change.kind, dry_run),
-                    };
-                    let _ = writeln!(
-                        out,
-                        "{}: daemonset/{} {verb} ({})",
-                        run.host,
-                        change.daemonset,
-                        change.reasons.join("; ")
-                    );
-                }
+            )
+        {
+            for change in &plan.changes {
+                let verb = match run.outcome {
+                    Outcome::Failed(_) | Outcome::Halted(_) => "not converged:",
+                    _ => verb(change.kind, dry_run),
+                };
+                let _ = writeln!(
+                    out,
+                    "{}: daemonset/{} {verb} ({})",
+                    run.host,
+                    change.daemonset,
+                    change.reasons.join("; ")
+                );
             }
         }
         match &run.outcome {

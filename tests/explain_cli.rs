@@ -176,14 +176,14 @@ fn verdicts_follow_kubernetes() {
             .iter()
             .all(|(_, run, keep)| *run && *keep)
     );
-    // maxUnavailable 0, maxSurge 20% of 5 = 1.
+    // maxUnavailable 30% of 5 hosts rounds up to 2, as the DaemonSet controller does.
     assert_eq!(
         (
             &tolerant["desired"],
             &tolerant["maxUnavailable"],
             &tolerant["maxSurge"]
         ),
-        (&5.into(), &0.into(), &1.into())
+        (&5.into(), &2.into(), &0.into())
     );
 }
 

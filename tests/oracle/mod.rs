@@ -386,11 +386,11 @@ pub fn parse_exec(rvalue: &[u8], spec: &Specifiers) -> Result<Vec<ExecCommand>, 
     }
 }
 
+/// One `NAME=value` of an `Environment=` line.
+pub type EnvPair = (Vec<u8>, Vec<u8>);
+
 /// `config_parse_environ()`: the assignments of one `Environment=` value.
-pub fn parse_environment(
-    rvalue: &[u8],
-    spec: &Specifiers,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Warning> {
+pub fn parse_environment(rvalue: &[u8], spec: &Specifiers) -> Result<Vec<EnvPair>, Warning> {
     let mut out = Vec::new();
     let mut pos = Some(0);
     while let Some(word) = extract_and_warn(rvalue, &mut pos, CUNESCAPE | UNQUOTE)? {
@@ -686,8 +686,7 @@ impl QuadletFile {
             .iter()
             .filter(|g| g.0 == group)
             .flat_map(|g| g.1.iter())
-            .filter(|(k, _)| k == key)
-            .last()?;
+            .rfind(|(k, _)| k == key)?;
         let v = last.1.trim_end();
         Some(if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
             v[1..v.len() - 1].to_string()
@@ -724,8 +723,7 @@ impl QuadletFile {
             .iter()
             .filter(|g| g.0 == group)
             .flat_map(|g| g.1.iter())
-            .filter(|(k, _)| k == key)
-            .last()?;
+            .rfind(|(k, _)| k == key)?;
         Some(Self::go_split(&last.1))
     }
 
