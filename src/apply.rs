@@ -315,6 +315,7 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     label: &str,
 ) -> Option<String> {
     let (remotes, hosts, specs, settings) = (ctx.remotes, ctx.hosts, ctx.specs, ctx.settings);
+    let started = std::time::Instant::now();
     for &i in wave {
         settings.progress.host(
             &hosts[i].name,
@@ -323,7 +324,7 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
             },
         );
     }
-    execute_wave(runs, remotes, wave, settings).await;
+    let host_work = execute_wave(runs, remotes, wave, settings).await;
     let deadline = wave
         .iter()
         .flat_map(|i| runs[*i].plan.iter().flat_map(|p| &p.changes))
@@ -336,7 +337,9 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     {
         settings.progress.host(&hosts[i].name, Phase::Probing);
     }
+    let scripts_done = std::time::Instant::now();
     gate_wave(runs, remotes, wave, specs, Duration::from_secs(deadline)).await;
+    let probes_done = std::time::Instant::now();
     for &i in wave {
         match &runs[i].outcome {
             Outcome::Changed => settings.progress.host(&hosts[i].name, Phase::Available),
@@ -351,6 +354,15 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
         .copied()
         .filter(|i| runs[*i].outcome.is_error())
         .collect();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let probes = probes_done - scripts_done;
+    tracing::info!(
+        "wave {label}: {} hosts, host work {:.1} ms, probe waits {:.1} ms, dsctl overhead {:.1} ms",
+        wave.len(),
+        ms(host_work),
+        ms(probes),
+        ms((probes_done - started).saturating_sub(probes + host_work)),
+    );
     if failed.is_empty() {
         return None;
     }
@@ -664,7 +676,7 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
     remotes: &[Option<Arc<R>>],
     wave: &[usize],
     settings: &Settings,
-) {
+) -> Duration {
     let limit = Arc::new(Semaphore::new(settings.parallel.max(1)));
     let mut tasks = Vec::new();
     for &i in wave {
@@ -688,13 +700,25 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
             }),
         ));
     }
+    let mut host_work = Duration::ZERO;
     for (i, task) in tasks {
         runs[i].outcome = match task.await {
-            Ok(Ok(out)) => script_outcome(&out),
+            Ok(Ok(out)) => {
+                host_work = host_work.max(host_time(&out.stdout));
+                script_outcome(&out)
+            }
             Ok(Err(e)) => Outcome::Failed(e.to_string()),
             Err(e) => Outcome::Failed(format!("internal error: {e}")),
         };
     }
+    host_work
+}
+
+/// What the host reported as its own time for the script (`done <nanoseconds>`).
+fn host_time(stdout: &[u8]) -> Duration {
+    let text = String::from_utf8_lossy(stdout);
+    let nanos = text.lines().rev().find_map(|l| l.strip_prefix("done ")?.trim().parse::<u64>().ok());
+    Duration::from_nanos(nanos.unwrap_or(0))
 }
 
 fn script_outcome(out: &ExecOutput) -> Outcome {

@@ -23,7 +23,8 @@ fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
 }
 
-const PRELUDE: &str = r#"set -eu
+const PRELUDE: &str = r#"DSCTL_START=$(date +%s%N)
+set -eu
 umask 022
 S=${DSCTL_STATE_DIR:-/var/lib/dsctl}
 mkdir -p "$S/daemonsets"
@@ -189,7 +190,8 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
             _ => {}
         }
     }
-    s.push_str("echo done\n");
+    // The host's own time for the script, so dsctl can tell its overhead from the host's work.
+    s.push_str("echo \"done $(( $(date +%s%N) - DSCTL_START ))\"\n");
     s
 }
 

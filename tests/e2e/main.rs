@@ -536,3 +536,92 @@ fn get_reads_daemonsets_and_pods_live_from_the_hosts() {
     }
     clean(&scene, &["e2e-get"]);
 }
+
+/// The seed document's two manifests run as they are, with two test-only adjustments because
+/// no registry can be reached here: the fleet's web image stands in under the seed's image
+/// names, and the pull policy is IfNotPresent so the stand-ins are used.
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn the_seed_nginx_and_fluentd_examples_run_where_kubernetes_would_place_them() {
+    let _fleet_lock = serial();
+    let fleet = Fleet::get();
+    let hosts = fleet.of_suite("trixie", 2);
+    let scene = Scene::new(&fleet, &hosts);
+    scene.own(&["nginx-test-daemonset", "fluentd-logger"]);
+    let control_plane = hosts[1].name.clone();
+    scene.write_inventory(|h| {
+        if h["name"].as_str() == Some(control_plane.as_str()) {
+            taint(h, "node-role.kubernetes.io/control-plane", "NoSchedule");
+        }
+    });
+    for host in &hosts {
+        let tag = "for n in docker.io/library/nginx:latest docker.io/fluentd/fluentd:v1.16-debian-1; do podman tag localhost/dsctl-test/web:1 $n; done";
+        assert!(on_host(&host.name, tag).status.success());
+    }
+    let mut files = Vec::new();
+    for example in ["nginx", "fluentd"] {
+        let text =
+            std::fs::read_to_string(repo().join(format!("examples/{example}.toml"))).unwrap();
+        let mut doc: toml::Table = text.parse().unwrap();
+        let containers = doc["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap();
+        let patched: Vec<toml::Value> = containers
+            .into_iter()
+            .map(|mut c| {
+                c.as_table_mut()
+                    .unwrap()
+                    .insert("imagePullPolicy".into(), "IfNotPresent".into());
+                c
+            })
+            .collect();
+        doc["spec"]["template"]["spec"]
+            .as_table_mut()
+            .unwrap()
+            .insert("containers".into(), toml::Value::Array(patched));
+        files.push(scene.spec(&format!("{example}.toml"), &toml::to_string(&doc).unwrap()));
+    }
+    let out = scene.dsctl(&[
+        "apply",
+        "-f",
+        path_str(&files[0]),
+        "-f",
+        path_str(&files[1]),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let running = |host: &str, container: &str| {
+        stdout(&on_host(
+            host,
+            &format!(
+                "podman container inspect -f '{{{{.State.Running}}}}' {container} 2>/dev/null"
+            ),
+        ))
+        .trim()
+            == "true"
+    };
+    // nginx has no toleration: not on the control-plane host. fluentd tolerates it.
+    assert!(running(
+        &hosts[0].name,
+        "dsctl-nginx-test-daemonset-nginx-test-container"
+    ));
+    assert!(!running(
+        &control_plane,
+        "dsctl-nginx-test-daemonset-nginx-test-container"
+    ));
+    for host in &hosts {
+        assert!(
+            running(&host.name, "dsctl-fluentd-logger-fluentd-container"),
+            "{}",
+            host.name
+        );
+        let mounts = stdout(&on_host(
+            &host.name,
+            "podman inspect -f '{{range .Mounts}}{{.Destination}}:{{.RW}} {{end}}' dsctl-fluentd-logger-fluentd-container",
+        ));
+        assert!(
+            mounts.contains("/var/log:true") && mounts.contains("/var/lib/docker/containers:false"),
+            "{mounts}"
+        );
+    }
+}
