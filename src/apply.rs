@@ -717,7 +717,10 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
 /// What the host reported as its own time for the script (`done <nanoseconds>`).
 fn host_time(stdout: &[u8]) -> Duration {
     let text = String::from_utf8_lossy(stdout);
-    let nanos = text.lines().rev().find_map(|l| l.strip_prefix("done ")?.trim().parse::<u64>().ok());
+    let nanos = text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("done ")?.trim().parse::<u64>().ok());
     Duration::from_nanos(nanos.unwrap_or(0))
 }
 

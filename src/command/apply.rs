@@ -3,7 +3,6 @@ use std::io::IsTerminal;
 use crate::apply::{self, Desired};
 use crate::cli::{ApplyArgs, TextOrJson};
 use crate::command::hosts;
-use crate::render::Templates;
 use crate::{progress, report};
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<i32> {
@@ -15,10 +14,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<i32> {
         Ok(hosts) => hosts,
         Err(code) => return Ok(code),
     };
-    let templates = match &args.templates {
-        Some(dir) => Templates::from_dir(dir)?,
-        None => Templates::embedded(),
-    };
+    let templates = hosts::templates(args.templates.as_deref())?;
     let mut settings = hosts::settings(&args.connect, args.dry_run, args.prune, false);
     settings.progress =
         progress::for_output(args.dry_run || args.output == TextOrJson::Json).into();

@@ -2,7 +2,6 @@ use crate::apply::{self, Desired, Outcome};
 use crate::cli::ApplyArgs;
 use crate::command::hosts;
 use crate::diff::host_diff;
-use crate::render::Templates;
 
 /// Exit codes as kubectl diff: 0 in sync, 1 drift, 2 (>1) errors.
 pub fn run(args: ApplyArgs) -> anyhow::Result<i32> {
@@ -14,10 +13,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<i32> {
         Ok(hosts) => hosts,
         Err(code) => return Ok(code),
     };
-    let templates = match &args.templates {
-        Some(dir) => Templates::from_dir(dir)?,
-        None => Templates::embedded(),
-    };
+    let templates = hosts::templates(args.templates.as_deref())?;
     let settings = hosts::settings(&args.connect, true, args.prune, true);
     let desired = Desired::Specs {
         specs: &specs,

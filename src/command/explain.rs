@@ -8,31 +8,20 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use crate::EXIT_INVALID;
 use crate::cli::{ExplainArgs, TableOrJson};
-use crate::daemonset::DaemonSet;
-use crate::diagnostic::Diagnostics;
+use crate::command::hosts;
 use crate::explain::{explain, render_table};
-use crate::load;
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<i32> {
-    let mut warnings = Diagnostics::new();
-    let specs = match load::daemonsets(&args.specs.files) {
+    let daemonsets = match hosts::specs(&args.specs.files) {
         Ok(specs) => specs,
-        Err(diags) => return Ok(invalid(diags)),
+        Err(code) => return Ok(code),
     };
-    warnings.extend(specs.warnings);
-    let inventory = match load::inventory_with_warnings(&args.inventory.inventory) {
-        Ok((inventory, found)) => {
-            warnings.extend(found);
-            inventory
-        }
-        Err(diags) => return Ok(invalid(diags)),
+    let inventory = match hosts::inventory(&args.inventory.inventory) {
+        Ok(hosts) => hosts,
+        Err(code) => return Ok(code),
     };
-    warnings.eprint();
-
-    let daemonsets: Vec<DaemonSet> = specs.daemonsets.into_iter().map(|l| l.value).collect();
-    let report = explain(&daemonsets, &inventory.value.hosts())?;
+    let report = explain(&daemonsets, &inventory)?;
 
     let text = match args.output {
         TableOrJson::Json => {
@@ -48,11 +37,4 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<i32> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
         result => result.context("writing the report").map(|()| 0),
     }
-}
-
-/// Print every problem and say how many; the caller exits with [`EXIT_INVALID`].
-fn invalid(diags: Diagnostics) -> i32 {
-    diags.eprint();
-    eprintln!("invalid: {}", diags.summary());
-    EXIT_INVALID
 }

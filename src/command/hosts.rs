@@ -2,7 +2,7 @@
 //! targeted hosts, and connecting to them.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,51 +10,60 @@ use std::time::Duration;
 use crate::apply::Settings;
 use crate::cli::ConnectArgs;
 use crate::daemonset::DaemonSet;
+use crate::diagnostic::Diagnostics;
 use crate::inventory::Host;
 use crate::labels::HostSelector;
+use crate::render::Templates;
 use crate::run::EXIT_INVALID;
 use crate::ssh::{ConnectOptions, Connector, Session};
 use crate::{load, ssh_config};
 
-/// Loads and validates specs; on errors prints them and gives the exit code.
+/// Prints every problem and says how many; the caller exits with [`EXIT_INVALID`].
+fn invalid(diagnostics: Diagnostics) -> i32 {
+    diagnostics.eprint();
+    eprintln!("invalid: {}", diagnostics.summary());
+    EXIT_INVALID
+}
+
+/// Loads and validates specs (warnings go to stderr); on errors prints them all and gives the
+/// exit code.
 pub fn specs(files: &[PathBuf]) -> Result<Vec<DaemonSet>, i32> {
-    match load::daemonsets(files) {
-        Ok(loaded) => {
-            loaded.warnings.eprint();
-            let specs: Vec<DaemonSet> = loaded.daemonsets.into_iter().map(|l| l.value).collect();
-            // Unit names must not clash across DaemonSets (`a-b`+`c` vs `a`+`b-c`).
-            if let Err(e) = crate::render::check_unit_names(&specs) {
-                eprintln!("error: {e}");
-                return Err(EXIT_INVALID);
-            }
-            Ok(specs)
-        }
-        Err(diagnostics) => {
-            diagnostics.eprint();
-            Err(EXIT_INVALID)
-        }
+    let loaded = load::daemonsets(files).map_err(invalid)?;
+    loaded.warnings.eprint();
+    let specs: Vec<DaemonSet> = loaded.daemonsets.into_iter().map(|l| l.value).collect();
+    // Unit names must not clash across DaemonSets (`a-b`+`c` vs `a`+`b-c`).
+    if let Err(e) = crate::render::check_unit_names(&specs) {
+        eprintln!("error: {e}");
+        return Err(EXIT_INVALID);
     }
+    Ok(specs)
+}
+
+/// The inventory's hosts with `[defaults]` applied and key paths made relative to the
+/// inventory file (warnings go to stderr).
+pub fn inventory(path: &Path) -> Result<Vec<Host>, i32> {
+    let (inventory, warnings) = load::inventory_with_warnings(path).map_err(invalid)?;
+    warnings.eprint();
+    let base = path.parent().unwrap_or(Path::new("."));
+    Ok(inventory
+        .value
+        .hosts()
+        .into_iter()
+        .map(|h| relative_to(base, h))
+        .collect())
+}
+
+/// The embedded templates, or the ones in `--templates DIR`.
+pub fn templates(dir: Option<&Path>) -> anyhow::Result<Templates> {
+    Ok(match dir {
+        Some(dir) => Templates::from_dir(dir)?,
+        None => Templates::embedded(),
+    })
 }
 
 /// The inventory's hosts that `--limit` selects (all without it).
 pub fn targets(args: &ConnectArgs) -> Result<Vec<Host>, i32> {
-    let inventory = match load::inventory(&args.inventory.inventory) {
-        Ok(loaded) => loaded.value,
-        Err(diagnostics) => {
-            diagnostics.eprint();
-            return Err(EXIT_INVALID);
-        }
-    };
-    let base = args
-        .inventory
-        .inventory
-        .parent()
-        .unwrap_or(std::path::Path::new("."));
-    let hosts: Vec<Host> = inventory
-        .hosts()
-        .into_iter()
-        .map(|h| relative_to(base, h))
-        .collect();
+    let hosts = inventory(&args.inventory.inventory)?;
     let Some(limit) = &args.limit else {
         return Ok(hosts);
     };
@@ -78,7 +87,7 @@ pub fn targets(args: &ConnectArgs) -> Result<Vec<Host>, i32> {
 
 /// Relative key and known_hosts paths in an inventory mean "next to the inventory", so the
 /// same inventory works from any directory (`~` paths are expanded later, at connect time).
-fn relative_to(base: &std::path::Path, mut host: Host) -> Host {
+fn relative_to(base: &Path, mut host: Host) -> Host {
     for path in [
         &mut host.settings.identity_file,
         &mut host.settings.known_hosts,

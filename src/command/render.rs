@@ -12,47 +12,27 @@ use anyhow::Context;
 
 use crate::EXIT_INVALID;
 use crate::cli::RenderArgs;
-use crate::daemonset::DaemonSet;
-use crate::diagnostic::Diagnostics;
+use crate::command::hosts;
 use crate::eligibility::node_should_run_daemon_pod;
 use crate::inventory::UnitFlavor;
-use crate::load;
-use crate::render::{Templates, check_unit_names, render_daemonset};
+use crate::render::render_daemonset;
 use crate::revision::revision;
 
 pub fn run(args: RenderArgs) -> anyhow::Result<i32> {
-    let mut warnings = Diagnostics::new();
-    let specs = match load::daemonsets(&args.specs.files) {
+    let daemonsets = match hosts::specs(&args.specs.files) {
         Ok(specs) => specs,
-        Err(diags) => return Ok(invalid(diags)),
+        Err(code) => return Ok(code),
     };
-    warnings.extend(specs.warnings);
-    let inventory = match load::inventory_with_warnings(&args.inventory.inventory) {
-        Ok((inventory, found)) => {
-            warnings.extend(found);
-            inventory
-        }
-        Err(diags) => return Ok(invalid(diags)),
+    let all = match hosts::inventory(&args.inventory.inventory) {
+        Ok(hosts) => hosts,
+        Err(code) => return Ok(code),
     };
-    warnings.eprint();
-
-    let templates = match &args.templates {
-        Some(dir) => Templates::from_dir(dir)?,
-        None => Templates::embedded(),
-    };
-    let daemonsets: Vec<DaemonSet> = specs.daemonsets.into_iter().map(|l| l.value).collect();
-    check_unit_names(&daemonsets)?;
-
-    let mut hosts = inventory.value.hosts();
+    let templates = hosts::templates(args.templates.as_deref())?;
+    let mut hosts = all.clone();
     if let Some(name) = &args.host {
         hosts.retain(|h| &h.name == name);
         if hosts.is_empty() {
-            let known: Vec<String> = inventory
-                .value
-                .hosts()
-                .into_iter()
-                .map(|h| h.name)
-                .collect();
+            let known: Vec<String> = all.into_iter().map(|h| h.name).collect();
             eprintln!(
                 "error: no host named {name:?} in {} (hosts: {})",
                 args.inventory.inventory.display(),
@@ -101,11 +81,4 @@ pub fn run(args: RenderArgs) -> anyhow::Result<i32> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
         result => result.context("writing the units").map(|()| 0),
     }
-}
-
-/// Print every problem and say how many; the caller exits with [`EXIT_INVALID`].
-fn invalid(diags: Diagnostics) -> i32 {
-    diags.eprint();
-    eprintln!("invalid: {}", diags.summary());
-    EXIT_INVALID
 }

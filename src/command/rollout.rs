@@ -12,7 +12,6 @@ use crate::command::hosts;
 use crate::daemonset::DaemonSet;
 use crate::inventory::Host;
 use crate::observe::Observation;
-use crate::render::Templates;
 use crate::report;
 use crate::status::{self, table};
 
@@ -235,10 +234,7 @@ fn roll(
     settings: &Settings,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<i32> {
-    let templates = match &args.templates {
-        Some(dir) => Templates::from_dir(dir)?,
-        None => Templates::embedded(),
-    };
+    let templates = hosts::templates(args.templates.as_deref())?;
     let specs = [spec];
     let desired = Desired::Specs {
         specs: &specs,
