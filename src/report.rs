@@ -134,3 +134,16 @@ pub fn json(runs: &[HostRun]) -> String {
     })
     .expect("report serializes")
 }
+
+/// Prints a run's report as the user asked (text is quiet when nothing changed and stdout is
+/// not a terminal) and gives the exit code.
+pub fn print(runs: &[HostRun], output: crate::cli::TextOrJson, stats: bool) -> i32 {
+    use std::io::IsTerminal;
+    match output {
+        crate::cli::TextOrJson::Json => println!("{}", json(runs)),
+        crate::cli::TextOrJson::Text => {
+            print!("{}", text(runs, stats, !std::io::stdout().is_terminal()))
+        }
+    }
+    exit_code(runs)
+}

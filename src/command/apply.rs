@@ -1,5 +1,3 @@
-use std::io::IsTerminal;
-
 use crate::apply::{self, Desired};
 use crate::cli::{ApplyArgs, TextOrJson};
 use crate::command::hosts;
@@ -28,12 +26,5 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<i32> {
         &settings,
         hosts::connector(&args.connect),
     ));
-    match args.output {
-        TextOrJson::Json => println!("{}", report::json(&runs)),
-        TextOrJson::Text => print!(
-            "{}",
-            report::text(&runs, args.stats, !std::io::stdout().is_terminal())
-        ),
-    }
-    Ok(report::exit_code(&runs))
+    Ok(report::print(&runs, args.output, args.stats))
 }

@@ -1,7 +1,5 @@
-use std::io::IsTerminal;
-
 use crate::apply::{self, Desired};
-use crate::cli::{DeleteArgs, TextOrJson};
+use crate::cli::DeleteArgs;
 use crate::command::hosts;
 use crate::report;
 use crate::run::EXIT_INVALID;
@@ -43,12 +41,5 @@ pub fn run(mut args: DeleteArgs) -> anyhow::Result<i32> {
         &settings,
         hosts::connector(&args.connect),
     ));
-    match args.output {
-        TextOrJson::Json => println!("{}", report::json(&runs)),
-        TextOrJson::Text => print!(
-            "{}",
-            report::text(&runs, false, !std::io::stdout().is_terminal())
-        ),
-    }
-    Ok(report::exit_code(&runs))
+    Ok(report::print(&runs, args.output, false))
 }

@@ -1,7 +1,6 @@
 //! `dsctl rollout status|history|undo|restart|resume NAME`: everything is read from the hosts'
 //! records, so no spec file is needed and two laptops see the same history.
 
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -246,12 +245,5 @@ fn roll(
         settings,
         hosts::connector(&args.connect),
     ));
-    match args.output {
-        TextOrJson::Json => println!("{}", report::json(&runs)),
-        TextOrJson::Text => print!(
-            "{}",
-            report::text(&runs, false, !std::io::stdout().is_terminal())
-        ),
-    }
-    Ok(report::exit_code(&runs))
+    Ok(report::print(&runs, args.output, false))
 }
