@@ -16,11 +16,13 @@ use crate::host_script::{self, EXIT_LOCKED};
 use crate::intent::host_intent;
 use crate::inventory::Host;
 use crate::observe::{self, Observation};
+use crate::plan::Change;
 use crate::plan::{ChangeKind, HostIntent, HostPlan, plan_host, service_name};
 use crate::progress::{Phase, Progress};
-use crate::render::Templates;
+use crate::render::{Templates, UnitFile};
 use crate::rollout_math::resolve_budget;
 use crate::ssh::{ExecOutput, RemoteHost};
+use crate::surge;
 
 /// How a run treats hosts.
 #[derive(Clone)]
@@ -316,7 +318,18 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
 ) -> Option<String> {
     let (remotes, hosts, specs, settings) = (ctx.remotes, ctx.hosts, ctx.specs, ctx.settings);
     let started = std::time::Instant::now();
-    for &i in wave {
+    let deadline = wave
+        .iter()
+        .flat_map(|i| runs[*i].plan.iter().flat_map(|p| &p.changes))
+        .map(|c| progress_deadline(specs, &c.daemonset))
+        .max()
+        .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS);
+    let surges = surge_up(runs, ctx, wave, Duration::from_secs(deadline)).await;
+    let surged = started.elapsed();
+    for &i in wave
+        .iter()
+        .filter(|i| runs[**i].outcome == Outcome::Changed)
+    {
         settings.progress.host(
             &hosts[i].name,
             Phase::Updating {
@@ -325,12 +338,6 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
         );
     }
     let host_work = execute_wave(runs, remotes, wave, settings).await;
-    let deadline = wave
-        .iter()
-        .flat_map(|i| runs[*i].plan.iter().flat_map(|p| &p.changes))
-        .map(|c| progress_deadline(specs, &c.daemonset))
-        .max()
-        .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS);
     for &i in wave
         .iter()
         .filter(|i| runs[**i].outcome == Outcome::Changed)
@@ -340,6 +347,13 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     let scripts_done = std::time::Instant::now();
     gate_wave(runs, remotes, wave, specs, Duration::from_secs(deadline)).await;
     let probes_done = std::time::Instant::now();
+    let surge_time = if surges.is_empty() {
+        surged
+    } else {
+        let down_started = std::time::Instant::now();
+        surge_down(runs, ctx, surges).await;
+        surged + down_started.elapsed()
+    };
     for &i in wave {
         match &runs[i].outcome {
             Outcome::Changed => settings.progress.host(&hosts[i].name, Phase::Available),
@@ -357,11 +371,12 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let probes = probes_done - scripts_done;
     tracing::info!(
-        "wave {label}: {} hosts, host work {:.1} ms, probe waits {:.1} ms, dsctl overhead {:.1} ms",
+        "wave {label}: {} hosts, surge {:.1} ms, host work {:.1} ms, probe waits {:.1} ms, dsctl overhead {:.1} ms",
         wave.len(),
+        ms(surge_time),
         ms(host_work),
         ms(probes),
-        ms((probes_done - started).saturating_sub(probes + host_work)),
+        ms((started.elapsed()).saturating_sub(probes + host_work + surge_time)),
     );
     if failed.is_empty() {
         return None;
@@ -389,6 +404,183 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
         "rollout halted: {} did not become available",
         names.join(", ")
     ))
+}
+
+/// A host's surge instances: (DaemonSet, its surge units), removed once the wave is gated.
+type Surges = Vec<(usize, Vec<(String, Vec<UnitFile>)>)>;
+
+/// maxSurge: on each host of the wave that replaces an available instance of a surge
+/// DaemonSet, starts the new revision beside the old instance (`surge.rs`) and waits until it
+/// is available, so the host always has an available instance. A host whose surge instance
+/// does not become available in time has it removed again, keeps its old instance untouched,
+/// and fails (which halts the rollout).
+async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
+    runs: &mut [HostRun],
+    ctx: &WaveContext<'_, R>,
+    wave: &[usize],
+    deadline: Duration,
+) -> Surges {
+    let until = tokio::time::Instant::now() + deadline;
+    let mut tasks = Vec::new();
+    for &i in wave {
+        let run = &runs[i];
+        let (Some(remote), Some(plan), Some(observed)) = (
+            ctx.remotes[i].clone(),
+            run.plan.as_ref(),
+            run.observation.as_ref(),
+        ) else {
+            continue;
+        };
+        if run.outcome != Outcome::Changed {
+            continue;
+        }
+        let flavor = ctx.hosts[i]
+            .settings
+            .unit_flavor
+            .unwrap_or_else(|| observed.detected_flavor());
+        let surging: Result<Vec<_>, String> = plan
+            .changes
+            .iter()
+            .filter(|c| c.disruptive)
+            .filter_map(|c| ctx.specs.iter().find(|s| s.name() == c.daemonset))
+            .filter(|ds| surge::max_surge(ds, 1) > 0)
+            .map(|ds| {
+                surge::up(ds, flavor, ctx.templates)
+                    .map_err(|e| format!("daemonset/{}: surge instance: {e}", ds.name()))
+            })
+            .collect();
+        let surging = match surging {
+            Ok(s) if s.is_empty() => continue,
+            Ok(s) => s,
+            Err(e) => {
+                runs[i].outcome = Outcome::Failed(e);
+                continue;
+            }
+        };
+        ctx.settings
+            .progress
+            .host(&ctx.hosts[i].name, Phase::Surging);
+        let (lock_timeout, holder) = (ctx.settings.lock_timeout_secs, ctx.settings.holder.clone());
+        tasks.push((
+            i,
+            tokio::spawn(async move {
+                surge_host(remote.as_ref(), surging, until, lock_timeout, &holder).await
+            }),
+        ));
+    }
+    let mut surges = Vec::new();
+    for (i, task) in tasks {
+        match task.await {
+            Ok(Ok(started)) => surges.push((i, started)),
+            Ok(Err(e)) => runs[i].outcome = Outcome::Failed(e),
+            Err(e) => runs[i].outcome = Outcome::Failed(format!("internal error: {e}")),
+        }
+    }
+    surges
+}
+
+/// Starts one host's surge instances in one exec and waits until each is available; removes
+/// them again when one is not.
+async fn surge_host<R: RemoteHost>(
+    remote: &R,
+    surging: Vec<(DaemonSet, Vec<UnitFile>, Change)>,
+    until: tokio::time::Instant,
+    lock_timeout: u64,
+    holder: &str,
+) -> Result<Vec<(String, Vec<UnitFile>)>, String> {
+    let started: Vec<(String, Vec<UnitFile>)> = surging
+        .iter()
+        .map(|(_, units, change)| (change.daemonset.clone(), units.clone()))
+        .collect();
+    let changes: Vec<Change> = surging.iter().map(|s| s.2.clone()).collect();
+    let script = host_script::script(&changes, lock_timeout, holder);
+    let result = async {
+        let out = remote
+            .exec(&script, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Outcome::Failed(e) = script_outcome(&out) {
+            return Err(e);
+        }
+        for (clone, _, change) in &surging {
+            crate::probe::wait_available(remote, clone, until, |_| {})
+                .await
+                .map_err(|e| format!("daemonset/{}: {e}", change.daemonset))?;
+        }
+        Ok(())
+    }
+    .await;
+    let Err(e) = result else {
+        return Ok(started);
+    };
+    let cleanup = match remove_surge(remote, &started, lock_timeout, holder).await {
+        Ok(()) => "it was removed".to_string(),
+        Err(c) => format!("removing it failed ({c}); the next apply removes it"),
+    };
+    Err(format!(
+        "{e}\nmaxSurge: the new instance did not become available beside the old one; {cleanup}, \
+         and the old instance was left running"
+    ))
+}
+
+/// Stops and removes one host's surge instances (its record is untouched).
+async fn remove_surge<R: RemoteHost>(
+    remote: &R,
+    started: &[(String, Vec<UnitFile>)],
+    lock_timeout: u64,
+    holder: &str,
+) -> Result<(), String> {
+    let changes: Vec<Change> = started
+        .iter()
+        .map(|(ds, units)| surge::down(ds, units))
+        .collect();
+    let script = host_script::script(&changes, lock_timeout, holder);
+    let out = remote
+        .exec(&script, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    match script_outcome(&out) {
+        Outcome::Failed(e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Removes a gated wave's surge instances, whether the new instance became available or not
+/// (a host that failed is halted, and auto-revert or the next apply converges it).
+async fn surge_down<R: RemoteHost + Send + Sync + 'static>(
+    runs: &mut [HostRun],
+    ctx: &WaveContext<'_, R>,
+    surges: Surges,
+) {
+    let mut tasks = Vec::new();
+    for (i, started) in surges {
+        let Some(remote) = ctx.remotes[i].clone() else {
+            continue;
+        };
+        let (lock_timeout, holder) = (ctx.settings.lock_timeout_secs, ctx.settings.holder.clone());
+        tasks.push((
+            i,
+            tokio::spawn(async move {
+                remove_surge(remote.as_ref(), &started, lock_timeout, &holder).await
+            }),
+        ));
+    }
+    for (i, task) in tasks {
+        let error = match task.await {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(e) => format!("internal error: {e}"),
+        };
+        tracing::warn!(
+            "{}: the surge instance was not removed: {error}",
+            runs[i].host
+        );
+        if let Some(plan) = runs[i].plan.as_mut() {
+            plan.notes.push(format!(
+                "the surge instance could not be removed ({error}); the next apply removes it"
+            ));
+        }
+    }
 }
 
 /// Leaves the reason on each failed host (`rollout status` reports it) until a later apply
@@ -484,9 +676,15 @@ fn policies(
                     rec.and_then(|r| r.revision.as_deref()) == Some(revision.as_str())
                 })
                 .count();
+            let max_surge = if pull_failures.contains_key(name) {
+                0
+            } else {
+                surge::max_surge(ds, desired.len())
+            };
             let ext = ds.dsctl.clone().unwrap_or_default();
             let policy = Policy {
                 max_unavailable,
+                max_surge,
                 unavailable,
                 updated,
                 partition: ext.partition.map(|p| p as usize),

@@ -6,6 +6,9 @@
 //! outside the budget. Hosts that restart an available instance for a new revision follow in
 //! waves, where no wave takes more hosts of one DaemonSet out of service than its
 //! maxUnavailable minus the hosts that are unavailable already (unreachable or not ready).
+//! A DaemonSet with maxSurge (and maxUnavailable 0) rolls in waves of maxSurge hosts, each
+//! host starting the new instance beside the old one (`surge.rs`); as in Kubernetes, hosts
+//! that are unavailable already do not hold a surge back.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +27,9 @@ pub struct HostChanges<'a> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Policy {
     pub max_unavailable: usize,
+    /// maxSurge (with maxUnavailable 0): a wave holds at most this many hosts, and hosts that
+    /// are unavailable already do not hold it back (Kubernetes surges regardless).
+    pub max_surge: usize,
     /// Hosts that should run it but are unavailable now (unreachable, not ready).
     pub unavailable: Vec<String>,
     /// Hosts that already run the new revision (they count against a partition).
@@ -121,8 +127,12 @@ pub fn schedule(hosts: &[HostChanges<'_>], policies: &BTreeMap<String, Policy>) 
 }
 
 /// What a wave may take down: maxUnavailable less what is unavailable already (≥ 1 is
-/// needed to make progress; 0 holds the rollout, as the DaemonSet controller does).
+/// needed to make progress; 0 holds the rollout, as the DaemonSet controller does). With
+/// maxSurge no instance is taken down before its replacement is available: maxSurge hosts.
 fn budget(policy: &Policy) -> usize {
+    if policy.max_surge > 0 {
+        return policy.max_surge;
+    }
     policy
         .max_unavailable
         .max(1)
@@ -221,6 +231,60 @@ mod tests {
         assert_eq!(s.waves, vec![vec![0, 1, 2, 3]], "all held, so all calm");
         assert_eq!(s.held.len(), 4);
         assert!(s.held[&(0, "a".to_string())].contains("down-1, down-2"));
+    }
+
+    #[test]
+    fn surge_waves_hold_max_surge_hosts_and_ignore_unavailable_hosts() {
+        let l = labels("x");
+        let h = |host: usize, disrupts: &[&'static str]| HostChanges {
+            host,
+            labels: &l,
+            disrupts: disrupts.to_vec(),
+        };
+        let surge = |max_surge: usize, down: &[&str]| Policy {
+            max_surge,
+            unavailable: down.iter().map(|d| d.to_string()).collect(),
+            ..Default::default()
+        };
+        type Case<'a> = (&'static str, Policy, Vec<HostChanges<'a>>, Vec<Vec<usize>>);
+        let four = || (0..4).map(|i| h(i, &["s"])).collect::<Vec<_>>();
+        let cases: Vec<Case> = vec![
+            (
+                "maxSurge 1: one host a wave",
+                surge(1, &[]),
+                four(),
+                vec![vec![0], vec![1], vec![2], vec![3]],
+            ),
+            (
+                "maxSurge 2: pairs",
+                surge(2, &[]),
+                four(),
+                vec![vec![0, 1], vec![2, 3]],
+            ),
+            (
+                "unavailable hosts do not hold a surge back",
+                surge(1, &["down-1", "down-2"]),
+                four(),
+                vec![vec![0], vec![1], vec![2], vec![3]],
+            ),
+            (
+                "maxSurge larger than the hosts: one wave",
+                surge(10, &[]),
+                four(),
+                vec![vec![0, 1, 2, 3]],
+            ),
+            (
+                "calm hosts still go first",
+                surge(2, &[]),
+                vec![h(0, &["s"]), h(1, &[]), h(2, &["s"]), h(3, &["s"])],
+                vec![vec![1], vec![0, 2], vec![3]],
+            ),
+        ];
+        for (name, policy, hosts, want) in cases {
+            let s = schedule(&hosts, &[("s".to_string(), policy)].into());
+            assert_eq!(s.waves, want, "{name}");
+            assert!(s.held.is_empty(), "{name}");
+        }
     }
 
     #[test]

@@ -36,6 +36,7 @@ mod run;
 pub mod ssh;
 pub mod ssh_config;
 pub mod status;
+pub mod surge;
 pub mod validate;
 
 pub use run::{EXIT_INVALID, run};

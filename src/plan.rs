@@ -657,6 +657,49 @@ mod tests {
         assert_eq!(kinds(&pruned), vec![(ChangeKind::Prune, false)]);
     }
 
+    /// A run that died during a maxSurge step leaves `dsctl-<ds>-<c>-surge` files and a
+    /// running surge unit, never a record: the next apply removes them as stale files.
+    #[test]
+    fn leftover_surge_units_are_removed_by_the_next_apply() {
+        const SURGE: &str = "/etc/containers/systemd/dsctl-web-web-surge.container";
+        let with_surge = |revision: &str, content: &str| {
+            let mut o = host(revision, content, "active");
+            o.unit_files.insert(SURGE.into(), content_sha("surge"));
+            o.units.insert(
+                "dsctl-web-web-surge.service".into(),
+                UnitStatus {
+                    active_state: "active".into(),
+                    unit_file_state: "generated".into(),
+                    ..Default::default()
+                },
+            );
+            o
+        };
+        let remove_surge = Action::RemoveUnit {
+            path: SURGE.into(),
+            unit: "dsctl-web-web-surge.service".into(),
+        };
+        // Died after the canonical units were replaced: a calm heal that removes the copy.
+        let plan = plan_host(
+            &intent(Placement::Run(desired("r2", "v2"))),
+            &with_surge("r2", "v2"),
+        );
+        assert_eq!(kinds(&plan), vec![(ChangeKind::Heal, false)]);
+        assert_eq!(plan.changes[0].actions[0], remove_surge);
+        assert!(
+            plan.changes[0].reasons.contains(
+                &"dsctl-web-web-surge.container is no longer part of the DaemonSet".into()
+            )
+        );
+        // Died while the copy started: the update goes on and removes the copy too.
+        let plan = plan_host(
+            &intent(Placement::Run(desired("r2", "v2"))),
+            &with_surge("r1", "v1"),
+        );
+        assert_eq!(kinds(&plan), vec![(ChangeKind::Update, true)]);
+        assert_eq!(plan.changes[0].actions[0], remove_surge);
+    }
+
     #[test]
     fn a_longer_daemonset_name_owns_its_files() {
         let mut observed = Observation::default();

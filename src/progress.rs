@@ -17,6 +17,9 @@ pub enum Phase {
         wave: usize,
         waves: usize,
     },
+    /// maxSurge: starting the new revision beside the old instance and waiting until it is
+    /// available, before the old instance is replaced.
+    Surging,
     /// Running the host's script (writes, restarts, removals) in a wave ("calm", "2/3").
     Updating {
         wave: String,
@@ -34,6 +37,7 @@ impl std::fmt::Display for Phase {
         match self {
             Phase::Pulling => f.write_str("pulling images"),
             Phase::Waiting { wave, waves } => write!(f, "waiting (wave {wave}/{waves})"),
+            Phase::Surging => f.write_str("surging: new instance starting beside the old one"),
             Phase::Updating { wave } => write!(f, "updating (wave {wave})"),
             Phase::Probing => f.write_str("probing"),
             Phase::Available => f.write_str("available"),
