@@ -1,30 +1,15 @@
-use crate::apply::{self, Desired, Outcome};
+use crate::apply::Outcome;
 use crate::cli::ApplyArgs;
 use crate::command::hosts;
 use crate::diff::host_diff;
 
 /// Exit codes as kubectl diff: 0 in sync, 1 drift, 2 (>1) errors.
 pub fn run(args: ApplyArgs) -> anyhow::Result<i32> {
-    let specs = match hosts::specs(&args.specs.files) {
-        Ok(specs) => specs,
-        Err(code) => return Ok(code),
-    };
-    let targets = match hosts::targets(&args.connect) {
-        Ok(hosts) => hosts,
-        Err(code) => return Ok(code),
-    };
-    let templates = hosts::templates(args.templates.as_deref())?;
     let settings = hosts::settings(&args.connect, true, args.prune, true);
-    let desired = Desired::Specs {
-        specs: &specs,
-        templates: &templates,
+    let runs = match hosts::converge(&args, &settings) {
+        Ok(runs) => runs,
+        Err(code) => return Ok(code),
     };
-    let runs = hosts::runtime().block_on(apply::run(
-        &targets,
-        &desired,
-        &settings,
-        hosts::connector(&args.connect),
-    ));
     let mut drift = false;
     let mut failed = false;
     for run in &runs {

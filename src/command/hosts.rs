@@ -7,8 +7,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::apply::Settings;
-use crate::cli::ConnectArgs;
+use crate::apply::{Desired, HostRun, Settings};
+use crate::cli::{ApplyArgs, ConnectArgs};
 use crate::daemonset::DaemonSet;
 use crate::diagnostic::Diagnostics;
 use crate::inventory::Host;
@@ -53,12 +53,32 @@ pub fn inventory(path: &Path) -> Result<Vec<Host>, i32> {
         .collect())
 }
 
-/// The embedded templates, or the ones in `--templates DIR`.
-pub fn templates(dir: Option<&Path>) -> anyhow::Result<Templates> {
-    Ok(match dir {
-        Some(dir) => Templates::from_dir(dir)?,
-        None => Templates::embedded(),
-    })
+/// The embedded templates, or the ones in `--templates DIR` (an error is printed).
+pub fn templates(dir: Option<&Path>) -> Result<Templates, i32> {
+    match dir {
+        Some(dir) => Templates::from_dir(dir).map_err(|e| {
+            eprintln!("error: {e}");
+            EXIT_INVALID
+        }),
+        None => Ok(Templates::embedded()),
+    }
+}
+
+/// `apply` and `diff`: load everything, then observe, plan and (unless a dry run) converge.
+pub fn converge(args: &ApplyArgs, settings: &Settings) -> Result<Vec<HostRun>, i32> {
+    let specs = specs(&args.specs.files)?;
+    let hosts = targets(&args.connect)?;
+    let templates = templates(args.templates.as_deref())?;
+    let desired = Desired::Specs {
+        specs: &specs,
+        templates: &templates,
+    };
+    Ok(runtime().block_on(crate::apply::run(
+        &hosts,
+        &desired,
+        settings,
+        connector(&args.connect),
+    )))
 }
 
 /// The inventory's hosts that `--limit` selects (all without it).

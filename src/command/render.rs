@@ -27,7 +27,10 @@ pub fn run(args: RenderArgs) -> anyhow::Result<i32> {
         Ok(hosts) => hosts,
         Err(code) => return Ok(code),
     };
-    let templates = hosts::templates(args.templates.as_deref())?;
+    let templates = match hosts::templates(args.templates.as_deref()) {
+        Ok(templates) => templates,
+        Err(code) => return Ok(code),
+    };
     let mut hosts = all.clone();
     if let Some(name) = &args.host {
         hosts.retain(|h| &h.name == name);

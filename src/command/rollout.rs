@@ -233,7 +233,10 @@ fn roll(
     settings: &Settings,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<i32> {
-    let templates = hosts::templates(args.templates.as_deref())?;
+    let templates = match hosts::templates(args.templates.as_deref()) {
+        Ok(templates) => templates,
+        Err(code) => return Ok(code),
+    };
     let specs = [spec];
     let desired = Desired::Specs {
         specs: &specs,
