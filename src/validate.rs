@@ -509,17 +509,6 @@ impl Findings {
             ),
             _ => {}
         }
-        if has_surge && !has_unavailable {
-            // Without it a surge would silently become an in-place restart, breaking the
-            // promise of maxUnavailable = 0. Refused until dsctl can run two instances.
-            self.push(
-                invalid(&surge_path, &surge, "is not supported by dsctl yet").with_help(
-                    "dsctl replaces an instance in place (stop, then start), so it cannot keep the old \
-                     instance serving while the new one starts; use maxUnavailable (and readiness \
-                     probes) to bound the disruption",
-                ),
-            );
-        }
         if has_surge && let Some(port) = first_host_port(ds.pod_spec()) {
             self.push(
                 invalid(&surge_path, &surge, "may not be non-zero when a container uses a host port").with_help(format!(
@@ -2129,14 +2118,8 @@ image = "localhost/agent:1"
             ("maxUnavailable = 2", None),
             ("maxUnavailable = \"25%\"", None),
             ("maxUnavailable = \"100%\"", None),
-            (
-                "maxUnavailable = 0\nmaxSurge = 1",
-                Some(("maxSurge", "not supported by dsctl yet")),
-            ),
-            (
-                "maxUnavailable = 0\nmaxSurge = \"10%\"",
-                Some(("maxSurge", "not supported by dsctl yet")),
-            ),
+            ("maxUnavailable = 0\nmaxSurge = 1", None),
+            ("maxUnavailable = 0\nmaxSurge = \"10%\"", None),
             (
                 "maxUnavailable = 0\nmaxSurge = 0",
                 Some(("maxUnavailable", "cannot be 0 when maxSurge is 0")),

@@ -2,6 +2,7 @@
 //! that polls every host, health gates that halt, auto-revert, images first, and the
 //! `rollout` commands.
 
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -378,4 +379,214 @@ fn history_undo_restart_partition_and_on_delete() {
     assert_eq!(now[0], "1", "{now:?}");
     assert!(now[1..].iter().all(|b| b == "2"), "{now:?}");
     scene.dsctl(&["delete", "ds", "e2e-hist"]);
+}
+
+/// maxSurge = 1 with maxUnavailable = 0 and no hostPort: the readiness probe reaches the
+/// container's own IP through the SSH connection.
+fn surge_spec(name: &str, tag: &str, extra: &str) -> String {
+    format!(
+        r#"apiVersion = "apps/v1"
+kind = "DaemonSet"
+[metadata]
+name = "{name}"
+[spec]
+minReadySeconds = 1
+[spec.selector.matchLabels]
+app = "{name}"
+[spec.updateStrategy]
+type = "RollingUpdate"
+rollingUpdate = {{ maxUnavailable = 0, maxSurge = 1 }}
+[spec.template.metadata.labels]
+app = "{name}"
+[[spec.template.spec.containers]]
+name = "web"
+image = "localhost/dsctl-test/web:{tag}"
+imagePullPolicy = "IfNotPresent"
+[[spec.template.spec.containers.ports]]
+containerPort = 8080
+[spec.template.spec.containers.readinessProbe]
+httpGet = {{ path = "/healthz", port = 8080 }}
+periodSeconds = 1
+failureThreshold = 2
+{extra}
+"#
+    )
+}
+
+/// Every 200 ms, the running containers of every host (one `podman ps` per host, at once).
+struct ContainerPoll {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<Vec<Option<String>>>>>,
+}
+
+impl ContainerPoll {
+    fn start(hosts: &[FleetHost]) -> ContainerPoll {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let (stop, hosts) = (stop.clone(), hosts.to_vec());
+            move || {
+                let mut rounds = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let polls: Vec<_> = hosts
+                        .iter()
+                        .map(|h| {
+                            let name = h.name.clone();
+                            std::thread::spawn(move || {
+                                let out = on_host(&name, "podman ps --format '{{.Names}}'");
+                                out.status.success().then(|| stdout(&out))
+                            })
+                        })
+                        .collect();
+                    rounds.push(polls.into_iter().map(|p| p.join().unwrap()).collect());
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                rounds
+            }
+        });
+        ContainerPoll {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Per round, per host: the names of its running containers (None: the poll failed).
+    fn finish(mut self) -> Vec<Vec<Option<String>>> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn max_surge_starts_the_new_instance_beside_the_old_one() {
+    let _fleet_lock = serial();
+    let fleet = Fleet::get();
+    let hosts = fleet.of_suite("trixie", 4);
+    let scene = Scene::new(&fleet, &hosts);
+    let name = "e2e-surge";
+    scene.own(&[name]);
+    let (old, surge) = (
+        format!("dsctl-{name}-web"),
+        format!("dsctl-{name}-web-surge"),
+    );
+    let v1 = scene.spec("v1.toml", &surge_spec(name, "1", ""));
+    let out = scene.dsctl(&["apply", "-f", path_str(&v1)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let v2 = scene.spec("v2.toml", &surge_spec(name, "2", ""));
+    let poll = ContainerPoll::start(&hosts);
+    let out = Command::new(env!("CARGO_BIN_EXE_dsctl"))
+        .args([
+            "apply",
+            "-f",
+            path_str(&v2),
+            "-i",
+            path_str(&scene.inventory()),
+        ])
+        .env("RUST_LOG", "dsctl=info")
+        .output()
+        .unwrap();
+    let rounds = poll.finish();
+    eprintln!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = stderr(&out);
+    let waves: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("wave ") && l.contains("surge "))
+        .map(|l| l.trim())
+        .collect();
+    eprintln!("{} polls; waves:\n{}", rounds.len(), waves.join("\n"));
+
+    let has = |names: &str, c: &str| names.lines().any(|l| l.trim() == c);
+    let mut beside = vec![false; hosts.len()];
+    let mut surging_at_once = 0;
+    for round in &rounds {
+        let mut surging = 0;
+        for (k, names) in round.iter().enumerate() {
+            let Some(names) = names else { continue };
+            assert!(
+                has(names, &old) || has(names, &surge),
+                "{} had no instance running at some moment: {names:?}",
+                hosts[k].name
+            );
+            if has(names, &surge) {
+                surging += 1;
+                beside[k] |= has(names, &old);
+            }
+        }
+        surging_at_once = surging_at_once.max(surging);
+    }
+    eprintln!("at most {surging_at_once} host(s) had a surge instance at once");
+    assert!(
+        beside.iter().all(|b| *b),
+        "on every host the surge instance ran beside the old one: {beside:?}"
+    );
+    assert_eq!(surging_at_once, 1, "maxSurge = 1");
+
+    for h in &hosts {
+        let state = on_host(
+            &h.name,
+            &format!(
+                "podman ps -a --format '{{{{.Names}}}} {{{{.Image}}}} {{{{index .Labels \"dsctl.revision\"}}}}'; \
+                 echo record $(cat /var/lib/dsctl/daemonsets/{name}/revision /var/lib/dsctl/daemonsets/{name}/number); \
+                 ls /var/lib/dsctl/daemonsets/{name}/units /etc/containers/systemd /etc/systemd/system | grep -c web-surge || true"
+            ),
+        );
+        let text = stdout(&state);
+        let lines: Vec<&str> = text.lines().collect();
+        let record: Vec<&str> = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("record "))
+            .unwrap()
+            .split(' ')
+            .collect();
+        let ours: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("dsctl-e2e-surge"))
+            .collect();
+        assert_eq!(
+            ours,
+            vec![&format!("{old} localhost/dsctl-test/web:2 {}", record[0]).as_str()],
+            "{}: only the new canonical instance: {text}",
+            h.name
+        );
+        assert_eq!(record[1], "2", "{}: revision number 2: {text}", h.name);
+        assert_eq!(
+            lines.last(),
+            Some(&"0"),
+            "{}: no surge file left: {text}",
+            h.name
+        );
+    }
+
+    // A surge instance that never becomes available is removed, the old instance is left
+    // serving, and the rollout halts after the first wave.
+    let bad = scene.spec(
+        "bad.toml",
+        &surge_spec(name, "bad", "[dsctl]\nprogressDeadlineSeconds = 6\n"),
+    );
+    let out = scene.dsctl(&["apply", "-f", path_str(&bad)]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("maxSurge") && (text.contains("readiness") || text.contains("healthz")),
+        "{text}"
+    );
+    assert_eq!(text.matches("NOT UPDATED").count(), 3, "{text}");
+    for h in &hosts {
+        let state = on_host(
+            &h.name,
+            &format!(
+                "podman ps -a --format '{{{{.Names}}}} {{{{.Image}}}}' | grep {name}; \
+                 ls /etc/containers/systemd /etc/systemd/system | grep -c web-surge || true"
+            ),
+        );
+        assert_eq!(
+            stdout(&state),
+            format!("{old} localhost/dsctl-test/web:2\n0\n"),
+            "{}: the old instance serves, no surge left",
+            h.name
+        );
+    }
+    scene.dsctl(&["delete", "ds", name]);
 }
