@@ -20,6 +20,7 @@ use crate::diagnostic::{Severity, child, index, key};
 use crate::int_or_string::IntOrString;
 use crate::inventory::InventoryFile;
 use crate::k8s_names;
+use crate::quantity::{Quantity, QuantityError};
 
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1149,7 +1150,7 @@ impl Findings {
     }
 
     fn resources(&mut self, resources: &crate::daemonset::ResourceRequirements, path: &str) {
-        let mut parsed: BTreeMap<(&str, &str), f64> = BTreeMap::new();
+        let mut parsed: BTreeMap<(&str, &str), i128> = BTreeMap::new();
         for (kind, map) in [
             ("requests", &resources.requests),
             ("limits", &resources.limits),
@@ -1188,14 +1189,19 @@ impl Findings {
         }
     }
 
-    fn quantity(&mut self, text: &str, path: &str) -> Option<f64> {
-        match parse_quantity(text) {
-            Ok(value) if value < 0.0 => {
+    /// The quantity in thousandths (rounded up, as render uses it), or a finding.
+    fn quantity(&mut self, text: &str, path: &str) -> Option<i128> {
+        match Quantity(text.to_string()).milli_value() {
+            Ok(value) if value < 0 => {
                 self.push(invalid(path, text, "must be greater than or equal to 0"));
                 None
             }
             Ok(value) => Some(value),
-            Err(msg) => {
+            Err(e) => {
+                let msg = match e {
+                    QuantityError::Invalid(_) => QUANTITY_FORMAT.to_string(),
+                    QuantityError::TooLarge(_) => "is too large".to_string(),
+                };
                 self.push(invalid(path, text, &msg).with_help(
                     "a Kubernetes quantity: cpu like 2, \"0.5\" or \"100m\"; memory like \"128Mi\", \"1G\" or 1000",
                 ));
@@ -1505,49 +1511,9 @@ fn unsupported(path: &str, value: &str, supported: &[&str]) -> Finding {
     )
 }
 
-/// Parses a Kubernetes quantity into base units (cores, bytes): `<signedNumber><suffix>`
-/// where the suffix is a binary SI (`Ki`…`Ei`), decimal SI (`n u m k M G T P E`) or decimal
-/// exponent (`e3`). Precision beyond f64 does not matter for comparing requests and limits.
-pub fn parse_quantity(text: &str) -> Result<f64, String> {
-    const FORMAT: &str = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
-    let s = text.trim();
-    let number_end = s
-        .char_indices()
-        .find(|(i, ch)| {
-            !(ch.is_ascii_digit() || *ch == '.' || (*i == 0 && (*ch == '+' || *ch == '-')))
-        })
-        .map_or(s.len(), |(i, _)| i);
-    let (number, suffix) = s.split_at(number_end);
-    let digits = number.trim_start_matches(['+', '-']);
-    if digits.is_empty() || digits == "." || digits.matches('.').count() > 1 || s != text {
-        return Err(FORMAT.to_string());
-    }
-    let value: f64 = number.parse().map_err(|_| FORMAT.to_string())?;
-    let multiplier = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024f64,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        exp if exp.starts_with(['e', 'E']) => {
-            let e: i32 = exp[1..].parse().map_err(|_| FORMAT.to_string())?;
-            10f64.powi(e)
-        }
-        _ => return Err(FORMAT.to_string()),
-    };
-    Ok(value * multiplier)
-}
+/// The API server's message for a malformed quantity.
+const QUANTITY_FORMAT: &str =
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
 
 // ---------------------------------------------------------------------------------------------
 // Inventory
@@ -2331,23 +2297,28 @@ image = "localhost/agent:1"
 
     #[test]
     fn quantities() {
-        let good: &[(&str, f64)] = &[
-            ("100m", 0.1),
-            ("0.5", 0.5),
-            ("2", 2.0),
-            ("128Mi", 128.0 * 1024.0 * 1024.0),
-            ("1G", 1e9),
-            ("1000", 1000.0),
-            ("1e3", 1000.0),
-            ("1.5Gi", 1.5 * 1024f64.powi(3)),
-            (".5", 0.5),
-            ("+1k", 1000.0),
+        // In thousandths, as validation compares requests with limits.
+        let good: &[(&str, i128)] = &[
+            ("100m", 100),
+            ("0.5", 500),
+            ("2", 2000),
+            ("128Mi", 128 * 1024 * 1024 * 1000),
+            ("1G", 1_000_000_000_000),
+            ("1000", 1_000_000),
+            ("1e3", 1_000_000),
+            ("1.5Gi", 1536 * 1024 * 1024 * 1000),
+            (".5", 500),
+            ("+1k", 1_000_000),
         ];
         for (text, want) in good {
-            assert_eq!(parse_quantity(text), Ok(*want), "{text}");
+            assert_eq!(
+                Quantity(text.to_string()).milli_value(),
+                Ok(*want),
+                "{text}"
+            );
         }
         for bad in ["", "Mi", "1.2.3", "12XB", "1 Gi", "1mi", "abc", "1e", "."] {
-            assert!(parse_quantity(bad).is_err(), "{bad}");
+            assert!(Quantity(bad.to_string()).milli_value().is_err(), "{bad}");
         }
     }
 
