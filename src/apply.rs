@@ -17,7 +17,7 @@ use crate::intent::host_intent;
 use crate::inventory::Host;
 use crate::observe::{self, Observation};
 use crate::plan::Change;
-use crate::plan::{ChangeKind, HostIntent, HostPlan, plan_host, service_name};
+use crate::plan::{ChangeKind, HostIntent, HostPlan, plan_host};
 use crate::progress::{Phase, Progress};
 use crate::render::{Templates, UnitFile};
 use crate::rollout_math::resolve_budget;
@@ -653,7 +653,7 @@ fn policies(
                         // Healed in the calm wave, or active and about to be updated.
                         Outcome::Changed => false,
                         _ => runs[**i].observation.as_ref().is_some_and(|o| {
-                            o.daemonsets.contains_key(name) && !instance_active(o, name)
+                            o.daemonsets.contains_key(name) && !o.instance_active(name)
                         }),
                     })
                     .map(|i| hosts[*i].name.clone())
@@ -694,19 +694,6 @@ fn policies(
             (name.to_string(), policy)
         })
         .collect()
-}
-
-/// Whether every unit the host records for the DaemonSet is active.
-fn instance_active(observed: &Observation, ds: &str) -> bool {
-    observed.daemonsets.get(ds).is_some_and(|r| {
-        !r.units.is_empty()
-            && r.units.keys().all(|f| {
-                observed
-                    .units
-                    .get(&service_name(f))
-                    .is_some_and(|u| u.is_active())
-            })
-    })
 }
 
 /// Pulls (or checks) the images of every DaemonSet that will be installed or updated, on every

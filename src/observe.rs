@@ -100,6 +100,18 @@ pub enum ObserveError {
 }
 
 impl Observation {
+    /// Whether the DaemonSet has an instance here: units recorded, and every one active.
+    pub fn instance_active(&self, ds: &str) -> bool {
+        self.daemonsets.get(ds).is_some_and(|r| {
+            !r.units.is_empty()
+                && r.units.keys().all(|f| {
+                    self.units
+                        .get(&crate::plan::service_name(f))
+                        .is_some_and(UnitStatus::is_active)
+                })
+        })
+    }
+
     /// The unit flavour this host supports: Quadlet needs podman ≥ 4.4 and its generator.
     pub fn detected_flavor(&self) -> UnitFlavor {
         let quadlet_capable = self

@@ -247,13 +247,7 @@ fn waits_for_delete(desired: &DesiredDaemonSet, observed: &Observation) -> bool 
     };
     desired.on_delete
         && record.revision.as_deref() != Some(desired.revision.as_str())
-        && !record.units.is_empty()
-        && record.units.keys().all(|f| {
-            observed
-                .units
-                .get(&service_name(f))
-                .is_some_and(|u| u.is_active())
-        })
+        && observed.instance_active(&desired.name)
 }
 
 fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change> {
