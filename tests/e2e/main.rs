@@ -25,12 +25,6 @@ fn unit_files(host: &str, ds: &str) -> String {
     ))
 }
 
-fn clean(scene: &Scene, names: &[&str]) {
-    let mut args = vec!["delete", "ds"];
-    args.extend(names);
-    scene.dsctl(&args);
-}
-
 #[test]
 #[ignore = "needs the test fleet (tests/run)"]
 fn apply_places_daemonsets_on_eligible_hosts_then_is_a_one_round_trip_noop() {
@@ -103,7 +97,7 @@ fn apply_places_daemonsets_on_eligible_hosts_then_is_a_one_round_trip_noop() {
     let out = scene.dsctl(&[&["apply"][..], &files].concat());
     assert_eq!(stdout(&out), "");
 
-    clean(&scene, &["e2e-web", "e2e-canary"]);
+    scene.dsctl(&["delete", "ds", "e2e-web", "e2e-canary"]);
     for host in &hosts {
         assert_eq!(
             unit_files(&host.name, "e2e-web").trim(),
@@ -188,7 +182,6 @@ fn stopped_deleted_and_edited_units_are_drift_and_apply_restores_them() {
         scene.dsctl(&[&["diff"][..], &files].concat()).status.code(),
         Some(0)
     );
-    clean(&scene, &["e2e-drift"]);
 }
 
 #[test]
@@ -251,8 +244,6 @@ fn relabel_and_taints_move_the_daemonset_as_kubernetes_does() {
         "",
         "NoExecute evicts it"
     );
-    scene.write_inventory(|_| {});
-    clean(&scene, &["e2e-sel"]);
 }
 
 #[test]
@@ -289,7 +280,6 @@ fn an_unreachable_host_is_reported_and_the_others_converge() {
     )
     .status
     .success()));
-    clean(&scene, &["e2e-down"]);
 }
 
 #[test]
@@ -351,8 +341,6 @@ fn a_wrong_host_key_is_refused_and_nothing_changes() {
         http_get(&hosts[1].address, 8085, "/"),
         Some((200, "1".into()))
     );
-    scene.write_inventory(|_| {});
-    clean(&scene, &["e2e-key"]);
 }
 
 #[test]
@@ -431,7 +419,6 @@ fn a_held_lock_makes_apply_wait_then_fail_naming_the_holder() {
         recorded.contains(&format!("localhost/dsctl-test/web:{served}")),
         "{recorded}"
     );
-    clean(&scene, &["e2e-lock"]);
 }
 
 #[test]
@@ -534,7 +521,6 @@ fn get_reads_daemonsets_and_pods_live_from_the_hosts() {
         assert_eq!(pod["daemonset"], "e2e-get");
         assert_eq!(pod["state"], "running", "{pod:#}");
     }
-    clean(&scene, &["e2e-get"]);
 }
 
 /// The seed document's two manifests run as they are, with two test-only adjustments because

@@ -140,7 +140,6 @@ fn an_observer_never_sees_more_than_max_unavailable_hosts_down() {
         );
         assert_eq!(serving(&hosts), all(&hosts, tag));
     }
-    scene.dsctl(&["delete", "ds", "e2e-roll"]);
 }
 
 #[test]
@@ -204,7 +203,6 @@ fn a_failing_probe_halts_after_the_first_wave_and_auto_revert_restores_it() {
         stdout(&out)
     );
     assert_eq!(serving(&hosts), all(&hosts, "1"));
-    scene.dsctl(&["delete", "ds", "e2e-halt"]);
 }
 
 #[test]
@@ -248,7 +246,6 @@ fn an_unreachable_host_uses_up_the_budget_and_is_named() {
     )
     .status
     .success()));
-    scene.dsctl(&["delete", "ds", "e2e-budget"]);
 }
 
 #[test]
@@ -276,7 +273,6 @@ fn an_image_that_exists_nowhere_halts_before_any_host_stops() {
     );
     assert_eq!(worst, 0, "no host stopped serving");
     assert_eq!(serving(&hosts), all(&hosts, "1"));
-    scene.dsctl(&["delete", "ds", "e2e-image"]);
 }
 
 #[test]
@@ -378,7 +374,6 @@ fn history_undo_restart_partition_and_on_delete() {
     let now = serving(&hosts);
     assert_eq!(now[0], "1", "{now:?}");
     assert!(now[1..].iter().all(|b| b == "2"), "{now:?}");
-    scene.dsctl(&["delete", "ds", "e2e-hist"]);
 }
 
 /// maxSurge = 1 with maxUnavailable = 0 and no hostPort: the readiness probe reaches the
@@ -588,5 +583,4 @@ fn max_surge_starts_the_new_instance_beside_the_old_one() {
             h.name
         );
     }
-    scene.dsctl(&["delete", "ds", name]);
 }
