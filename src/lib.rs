@@ -22,6 +22,7 @@ pub mod inventory;
 pub mod k8s_names;
 pub mod known_hosts;
 pub mod labels;
+pub mod layout;
 pub mod load;
 pub mod observe;
 pub mod plan;
