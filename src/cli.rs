@@ -39,6 +39,10 @@ pub enum Command {
     /// Print the containers' logs from every host running a DaemonSet, merged in time order.
     Logs(LogsArgs),
     /// Run a command in the instance of a DaemonSet on a host (podman exec over SSH).
+    ///
+    /// `-i` is stdin here, as in kubectl exec; give the inventory as `--inventory` (or
+    /// DSCTL_INVENTORY).
+    #[command(mut_arg("inventory", |a| a.short(None)))]
     Exec(ExecArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(CompletionArgs),
@@ -293,4 +297,16 @@ pub enum TableOrJson {
 pub enum TextOrJson {
     Text,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks (clashing short flags and the like), which otherwise
+    /// panic only when the broken subcommand is first run.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -16,6 +16,7 @@ pub mod diagnostic;
 pub mod diff;
 pub mod eligibility;
 pub mod escape;
+pub mod exec;
 pub mod explain;
 pub mod host_script;
 pub mod images;
