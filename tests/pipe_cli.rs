@@ -38,7 +38,10 @@ fn closed_stdout(args: &[&str], inventory: &Path) -> (Option<i32>, String) {
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `dsctl ARGS | head -1` in sh: (dsctl's exit code, what head printed, dsctl's stderr).
@@ -67,7 +70,10 @@ fn piped_into_head(args: &[&str], inventory: &Path) -> (String, String, String) 
 
 fn assert_quiet(what: &str, stderr: &str) {
     for bad in ["panicked", "Broken pipe", "failed printing"] {
-        assert!(!stderr.contains(bad), "{what}: {bad:?} in stderr:\n{stderr}");
+        assert!(
+            !stderr.contains(bad),
+            "{what}: {bad:?} in stderr:\n{stderr}"
+        );
     }
 }
 
@@ -84,9 +90,44 @@ const COMMANDS: &[(&[&str], i32, &str)] = &[
     (&["man"], 0, ".ie"),
     (&["get", "ds", "--connect-timeout", "2"], 1, "NAME"),
     (&["get", "pods", "--connect-timeout", "2"], 1, "HOST"),
-    (&["apply", "-f", "examples/web.toml", "--dry-run", "--connect-timeout", "2"], 1, "gone"),
-    (&["apply", "-f", "examples/web.toml", "-o", "json", "--dry-run", "--connect-timeout", "2"], 1, "{"),
-    (&["rollout", "status", "web", "--no-watch", "--connect-timeout", "2"], 2, ""),
+    (
+        &[
+            "apply",
+            "-f",
+            "examples/web.toml",
+            "--dry-run",
+            "--connect-timeout",
+            "2",
+        ],
+        1,
+        "gone",
+    ),
+    (
+        &[
+            "apply",
+            "-f",
+            "examples/web.toml",
+            "-o",
+            "json",
+            "--dry-run",
+            "--connect-timeout",
+            "2",
+        ],
+        1,
+        "{",
+    ),
+    (
+        &[
+            "rollout",
+            "status",
+            "web",
+            "--no-watch",
+            "--connect-timeout",
+            "2",
+        ],
+        2,
+        "",
+    ),
 ];
 
 #[test]
@@ -128,7 +169,11 @@ fn a_closed_stderr_is_quiet_too() {
         .stderr(writer)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "the unreachable host is still reported");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the unreachable host is still reported"
+    );
 }
 
 #[test]
@@ -141,12 +186,25 @@ fn completions_name_every_subcommand() {
         assert!(out.status.success(), "{shell}");
         let script = String::from_utf8(out.stdout).unwrap();
         for sub in [
-            "validate", "explain", "render", "apply", "diff", "get", "delete", "rollout", "logs",
-            "exec", "completion", "man",
+            "validate",
+            "explain",
+            "render",
+            "apply",
+            "diff",
+            "get",
+            "delete",
+            "rollout",
+            "logs",
+            "exec",
+            "completion",
+            "man",
         ] {
             assert!(script.contains(sub), "{shell} completion lacks {sub}");
         }
-        assert!(script.contains("follow"), "{shell}: flags of subcommands too");
+        assert!(
+            script.contains("follow"),
+            "{shell}: flags of subcommands too"
+        );
     }
 }
 
