@@ -339,6 +339,16 @@ pub fn prefix(host: &str, container: &str, show_host: bool, show_container: bool
     }
 }
 
+/// A message about a host, `host: …`, unless it already starts with the host's name (SSH
+/// errors name their host).
+pub fn about(host: &str, message: &str) -> String {
+    if message.starts_with(host) {
+        message.to_string()
+    } else {
+        format!("{host}: {message}")
+    }
+}
+
 /// `--since 5m`: kubectl's durations (Go's: `1h30m`, `90s`, `2.5h`), in whole seconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     let bad = || format!("{text:?} is not a duration (like 30s, 5m, 1h30m)");
@@ -579,6 +589,12 @@ mod tests {
         assert_eq!(prefix("node-1", "app", true, false), "[node-1] ");
         assert_eq!(prefix("node-1", "app", false, true), "[app] ");
         assert_eq!(prefix("node-1", "app", false, false), "");
+    }
+
+    #[test]
+    fn messages_name_their_host_once() {
+        assert_eq!(about("node-3", "node-3: closed"), "node-3: closed");
+        assert_eq!(about("node-3", "reconnected"), "node-3: reconnected");
     }
 
     #[test]

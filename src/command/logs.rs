@@ -157,11 +157,11 @@ async fn stream(
             Some(Event::Containers(host, names)) => containers[host] = names,
             Some(Event::Paused(host, why)) => {
                 merge.pause(host);
-                crate::errln!("{}: {why}", print.hosts[host]);
+                crate::errln!("{}", logs::about(&print.hosts[host], &why));
             }
             Some(Event::Resumed(host, why)) => {
                 merge.resume(host);
-                crate::errln!("{}: {why}", print.hosts[host]);
+                crate::errln!("{}", logs::about(&print.hosts[host], &why));
             }
             Some(Event::Done(host, end)) => {
                 merge.pause(host);
@@ -221,7 +221,7 @@ async fn read_host(
                     failures = 0;
                 }
                 if !query.follow {
-                    crate::errln!("{}: {why}", host.name);
+                    crate::errln!("{}", logs::about(&host.name, &why));
                     (Some(HostEnd::Failed), last)
                 } else {
                     if !lost {
