@@ -133,13 +133,19 @@ impl ExecStream {
         }
     }
 
-    /// The exit status once [`ExecStream::next`] gave `None`; an error when the connection
-    /// closed before the command ended (the host went away).
-    pub fn status(&self) -> Result<u32, SshError> {
-        self.exited.ok_or_else(|| SshError::Closed {
+    /// The exit status once [`ExecStream::next`] gave `None`; `None` when the connection
+    /// closed before the command ended (the host went away: see [`ExecStream::closed`]).
+    pub fn status(&self) -> Option<u32> {
+        self.exited
+    }
+
+    /// What to say when [`ExecStream::status`] is `None`.
+    pub fn closed(&self) -> String {
+        SshError::Closed {
             host: self.host.clone(),
             what: "the command".into(),
-        })
+        }
+        .to_string()
     }
 
     /// Sends bytes to the command's stdin.

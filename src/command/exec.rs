@@ -163,10 +163,10 @@ async fn on_one(
         }
     }
     match stream.status() {
-        Ok(status) => Ok(i32::try_from(status).unwrap_or(1)),
-        Err(e) => {
+        Some(status) => Ok(i32::try_from(status).unwrap_or(1)),
+        None => {
             drop(_raw);
-            crate::errln!("error: {e}");
+            crate::errln!("error: {}", stream.closed());
             Ok(1)
         }
     }
@@ -219,8 +219,8 @@ async fn on_many(
                             }
                         }
                     }
-                    stream.status().unwrap_or_else(|e| {
-                        crate::errln!("{}: {e}", host.name);
+                    stream.status().unwrap_or_else(|| {
+                        crate::errln!("{}", stream.closed());
                         1
                     })
                 }

@@ -329,18 +329,18 @@ async fn read_once(
     }
     let said = String::from_utf8_lossy(&stderr).trim().to_string();
     match stream.status() {
-        Ok(0) => Attempt::Ended(HostEnd::Read, last),
-        Ok(NONE_HERE) => {
+        Some(0) => Attempt::Ended(HostEnd::Read, last),
+        Some(NONE_HERE) => {
             tracing::info!("{}: {said}", host.name);
             Attempt::Ended(HostEnd::NoContainer, last)
         }
-        Ok(status) => {
+        Some(status) => {
             crate::errln!(
                 "{}: reading the journal failed (exit {status}): {said}",
                 host.name
             );
             Attempt::Ended(HostEnd::Failed, last)
         }
-        Err(e) => Attempt::Lost(e.to_string(), last, true),
+        None => Attempt::Lost(stream.closed(), last, true),
     }
 }

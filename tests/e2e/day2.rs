@@ -268,13 +268,12 @@ command = ["sh", "-c", "echo \"run $RANDOM$RANDOM\"; sleep 8; echo 'last words';
     assert!(eventually(Duration::from_secs(60), || {
         all = runs(&stdout(&scene.dsctl(&["logs", "d2-crash", "--host", host])));
         all.len() >= 2
-            && stdout(&on_host(
+            && !stdout(&on_host(
                 host,
                 "podman ps --filter label=dsctl.daemonset=d2-crash -q",
             ))
             .trim()
-            .len()
-                > 0
+            .is_empty()
     }));
     let out = scene.dsctl(&["logs", "d2-crash", "--host", host, "--previous"]);
     assert!(out.status.success(), "{}", stderr(&out));
