@@ -39,5 +39,6 @@ pub mod ssh_config;
 pub mod status;
 pub mod surge;
 pub mod validate;
+pub mod yaml;
 
 pub use run::{EXIT_INVALID, run};
