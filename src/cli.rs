@@ -36,12 +36,15 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Manage rollouts: status, history, undo, restart, resume.
     Rollout(RolloutArgs),
+    /// Write Kubernetes YAML manifests as dsctl TOML, one file per object.
+    Convert(ConvertArgs),
 }
 
-/// Spec files or directories of *.toml.
+/// Spec files or directories of them.
 #[derive(Debug, Args, Clone)]
 pub struct SpecArgs {
-    /// A DaemonSet TOML file or a directory of them (repeatable).
+    /// A DaemonSet TOML or Kubernetes YAML file (`---` between objects), or a directory of
+    /// *.toml/*.yaml/*.yml files (repeatable).
     #[arg(short = 'f', long = "filename", required = true)]
     pub files: Vec<PathBuf>,
 }
@@ -65,6 +68,20 @@ pub struct ValidateArgs {
     /// Also validate this inventory.
     #[arg(short, long)]
     pub inventory: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// A Kubernetes YAML file, `---` between objects (repeatable).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write one NAME.toml per object into this directory (created if missing). Without it,
+    /// the TOML of the one object goes to stdout.
+    #[arg(short = 'o', long = "output-dir")]
+    pub output_dir: Option<PathBuf>,
+    /// Replace files that already exist in the output directory.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]

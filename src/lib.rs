@@ -8,6 +8,7 @@ pub mod apply;
 pub mod batches;
 pub mod cli;
 pub mod command;
+pub mod convert;
 pub mod daemonset;
 pub mod diagnostic;
 pub mod diff;

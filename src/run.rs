@@ -21,6 +21,7 @@ pub fn run() -> i32 {
         Command::Get(args) => command::get::run(args),
         Command::Delete(args) => command::delete::run(args),
         Command::Rollout(args) => command::rollout::run(args),
+        Command::Convert(args) => command::convert::run(args),
     };
     match result {
         Ok(code) => code,
