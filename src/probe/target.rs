@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::daemonset::{Container, DaemonSet, Probe, Protocol};
 use crate::int_or_string::IntOrString;
-use crate::render::unit_base_name;
+use crate::layout::Instance;
+use crate::revision::revision;
 
 /// The address a tunnel probe connects to, as the host sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -127,9 +128,12 @@ pub(crate) fn bracket(ip: &str) -> String {
 }
 
 fn names(ds: &DaemonSet, container: &Container) -> (String, String) {
-    let base = unit_base_name(ds.name(), &container.name);
-    let unit = format!("{base}.service");
-    (base, unit)
+    let revision = revision(ds);
+    let instance = Instance::new(ds.name(), &revision);
+    (
+        instance.container_name(&container.name),
+        instance.container_service(&container.name),
+    )
 }
 
 /// The readiness stand-in for a container without a readinessProbe.
