@@ -832,47 +832,86 @@ mod tests {
         toml::from_str(&doc).unwrap()
     }
 
+    const REV: &str = "0a1b2c3d4e";
+
+    /// Issue 12: DaemonSet `node` container `exporter-agent` and DaemonSet `node-exporter`
+    /// container `main` were both `dsctl-node-exporter-*`; with `_` separators no file,
+    /// service, pod or container name is shared.
     #[test]
-    fn unit_names_that_clash_are_refused() {
-        assert!(check_unit_names(&[ds("a", &["b", "c"]), ds("a-b", &["d"])]).is_ok());
-        let err = check_unit_names(&[ds("a-b", &["c"]), ds("a", &["b-c"])])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("dsctl-a-b-c") && err.contains("\"a-b\"") && err.contains("\"b-c\""),
-            "{err}"
-        );
+    fn names_of_different_daemonsets_never_clash() {
+        let t = Templates::embedded();
+        for flavor in [UnitFlavor::Service, UnitFlavor::Quadlet] {
+            let mut names = std::collections::BTreeSet::new();
+            let mut count = 0;
+            for d in [ds("node", &["exporter-agent"]), ds("node-exporter", &["main"])] {
+                for u in render_daemonset(&d, REV, flavor, &t).unwrap() {
+                    count += 1;
+                    names.insert(u.path.clone());
+                    let container_name = u.content.lines().find_map(|l| {
+                        l.strip_prefix("ContainerName=")
+                            .or_else(|| l.split(" --name ").nth(1))
+                            .map(|rest| rest.split(' ').next().unwrap().to_string())
+                    });
+                    if let Some(n) = container_name {
+                        count += 1;
+                        names.insert(n);
+                    }
+                }
+            }
+            assert_eq!(names.len(), count, "{names:#?}");
+        }
     }
 
     #[test]
-    fn one_unit_per_container_at_its_path() {
+    fn one_pod_unit_then_init_then_app_units() {
         let t = Templates::embedded();
-        let units = render_daemonset(
-            &ds("web", &["app", "sidecar"]),
-            "r1",
-            UnitFlavor::Service,
-            &t,
-        )
-        .unwrap();
+        let mut d = ds("web", &["app", "sidecar"]);
+        d.spec.template.spec.init_containers = ds("x", &["setup"]).spec.template.spec.containers;
+        let units = render_daemonset(&d, REV, UnitFlavor::Service, &t).unwrap();
         let paths: Vec<&str> = units.iter().map(|u| u.path.as_str()).collect();
         assert_eq!(
             paths,
             [
-                "/etc/systemd/system/dsctl-web-app.service",
-                "/etc/systemd/system/dsctl-web-sidecar.service"
+                "/etc/systemd/system/dsctl_web_0a1b2c3d4e-pod.service",
+                "/etc/systemd/system/dsctl_web_0a1b2c3d4e_setup.service",
+                "/etc/systemd/system/dsctl_web_0a1b2c3d4e_app.service",
+                "/etc/systemd/system/dsctl_web_0a1b2c3d4e_sidecar.service",
             ]
         );
-        assert!(
-            units[0]
-                .content
-                .starts_with("# Managed by dsctl: daemonset=web container=app revision=r1 ")
-        );
-        let units = render_daemonset(&ds("web", &["app"]), "r1", UnitFlavor::Quadlet, &t).unwrap();
-        assert_eq!(units[0].name, "dsctl-web-app.container");
+        assert!(units[0].content.starts_with(
+            "# Managed by dsctl: daemonset=web pod=dsctl_web_0a1b2c3d4e revision=0a1b2c3d4e "
+        ));
+        assert!(units[2].content.starts_with(
+            "# Managed by dsctl: daemonset=web container=app revision=0a1b2c3d4e "
+        ));
+        for unit in &units[1..] {
+            assert!(unit.content.contains("BindsTo=dsctl_web_0a1b2c3d4e-pod.service\n"));
+            assert!(unit.content.contains(" --pod-id-file %t/dsctl_web_0a1b2c3d4e.pod-id "));
+        }
+        assert!(units[1].content.contains("Type=oneshot\nRemainAfterExit=yes\n"));
+        assert!(!units[1].content.contains("Restart=") && !units[1].content.contains(" -d "));
+        for app in &units[2..] {
+            assert!(app.content.contains(
+                "Requires=dsctl_web_0a1b2c3d4e_setup.service\nAfter=dsctl_web_0a1b2c3d4e_setup.service\n"
+            ));
+            assert!(app.content.contains("Restart=always\n"));
+        }
+        let units = render_daemonset(&d, REV, UnitFlavor::Quadlet, &t).unwrap();
+        let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(
-            units[0].path,
-            "/etc/containers/systemd/dsctl-web-app.container"
+            names,
+            [
+                "dsctl_web_0a1b2c3d4e.pod",
+                "dsctl_web_0a1b2c3d4e_setup.container",
+                "dsctl_web_0a1b2c3d4e_app.container",
+                "dsctl_web_0a1b2c3d4e_sidecar.container",
+            ]
         );
+        assert!(units[0].path.starts_with("/etc/containers/systemd/"));
+        assert!(units[0].content.contains("[Pod]\nPodName=dsctl_web_0a1b2c3d4e\n"));
+        for unit in &units[1..] {
+            assert!(unit.content.contains("Pod=dsctl_web_0a1b2c3d4e.pod\n"));
+        }
     }
 
     #[test]
@@ -880,17 +919,17 @@ mod tests {
         let t = Templates::embedded();
         let mut d = ds("web", &["app"]);
         d.spec.template.spec.containers[0].args = vec!["ok".into(), ";".into()];
-        let err = render_daemonset(&d, "r", UnitFlavor::Quadlet, &t)
+        let err = render_daemonset(&d, REV, UnitFlavor::Quadlet, &t)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("containers[0].args[1]") && err.contains("command separator"),
             "{err}"
         );
-        assert!(render_daemonset(&d, "r", UnitFlavor::Service, &t).is_ok());
+        assert!(render_daemonset(&d, REV, UnitFlavor::Service, &t).is_ok());
         d.spec.template.spec.containers[0].args = vec![];
         d.spec.template.spec.containers[0].image = "thing.image".into();
-        let err = render_daemonset(&d, "r", UnitFlavor::Quadlet, &t)
+        let err = render_daemonset(&d, REV, UnitFlavor::Quadlet, &t)
             .unwrap_err()
             .to_string();
         assert!(err.contains("containers[0].image"), "{err}");

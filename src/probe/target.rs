@@ -454,8 +454,10 @@ protocol = "UDP"
         for (name, pod, probe, want) in cases {
             let got = resolved(pod, probe).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(got.action, want, "{name}");
-            assert_eq!(got.podman_name, "dsctl-web-nginx", "{name}");
-            assert_eq!(got.unit, "dsctl-web-nginx.service", "{name}");
+            let rev = revision(&ds(pod));
+            let instance = Instance::new("web", &rev);
+            assert_eq!(got.podman_name, instance.container_name("nginx"), "{name}");
+            assert_eq!(got.unit, instance.container_service("nginx"), "{name}");
         }
     }
 
@@ -557,7 +559,10 @@ protocol = "UDP"
         let ds = ds(PORTS);
         assert_eq!(
             running_check(&ds, &ds.pod_spec().containers[0]).describe(),
-            "dsctl-web-nginx.service active and container running"
+            format!(
+                "{} active and container running",
+                Instance::new("web", &revision(&ds)).container_service("nginx")
+            )
         );
     }
 }

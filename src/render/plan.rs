@@ -806,12 +806,14 @@ mod tests {
         toml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"))
     }
 
+    const REV: &str = "0abc";
+
     fn plan(container: &str, pod: &str) -> ContainerPlan {
-        plan_container(&ds(container, pod), 0, "rev").unwrap()
+        plan_container(&ds(container, pod), Role::App, 0, REV).unwrap()
     }
 
     fn refusal(container: &str, pod: &str) -> String {
-        plan_container(&ds(container, pod), 0, "rev")
+        plan_container(&ds(container, pod), Role::App, 0, REV)
             .unwrap_err()
             .to_string()
     }
@@ -948,25 +950,16 @@ mod tests {
             assert_eq!(p.mounts, vec![want_mount], "{pod}");
             assert_eq!(words(&p.pre_start), want_check, "{pod}");
         }
-        let named = plan(mount_ro, "volumes = [{ name = \"v\", emptyDir = {} }]");
-        assert_eq!(
-            named.mounts,
-            vec![Mount::Named {
-                name: "dsctl-d_v".into(),
-                dest: "/m".into(),
-                read_only: true
-            }]
-        );
-        assert_eq!(named.mounts[0].volume_spec().unwrap(), "dsctl-d_v:/m:ro");
-        assert!(named.pre_start.is_empty());
-        let tmpfs = plan(
-            mount,
-            "volumes = [{ name = \"v\", emptyDir = { medium = \"Memory\", sizeLimit = \"64Mi\" } }]",
-        );
-        assert_eq!(
-            words(&[tmpfs.mounts[0].options()]),
-            ["--tmpfs", "/m:rw,size=67108864"]
-        );
+        // emptyDir, on disk or in memory, is the instance's directory: the pod unit makes it.
+        for medium in ["", ", medium = \"Memory\", sizeLimit = \"64Mi\""] {
+            let pod = format!("volumes = [{{ name = \"v\", emptyDir = {{ {} }} }}]", &medium.trim_start_matches(", "));
+            let empty = plan(mount_ro, &pod);
+            assert_eq!(
+                empty.mounts[0].volume_spec().unwrap(),
+                "/var/lib/dsctl/pods/dsctl_d_0abc/volumes/v:/m:ro"
+            );
+            assert!(empty.pre_start.is_empty());
+        }
 
         for (container, pod, field) in [
             (
@@ -994,15 +987,81 @@ mod tests {
                 host(""),
                 "volumeMounts[0].name",
             ),
-            (
-                mount,
-                "volumes = [{ name = \"v\", emptyDir = { medium = \"HugePages\" } }]".into(),
-                "emptyDir.medium",
-            ),
         ] {
             let err = refusal(container, &pod);
             assert!(err.contains(field), "{err} should name {field}");
         }
+    }
+
+    /// Pod-level options: ports of every app container on the pod, host namespaces for the
+    /// whole pod, emptyDir directories (tmpfs for Memory) prepared by the pod unit.
+    #[test]
+    fn pod_options_table() {
+        let two_ports = "ports = [{ containerPort = 80, hostPort = 19100 }, { containerPort = 53, hostPort = 19101, protocol = \"UDP\" }]";
+        let base = ["--exit-policy=continue", "--infra-name", "dsctl_d_0abc-infra"];
+        let labels = ["--label", "dsctl.daemonset=d", "--label", "dsctl.revision=0abc"];
+        let cases: &[(&str, &str, &[&str], bool, &[&str])] = &[
+            ("", "", &[], false, &["--share=ipc,net,uts"]),
+            (
+                two_ports,
+                "",
+                &["19100:80/tcp", "19101:53/udp"],
+                false,
+                &["--share=ipc,net,uts"],
+            ),
+            (two_ports, "hostNetwork = true", &[], true, &["--share=ipc,net,uts"]),
+            (
+                "",
+                "hostPID = true",
+                &[],
+                false,
+                &["--share=ipc,net,uts,pid", "--pid=host"],
+            ),
+        ];
+        for (container, pod, publish, host_network, share) in cases {
+            let p = plan_pod(&ds(container, pod), REV).unwrap();
+            assert_eq!(p.publish, *publish, "{container} {pod}");
+            assert_eq!(p.host_network, *host_network, "{pod}");
+            let mut want: Vec<&str> = base.to_vec();
+            want.extend(*share);
+            want.extend(labels);
+            assert_eq!(words(&p.create_options()), want, "{pod}");
+            assert_eq!(p.name, "dsctl_d_0abc");
+        }
+
+        let dir = "/var/lib/dsctl/pods/dsctl_d_0abc/volumes";
+        let p = plan_pod(
+            &ds(
+                "",
+                "volumes = [{ name = \"a\", emptyDir = {} }, { name = \"m\", emptyDir = { medium = \"Memory\", sizeLimit = \"64Mi\" } }, { name = \"h\", hostPath = { path = \"/h\" } }]",
+            ),
+            REV,
+        )
+        .unwrap();
+        assert_eq!(
+            p.empty_dirs,
+            [
+                EmptyDir { path: format!("{dir}/a"), memory: None },
+                EmptyDir { path: format!("{dir}/m"), memory: Some(Some(64 << 20)) },
+            ]
+        );
+        assert_eq!(
+            words(&p.pre_start),
+            [
+                "/bin/mkdir", "-p", "-m", "0755", &format!("{dir}/a"),
+                "/bin/mkdir", "-p", "-m", "0755", &format!("{dir}/m"),
+                "/bin/sh", "-c", r#"mountpoint -q "$2" || mount -t tmpfs -o "$1" tmpfs "$2""#,
+                "dsctl-emptydir", "mode=0755,size=67108864", &format!("{dir}/m"),
+            ]
+        );
+        assert_eq!(words(&p.stop_post), ["-/bin/umount", &format!("{dir}/m")]);
+        let err = plan_pod(
+            &ds("", "volumes = [{ name = \"v\", emptyDir = { medium = \"HugePages\" } }]"),
+            REV,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("volumes[0].emptyDir.medium"), "{err}");
     }
 
     #[test]
@@ -1075,13 +1134,14 @@ mod tests {
             ["--init", "--pull=missing", "--stop-timeout", "30"]
         );
         assert_eq!(p.grace_secs, DEFAULT_GRACE_SECS);
-        assert_eq!(p.name, "dsctl-d-c");
+        assert_eq!(p.name, "dsctl_d_0abc_c");
+        assert_eq!(p.unit, "dsctl_d_0abc_c.service");
         assert_eq!(
             p.labels[..3],
             [
                 ("dsctl.daemonset".into(), "d".into()),
                 ("dsctl.container".into(), "c".into()),
-                ("dsctl.revision".into(), "rev".into())
+                ("dsctl.revision".into(), REV.into())
             ]
         );
         let p = plan(
@@ -1095,8 +1155,6 @@ mod tests {
                 "--pull=missing",
                 "--stop-timeout",
                 "0",
-                "--pid",
-                "host",
                 "--privileged",
                 "--read-only",
                 "--user",
