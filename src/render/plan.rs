@@ -3,8 +3,9 @@
 //! systemd service or as a Quadlet `.container`.
 //!
 //! Choices that Kubernetes leaves to the node, made here and why:
-//! * `--init` always: the container's PID 1 is catatonit, which forwards SIGTERM, so images
-//!   whose process ignores SIGTERM as PID 1 (busybox httpd) still stop within the grace period.
+//! * `--init` unless hostPID: the container's PID 1 is catatonit, which forwards SIGTERM, so
+//!   images whose process ignores SIGTERM as PID 1 (busybox httpd) still stop within the grace
+//!   period. In the host's PID namespace there is no PID 1 to take, and podman refuses `--init`.
 //! * hostPath `type` is checked before start (`ExecStartPre=`), as the kubelet checks it; an
 //!   unset type creates a missing directory, as containerd does for the kubelet.
 //! * An instance is one podman pod (see [`PodPlan`]): its containers share the network, IPC and
@@ -415,11 +416,14 @@ pub fn plan_container(
 
     let grace_secs = grace_secs(ds);
 
-    let mut options: Vec<Vec<Word>> = vec![
-        vec![fixed("--init")],
+    let mut options: Vec<Vec<Word>> = Vec::new();
+    if !pod.host_pid {
+        options.push(vec![fixed("--init")]);
+    }
+    options.extend([
         vec![fixed(format!("--pull={}", pull_policy(c)))],
         vec![fixed("--stop-timeout"), fixed(grace_secs.to_string())],
-    ];
+    ]);
     let sc = c.security_context.clone().unwrap_or_default();
     if sc.privileged == Some(true) {
         options.push(vec![fixed("--privileged")]);
@@ -1151,7 +1155,6 @@ mod tests {
         assert_eq!(
             words(&p.options),
             [
-                "--init",
                 "--pull=missing",
                 "--stop-timeout",
                 "0",
