@@ -843,7 +843,10 @@ mod tests {
         for flavor in [UnitFlavor::Service, UnitFlavor::Quadlet] {
             let mut names = std::collections::BTreeSet::new();
             let mut count = 0;
-            for d in [ds("node", &["exporter-agent"]), ds("node-exporter", &["main"])] {
+            for d in [
+                ds("node", &["exporter-agent"]),
+                ds("node-exporter", &["main"]),
+            ] {
                 for u in render_daemonset(&d, REV, flavor, &t).unwrap() {
                     count += 1;
                     names.insert(u.path.clone());
@@ -881,14 +884,26 @@ mod tests {
         assert!(units[0].content.starts_with(
             "# Managed by dsctl: daemonset=web pod=dsctl_web_0a1b2c3d4e revision=0a1b2c3d4e "
         ));
-        assert!(units[2].content.starts_with(
-            "# Managed by dsctl: daemonset=web container=app revision=0a1b2c3d4e "
-        ));
+        assert!(
+            units[2].content.starts_with(
+                "# Managed by dsctl: daemonset=web container=app revision=0a1b2c3d4e "
+            )
+        );
         for unit in &units[1..] {
-            assert!(unit.content.contains("BindsTo=dsctl_web_0a1b2c3d4e-pod.service\n"));
-            assert!(unit.content.contains(" --pod-id-file %t/dsctl_web_0a1b2c3d4e.pod-id "));
+            assert!(
+                unit.content
+                    .contains("BindsTo=dsctl_web_0a1b2c3d4e-pod.service\n")
+            );
+            assert!(
+                unit.content
+                    .contains(" --pod-id-file %t/dsctl_web_0a1b2c3d4e.pod-id ")
+            );
         }
-        assert!(units[1].content.contains("Type=oneshot\nRemainAfterExit=yes\n"));
+        assert!(
+            units[1]
+                .content
+                .contains("Type=oneshot\nRemainAfterExit=yes\n")
+        );
         assert!(!units[1].content.contains("Restart=") && !units[1].content.contains(" -d "));
         for app in &units[2..] {
             assert!(app.content.contains(
@@ -908,7 +923,11 @@ mod tests {
             ]
         );
         assert!(units[0].path.starts_with("/etc/containers/systemd/"));
-        assert!(units[0].content.contains("[Pod]\nPodName=dsctl_web_0a1b2c3d4e\n"));
+        assert!(
+            units[0]
+                .content
+                .contains("[Pod]\nPodName=dsctl_web_0a1b2c3d4e\n")
+        );
         for unit in &units[1..] {
             assert!(unit.content.contains("Pod=dsctl_web_0a1b2c3d4e.pod\n"));
         }

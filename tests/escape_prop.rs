@@ -537,8 +537,9 @@ fn hostile_images_are_refused_not_mangled() {
             probe: vec!["p".into()],
         };
         for flavor in [UnitFlavor::Service, UnitFlavor::Quadlet] {
-            let err = render::render_daemonset(&daemonset(&h), "0a", flavor, &Templates::embedded())
-                .unwrap_err();
+            let err =
+                render::render_daemonset(&daemonset(&h), "0a", flavor, &Templates::embedded())
+                    .unwrap_err();
             assert!(err.to_string().contains("containers[0].image"), "{err}");
         }
     }

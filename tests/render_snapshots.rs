@@ -236,7 +236,11 @@ fn user_templates_override_and_strict_mode_names_the_variable() {
     let ds = &load(&examples()[0])[0];
     let units = render::render_daemonset(ds, REVISION, UnitFlavor::Service, &templates).unwrap();
     // units[0] is the pod (service-pod.hbs, embedded); units[1] the first container.
-    assert!(units[0].content.contains("ExecStart=/usr/bin/podman pod start "));
+    assert!(
+        units[0]
+            .content
+            .contains("ExecStart=/usr/bin/podman pod start ")
+    );
     assert!(
         units[1]
             .content

@@ -98,7 +98,10 @@ impl Mount {
             dest,
             read_only,
         } = self;
-        Some(format!("{host}:{dest}{}", if *read_only { ":ro" } else { "" }))
+        Some(format!(
+            "{host}:{dest}{}",
+            if *read_only { ":ro" } else { "" }
+        ))
     }
 
     pub fn options(&self) -> Vec<Word> {
@@ -956,7 +959,10 @@ mod tests {
         }
         // emptyDir, on disk or in memory, is the instance's directory: the pod unit makes it.
         for medium in ["", ", medium = \"Memory\", sizeLimit = \"64Mi\""] {
-            let pod = format!("volumes = [{{ name = \"v\", emptyDir = {{ {} }} }}]", &medium.trim_start_matches(", "));
+            let pod = format!(
+                "volumes = [{{ name = \"v\", emptyDir = {{ {} }} }}]",
+                &medium.trim_start_matches(", ")
+            );
             let empty = plan(mount_ro, &pod);
             assert_eq!(
                 empty.mounts[0].volume_spec().unwrap(),
@@ -1002,8 +1008,17 @@ mod tests {
     #[test]
     fn pod_options_table() {
         let two_ports = "ports = [{ containerPort = 80, hostPort = 19100 }, { containerPort = 53, hostPort = 19101, protocol = \"UDP\" }]";
-        let base = ["--exit-policy=continue", "--infra-name", "dsctl_d_0abc-infra"];
-        let labels = ["--label", "dsctl.daemonset=d", "--label", "dsctl.revision=0abc"];
+        let base = [
+            "--exit-policy=continue",
+            "--infra-name",
+            "dsctl_d_0abc-infra",
+        ];
+        let labels = [
+            "--label",
+            "dsctl.daemonset=d",
+            "--label",
+            "dsctl.revision=0abc",
+        ];
         let cases: &[(&str, &str, &[&str], bool, &[&str])] = &[
             ("", "", &[], false, &["--share=ipc,net,uts"]),
             (
@@ -1013,7 +1028,13 @@ mod tests {
                 false,
                 &["--share=ipc,net,uts"],
             ),
-            (two_ports, "hostNetwork = true", &[], true, &["--share=ipc,net,uts"]),
+            (
+                two_ports,
+                "hostNetwork = true",
+                &[],
+                true,
+                &["--share=ipc,net,uts"],
+            ),
             (
                 "",
                 "hostPID = true",
@@ -1045,22 +1066,43 @@ mod tests {
         assert_eq!(
             p.empty_dirs,
             [
-                EmptyDir { path: format!("{dir}/a"), memory: None },
-                EmptyDir { path: format!("{dir}/m"), memory: Some(Some(64 << 20)) },
+                EmptyDir {
+                    path: format!("{dir}/a"),
+                    memory: None
+                },
+                EmptyDir {
+                    path: format!("{dir}/m"),
+                    memory: Some(Some(64 << 20))
+                },
             ]
         );
         assert_eq!(
             words(&p.pre_start),
             [
-                "/bin/mkdir", "-p", "-m", "0755", &format!("{dir}/a"),
-                "/bin/mkdir", "-p", "-m", "0755", &format!("{dir}/m"),
-                "/bin/sh", "-c", r#"mountpoint -q "$2" || mount -t tmpfs -o "$1" tmpfs "$2""#,
-                "dsctl-emptydir", "mode=0755,size=67108864", &format!("{dir}/m"),
+                "/bin/mkdir",
+                "-p",
+                "-m",
+                "0755",
+                &format!("{dir}/a"),
+                "/bin/mkdir",
+                "-p",
+                "-m",
+                "0755",
+                &format!("{dir}/m"),
+                "/bin/sh",
+                "-c",
+                r#"mountpoint -q "$2" || mount -t tmpfs -o "$1" tmpfs "$2""#,
+                "dsctl-emptydir",
+                "mode=0755,size=67108864",
+                &format!("{dir}/m"),
             ]
         );
         assert_eq!(words(&p.stop_post), ["-/bin/umount", &format!("{dir}/m")]);
         let err = plan_pod(
-            &ds("", "volumes = [{ name = \"v\", emptyDir = { medium = \"HugePages\" } }]"),
+            &ds(
+                "",
+                "volumes = [{ name = \"v\", emptyDir = { medium = \"HugePages\" } }]",
+            ),
             REV,
         )
         .unwrap_err()

@@ -977,7 +977,11 @@ pub fn quadlet_generate_pod(pod_file: &str) -> Result<String, String> {
     create.extend(unit.lookup_all_args("Pod", "PodmanArgs"));
     let mut out = String::new();
     for (group, lines) in &unit.groups {
-        let group = if group == "Pod" { "X-Pod" } else { group.as_str() };
+        let group = if group == "Pod" {
+            "X-Pod"
+        } else {
+            group.as_str()
+        };
         out.push_str(&format!("[{group}]\n"));
         for (k, v) in lines {
             out.push_str(&format!("{k}={v}\n"));
@@ -1009,6 +1013,8 @@ pub fn quadlet_generate_pod(pod_file: &str) -> Result<String, String> {
         ]))
     ));
     out.push_str(&format!("ExecStartPre={}\n", quadlet_escape_words(&create)));
-    out.push_str("Environment=PODMAN_SYSTEMD_UNIT=%n\nType=forking\nRestart=on-failure\nPIDFile=%t/%N.pid\n");
+    out.push_str(
+        "Environment=PODMAN_SYSTEMD_UNIT=%n\nType=forking\nRestart=on-failure\nPIDFile=%t/%N.pid\n",
+    );
     Ok(out)
 }
