@@ -1016,7 +1016,7 @@ impl Findings {
             if init && !c.ports.is_empty() {
                 // As Kubernetes: an init container serves nothing, so it publishes nothing.
                 self.push(Finding::error(
-                    &child(&p, "ports"),
+                    child(&p, "ports"),
                     "Forbidden: may not be set for init containers",
                 ));
             } else {
@@ -1036,7 +1036,7 @@ impl Findings {
                 match probe {
                     // Kubernetes refuses probes on init containers: they run to completion.
                     Some(_) if init => self.push(Finding::error(
-                        &child(&p, kind),
+                        child(&p, kind),
                         "Forbidden: may not be set for init containers",
                     )),
                     Some(probe) => self.probe(probe, kind, c, &child(&p, kind)),

@@ -1019,7 +1019,9 @@ mod tests {
             "--label",
             "dsctl.revision=0abc",
         ];
-        let cases: &[(&str, &str, &[&str], bool, &[&str])] = &[
+        /// (container TOML, pod TOML, published ports, hostNetwork, namespace options)
+        type Case<'a> = (&'a str, &'a str, &'a [&'a str], bool, &'a [&'a str]);
+        let cases: &[Case] = &[
             ("", "", &[], false, &["--share=ipc,net,uts"]),
             (
                 two_ports,
