@@ -27,7 +27,12 @@ const PRELUDE: &str = r#"DSCTL_START=$(date +%s%N)
 set -eu
 umask 022
 S=${DSCTL_STATE_DIR:-/var/lib/dsctl}
-mkdir -p "$S/daemonsets"
+# The state is root's alone: specs may hold secrets, and a user who can open the lock can
+# hold it and block every apply. A symlinked lock is never followed.
+(umask 077; mkdir -p "$S/daemonsets")
+[ ! -L "$S/lock" ] || rm -f "$S/lock"
+(umask 077; : >>"$S/lock")
+chmod -R go= "$S"
 exec 9>>"$S/lock"
 if ! flock -w "$LOCK_TIMEOUT" 9; then
   echo "locked by: $(cat "$S/lock.holder" 2>/dev/null || echo unknown)" >&2
@@ -35,18 +40,32 @@ if ! flock -w "$LOCK_TIMEOUT" 9; then
 fi
 printf '%s\n' "$HOLDER" > "$S/lock.holder"
 trap 'rm -f "$S/lock.holder"' EXIT
-# put PATH B64: write atomically (temporary file + rename in the same directory).
+# Recovery of a record swap cut short (see record): an aside copy whose record is missing is
+# the current record (the crash came before the swap); beside a record it is garbage.
+# Forgotten records (.gone) and half-prepared ones (.new) are garbage.
+for o in "$S"/daemonsets/.*.old; do
+  [ -d "$o" ] || continue
+  b=${o##*/}; b=${b#.}; b=${b%.old}
+  if [ -d "$S/daemonsets/$b" ]; then rm -rf "$o"; else mv "$o" "$S/daemonsets/$b"; fi
+done
+for g in "$S"/daemonsets/.*.gone "$S"/daemonsets/.*.new; do [ ! -d "$g" ] || rm -rf "$g"; done
+# put PATH B64 [MODE]: write atomically and durably (temporary file, fsync, rename in the same
+# directory, fsync of the directory), so a reboot finds the old file or the new one.
 put() {
   d=$(dirname "$1"); mkdir -p "$d"
   t=$(mktemp "$d/.dsctl.XXXXXX")
   printf '%s' "$2" | base64 -d > "$t"
-  chmod 0644 "$t"
+  chmod "${3:-0644}" "$t"
+  sync "$t"
   mv -f "$t" "$1"
+  sync "$d"
 }
 # record DS REV LIMIT: make the prepared $S/daemonsets/.DS.new the current record of DS at
 # revision REV, moving the previous revision into history/ (numbered, newest LIMIT kept).
+# The swap is two renames (current aside to .DS.old, .DS.new in place) and a removal; a crash
+# between any two leaves a state the recovery above completes.
 record() {
-  d="$S/daemonsets/$1"; n="$S/daemonsets/.$1.new"
+  d="$S/daemonsets/$1"; n="$S/daemonsets/.$1.new"; o="$S/daemonsets/.$1.old"
   mkdir -p "$n/history"
   [ -d "$d/history" ] && cp -a "$d/history/." "$n/history/"
   cp "$d/created" "$n/created" 2>/dev/null || date +%s > "$n/created"
@@ -68,7 +87,19 @@ record() {
   rm -rf "$n/history/$2"
   for h in "$n"/history/*/; do [ ! -d "$h" ] || echo "$(cat "$h/number" 2>/dev/null || echo 0) $h"; done |
     sort -n | head -n "-$3" | while read -r _ h; do rm -rf "$h"; done
-  rm -rf "$d"; mv "$n" "$d"
+  chmod -R go= "$n"
+  find "$n" -exec sync {} +
+  rm -rf "$o"
+  [ ! -d "$d" ] || mv "$d" "$o"
+  mv "$n" "$d"
+  sync "$S/daemonsets"
+  rm -rf "$o"
+}
+# forget DS: remove the record of DS (renamed away first, so no half-removed record is read).
+forget() {
+  [ ! -d "$S/daemonsets/$1" ] || mv "$S/daemonsets/$1" "$S/daemonsets/.$1.gone"
+  sync "$S/daemonsets"
+  rm -rf "$S/daemonsets/.$1.gone"
 }
 # fail UNIT: print why a unit did not start, then stop the script.
 fail() {
@@ -80,6 +111,16 @@ fail() {
 
 /// The script for a host's changes. `holder` names this run in the lock (user, host, pid).
 pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> String {
+    if let Some(refused) = unsafe_state_name(changes) {
+        // State paths are built only from validated names: a name read back from a host that
+        // could escape the state directory stops the script before it changes anything.
+        return format!(
+            "echo {} >&2\nexit 1\n",
+            sh_quote(&format!(
+                "refused: {refused} is not a valid name for a state path"
+            ))
+        );
+    }
     let mut s = format!(
         "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\n{PRELUDE}",
         sh_quote(holder)
@@ -148,20 +189,20 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 let _ = writeln!(s, "rm -rf {n}; mkdir -p {n}/units", n = sh_quote(&new));
                 let _ = writeln!(
                     s,
-                    "put {} {}",
+                    "put {} {} 0600",
                     sh_quote(&format!("{new}/spec.json")),
                     b64(spec_json)
                 );
                 let _ = writeln!(
                     s,
-                    "put {} {}",
+                    "put {} {} 0600",
                     sh_quote(&format!("{new}/cause")),
                     b64(cause)
                 );
                 for unit in units {
                     let _ = writeln!(
                         s,
-                        "put {} {}",
+                        "put {} {} 0600",
                         sh_quote(&format!("{new}/units/{}", unit.name)),
                         b64(&unit.content)
                     );
@@ -181,11 +222,7 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                     "for v in $(podman volume ls -q 2>/dev/null); do case $v in {}*) podman volume rm -f \"$v\" >/dev/null ;; esac; done",
                     sh_quote(&prefix),
                 );
-                let _ = writeln!(
-                    s,
-                    "rm -rf {}",
-                    sh_quote(&format!("{STATE_DIR}/daemonsets/{daemonset}"))
-                );
+                let _ = writeln!(s, "forget {}", sh_quote(daemonset));
             }
             _ => {}
         }
@@ -195,11 +232,34 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
     s
 }
 
+/// The first DaemonSet name or revision in the state actions that `layout` would refuse.
+fn unsafe_state_name(changes: &[Change]) -> Option<String> {
+    changes
+        .iter()
+        .flat_map(|c| c.actions.iter())
+        .find_map(|action| match action {
+            Action::RecordState {
+                daemonset,
+                revision,
+                ..
+            } if !crate::layout::is_name(daemonset) || !crate::layout::is_revision(revision) => {
+                Some(format!("{daemonset:?} at revision {revision:?}"))
+            }
+            Action::ForgetState { daemonset } if !crate::layout::is_name(daemonset) => {
+                Some(format!("{daemonset:?}"))
+            }
+            _ => None,
+        })
+}
+
 /// Records why a rollout halted on this host, next to the DaemonSet's record.
 pub fn halted_script(daemonset: &str, why: &str) -> String {
+    if !crate::layout::is_name(daemonset) {
+        return "exit 1\n".to_string();
+    }
     let dir = format!("{STATE_DIR}/daemonsets/{daemonset}");
     format!(
-        "[ ! -d {d} ] || printf '%s\\n' {w} > {d}/halted\n",
+        "umask 077\n[ ! -d {d} ] || printf '%s\\n' {w} > {d}/halted\n",
         d = sh_quote(&dir),
         w = sh_quote(why)
     )
@@ -253,7 +313,7 @@ mod tests {
             &[change(vec![
                 Action::RecordState {
                     daemonset: "web".into(),
-                    revision: "r1".into(),
+                    revision: "e1".into(),
                     units: vec![unit.clone()],
                     spec_json: "{}".into(),
                     cause: String::new(),
@@ -282,7 +342,7 @@ mod tests {
         assert!(at("disable --now") < at("put '/etc/systemd"));
         assert!(at("put '/etc/systemd") < at("daemon-reload"));
         assert!(at("daemon-reload") < at("systemctl start"));
-        assert!(at("systemctl start") < at("record 'web' 'r1' 10"));
+        assert!(at("systemctl start") < at("record 'web' 'e1' 10"));
         assert!(s.contains("flock -w \"$LOCK_TIMEOUT\" 9"));
     }
 
@@ -350,5 +410,216 @@ mod tests {
         assert_eq!(read("daemonsets/web/number").unwrap(), "5");
         assert!(read("daemonsets/web/history/b/number").is_err());
         assert_eq!(read("daemonsets/web/history/d/number").unwrap(), "4");
+    }
+
+    fn record_action(revision: &str) -> Action {
+        Action::RecordState {
+            daemonset: "web".into(),
+            revision: revision.into(),
+            units: vec![],
+            spec_json: format!("{{\"rev\":\"{revision}\"}}"),
+            cause: format!("cause {revision}"),
+            history_limit: 10,
+        }
+    }
+
+    /// Runs a script against the state dir `state` in its own process group, with `path`
+    /// (if any) in front of PATH; returns whether it succeeded.
+    fn run_in(
+        state: &std::path::Path,
+        script: &str,
+        path: Option<(&std::path::Path, &[(&str, String)])>,
+    ) -> bool {
+        use std::os::unix::process::CommandExt;
+        let state = state.to_str().unwrap();
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(script.replace(STATE_DIR, state))
+            .env("DSCTL_STATE_DIR", state)
+            .process_group(0);
+        if let Some((dir, envs)) = path {
+            cmd.envs(envs.iter().map(|(k, v)| (k, v)));
+            let old = std::env::var("PATH").unwrap_or_default();
+            cmd.env("PATH", format!("{}:{old}", dir.display()));
+        }
+        cmd.output().unwrap().status.success()
+    }
+
+    fn read_in(state: &std::path::Path, path: &str) -> Option<String> {
+        std::fs::read_to_string(state.join(path))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    /// The record swap killed (SIGKILL of the whole script) before each of its mv, rm and sync
+    /// calls in turn: the next run's recovery always leaves either the old record with its
+    /// history or the new one, never none and never a mix, and the rerun completes the swap.
+    #[test]
+    fn record_swap_survives_a_kill_at_every_step() {
+        let shims = tempfile::tempdir().unwrap();
+        for tool in ["mv", "rm", "sync"] {
+            let real = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| format!("{d}/{tool}"))
+                .find(|p| std::path::Path::new(p).exists())
+                .unwrap();
+            let shim = shims.path().join(tool);
+            // Counts calls in $CRASH_COUNT; at call number $CRASH_AT the process group dies.
+            std::fs::write(
+                &shim,
+                format!(
+                    "#!/bin/sh\nn=$(($(/bin/cat \"$CRASH_COUNT\" 2>/dev/null || echo 0) + 1))\necho $n > \"$CRASH_COUNT\"\n[ \"$n\" != \"$CRASH_AT\" ] || kill -9 0\nexec {real} \"$@\"\n"
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let mut crashed = 0;
+        for at in 1.. {
+            let dir = tempfile::tempdir().unwrap();
+            let state = dir.path();
+            assert!(run_in(
+                state,
+                &script(&[change(vec![record_action("a")])], 5, "t"),
+                None
+            ));
+            let count = state.join("count");
+            let envs = [
+                ("CRASH_COUNT", count.display().to_string()),
+                ("CRASH_AT", at.to_string()),
+            ];
+            let finished = run_in(
+                state,
+                &script(&[change(vec![record_action("b")])], 5, "t"),
+                Some((shims.path(), &envs)),
+            );
+            // The next run (any script) recovers first.
+            assert!(run_in(state, &script(&[], 5, "t"), None));
+            let names: Vec<String> = std::fs::read_dir(state.join("daemonsets"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names, ["web"], "kill at call {at}: leftovers");
+            match read_in(state, "daemonsets/web/revision").as_deref() {
+                Some("a") => {
+                    assert_eq!(read_in(state, "daemonsets/web/number").unwrap(), "1");
+                    assert_eq!(
+                        read_in(state, "daemonsets/web/spec.json").unwrap(),
+                        r#"{"rev":"a"}"#
+                    );
+                }
+                Some("b") => {
+                    assert_eq!(read_in(state, "daemonsets/web/number").unwrap(), "2");
+                    assert_eq!(
+                        read_in(state, "daemonsets/web/spec.json").unwrap(),
+                        r#"{"rev":"b"}"#
+                    );
+                    assert_eq!(
+                        read_in(state, "daemonsets/web/history/a/number").unwrap(),
+                        "1"
+                    );
+                }
+                other => panic!("kill at call {at}: record is {other:?}"),
+            }
+            assert!(run_in(
+                state,
+                &script(&[change(vec![record_action("b")])], 5, "t"),
+                None
+            ));
+            assert_eq!(read_in(state, "daemonsets/web/revision").unwrap(), "b");
+            assert_eq!(
+                read_in(state, "daemonsets/web/history/a/number").unwrap(),
+                "1"
+            );
+            if finished {
+                break;
+            }
+            crashed += 1;
+        }
+        assert!(crashed >= 8, "only {crashed} kill points");
+    }
+
+    #[test]
+    fn state_is_private_and_the_lock_is_never_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s");
+        std::fs::create_dir_all(state.join("daemonsets")).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, "keep").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, state.join("lock")).unwrap();
+        assert!(run_in(
+            &state,
+            &script(&[change(vec![record_action("a")])], 5, "t"),
+            None
+        ));
+        let mode = |p: &str| {
+            std::fs::symlink_metadata(state.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode(""), 0o700);
+        assert_eq!(mode("daemonsets"), 0o700);
+        assert_eq!(mode("lock"), 0o600);
+        assert!(
+            !std::fs::symlink_metadata(state.join("lock"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(mode("daemonsets/web/spec.json"), 0o600);
+        assert_eq!(mode("daemonsets/web/number"), 0o600);
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "keep");
+    }
+
+    #[test]
+    fn forget_removes_the_record_and_refuses_names_that_leave_the_state_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s");
+        assert!(run_in(
+            &state,
+            &script(&[change(vec![record_action("a")])], 5, "t"),
+            None
+        ));
+        let victim = dir.path().join("etc");
+        std::fs::create_dir_all(&victim).unwrap();
+        for evil in ["../../etc", "..", "a/b", "", "-rf", "web\nx"] {
+            let s = script(
+                &[change(vec![Action::ForgetState {
+                    daemonset: evil.into(),
+                }])],
+                5,
+                "t",
+            );
+            assert!(
+                !s.contains("forget") && !s.contains("rm -rf"),
+                "{evil:?}:\n{s}"
+            );
+            assert!(!run_in(&state, &s, None), "{evil:?} must fail");
+            assert!(victim.exists());
+            assert!(!halted_script(evil, "x").contains("halted"));
+        }
+        let mut tampered = record_action("a");
+        if let Action::RecordState { revision, .. } = &mut tampered {
+            *revision = "../x".into();
+        }
+        assert!(!script(&[change(vec![tampered])], 5, "t").contains("record "));
+        let forget = Action::ForgetState {
+            daemonset: "web".into(),
+        };
+        assert!(run_in(
+            &state,
+            &script(&[change(vec![forget])], 5, "t"),
+            None
+        ));
+        assert!(!state.join("daemonsets/web").exists());
+        assert_eq!(
+            std::fs::read_dir(state.join("daemonsets")).unwrap().count(),
+            0
+        );
     }
 }
