@@ -200,6 +200,10 @@ pub struct ConnectArgs {
     /// Seconds to wait for a TCP connection and SSH handshake.
     #[arg(long, default_value_t = 10)]
     pub connect_timeout: u64,
+    /// Seconds one command on a host may run (observe, pull, host script) before the host is
+    /// reported as hung; the other hosts go on.
+    #[arg(long, default_value_t = 600)]
+    pub exec_timeout: u64,
     /// Learn unknown host keys into known_hosts (never accepts a changed key).
     #[arg(long)]
     pub accept_new_host_keys: bool,

@@ -10,16 +10,20 @@ use crate::host_script::sh_quote;
 
 const PRELUDE: &str = r#"set -u
 rc=0
+# Every podman call has its own deadline, so a wedged podman or registry is reported by name
+# well before the run's own exec deadline; `--` keeps an image from ever being read as a flag.
+has() { timeout 60 podman image exists -- "$1"; }
 # get IMAGE POLICY: make IMAGE present as imagePullPolicy POLICY asks.
 get() {
   case $2 in
-    Never) podman image exists "$1" && return 0
+    Never) has "$1" && return 0
            echo "image $1 is not on the host and imagePullPolicy is Never" >&2; rc=1; return ;;
-    IfNotPresent) podman image exists "$1" && return 0 ;;
+    IfNotPresent) has "$1" && return 0 ;;
   esac
-  if ! out=$(podman pull -q "$1" 2>&1 >/dev/null); then
+  out=$(timeout 300 podman pull -q -- "$1" 2>&1 >/dev/null) || {
+    [ $? -ne 124 ] || out="no answer within 300s"
     echo "pulling image $1 failed: $out" >&2; rc=1
-  fi
+  }
 }
 "#;
 

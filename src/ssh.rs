@@ -44,7 +44,19 @@ pub struct ConnectOptions {
     pub keepalive_max: usize,
     /// Learn unknown host keys (OpenSSH's accept-new). A changed key is always refused.
     pub accept_new_host_keys: bool,
+    /// How long one collected command ([`Session::exec`]) may run: a hung `podman ps` or
+    /// host script is reported as such, and the other hosts finish.
+    pub exec_timeout: Duration,
+    /// How many bytes of stdout plus stderr one collected command may return: a hostile or
+    /// broken host cannot exhaust dsctl's memory.
+    pub max_output: usize,
 }
+
+/// Default for [`ConnectOptions::exec_timeout`]: generous for an image pull or a slow
+/// rollout step, short enough that a cron run never piles onto the next one.
+pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default for [`ConnectOptions::max_output`]: far above any observation of a real host.
+pub const DEFAULT_MAX_OUTPUT: usize = 16 << 20;
 
 impl Default for ConnectOptions {
     fn default() -> Self {
@@ -53,6 +65,8 @@ impl Default for ConnectOptions {
             keepalive: Duration::from_secs(15),
             keepalive_max: 3,
             accept_new_host_keys: false,
+            exec_timeout: DEFAULT_EXEC_TIMEOUT,
+            max_output: DEFAULT_MAX_OUTPUT,
         }
     }
 }
@@ -218,6 +232,10 @@ pub enum SshError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("{host}: the command did not finish within its deadline of {}s (hung host?)", after.as_secs_f32())]
+    ExecTimeout { host: String, after: Duration },
+    #[error("{host}: the command's output exceeded {limit} bytes; stopped reading it")]
+    OutputTooLarge { host: String, limit: usize },
     #[error("{host} ({addr}): {stage} timed out after {}s", after.as_secs_f32())]
     Timeout {
         host: String,
@@ -338,6 +356,8 @@ pub struct Session {
     user: String,
     handle: Handle<HostKeyCheck>,
     stats: Arc<Stats>,
+    exec_timeout: Duration,
+    max_output: usize,
     /// Keeps the bastion's connection open while this session uses its tunnel.
     _via: Option<Arc<Session>>,
 }
@@ -436,7 +456,22 @@ impl Session {
 
     /// Runs `script` with `sh` as root (directly, or through `sudo -n`), feeds it `stdin`, and
     /// collects everything until the channel closes: output can follow the exit status.
+    /// Bounded by the session's deadline and output cap (the channel is closed on either).
     pub async fn exec(&self, script: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, SshError> {
+        match tokio::time::timeout(self.exec_timeout, self.exec_unbounded(script, stdin)).await {
+            Ok(result) => result,
+            Err(_) => Err(SshError::ExecTimeout {
+                host: self.name.clone(),
+                after: self.exec_timeout,
+            }),
+        }
+    }
+
+    async fn exec_unbounded(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<ExecOutput, SshError> {
         self.stats.execs.fetch_add(1, Ordering::Relaxed);
         let command = remote_command(script, &self.user, stdin.is_some());
         if command.len() > MAX_ARGUMENT {
@@ -481,8 +516,12 @@ impl Session {
                     }
                 }
                 message = reader.wait() => match message {
-                    Some(ChannelMsg::Data { data }) => out.stdout.extend_from_slice(&data),
+                    Some(ChannelMsg::Data { data }) => {
+                        self.check_output(&out, data.len())?;
+                        out.stdout.extend_from_slice(&data)
+                    }
                     Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                        self.check_output(&out, data.len())?;
                         out.stderr.extend_from_slice(&data)
                     }
                     Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
@@ -517,6 +556,16 @@ impl Session {
             });
         }
         Ok(out)
+    }
+
+    fn check_output(&self, out: &ExecOutput, more: usize) -> Result<(), SshError> {
+        if out.stdout.len() + out.stderr.len() + more > self.max_output {
+            return Err(SshError::OutputTooLarge {
+                host: self.name.clone(),
+                limit: self.max_output,
+            });
+        }
+        Ok(())
     }
 
     /// Starts `script` and hands back its output as it arrives ([`ExecStream::next`]), for
@@ -825,6 +874,8 @@ async fn connect_via(
         user: target.user.clone(),
         handle,
         stats,
+        exec_timeout: opts.exec_timeout,
+        max_output: opts.max_output,
         _via: via,
     })
 }

@@ -112,12 +112,8 @@ pub fn parse_ssh_g(output: &str) -> SshG {
             "port" => g.port = value.parse().ok(),
             // One line per file; the value is the rest of the line, spaces included.
             "identityfile" => g.identity_files.push(value.to_string()),
-            "userknownhostsfile" => {
-                g.user_known_hosts = value.split_whitespace().map(String::from).collect()
-            }
-            "globalknownhostsfile" => {
-                g.global_known_hosts = value.split_whitespace().map(String::from).collect()
-            }
+            "userknownhostsfile" => g.user_known_hosts = known_hosts_list(value),
+            "globalknownhostsfile" => g.global_known_hosts = known_hosts_list(value),
             "proxyjump" => g.proxy_jump = optional(value),
             "proxycommand" => g.proxy_command = optional(value),
             "hostkeyalias" => g.host_key_alias = optional(value),
@@ -362,6 +358,18 @@ impl Env {
 
 /// Runs `ssh -G` for an address, with the inventory's user and port so that `Match user`
 /// and `Match localport`-style rules see them. `Ok(None)` when ssh is not installed.
+/// A known-hosts file list from `ssh -G`; `none` (OpenSSH: no file) is not a file named `./none`.
+fn known_hosts_list(value: &str) -> Vec<String> {
+    value
+        .split_whitespace()
+        .filter(|v| !v.eq_ignore_ascii_case("none"))
+        .map(String::from)
+        .collect()
+}
+
+/// How long `ssh -G` may take: it only reads config files, but a `Match exec` in them can hang.
+pub const SSH_G_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub async fn ssh_g(
     name: &str,
     address: &str,
@@ -382,12 +390,18 @@ pub async fn ssh_g(
         args.extend(["-p".into(), port.to_string().into()]);
     }
     args.extend(["--".into(), address.into()]);
-    let output = tokio::process::Command::new("ssh")
+    let run = tokio::process::Command::new("ssh")
         .args(&args)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
-        .output()
-        .await;
+        .output();
+    let Ok(output) = tokio::time::timeout(SSH_G_TIMEOUT, run).await else {
+        return Err(ConfigError::SshG {
+            host: name.into(),
+            address: address.into(),
+            message: format!("no answer within {}s", SSH_G_TIMEOUT.as_secs()),
+        });
+    };
     let output = match output {
         Ok(output) => output,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -502,6 +516,13 @@ identityagent none
                 server_alive_interval: None,
             }
         );
+    }
+
+    #[test]
+    fn known_hosts_file_none_is_no_file() {
+        let g = parse_ssh_g("userknownhostsfile none\nglobalknownhostsfile /etc/k NONE\n");
+        assert!(g.user_known_hosts.is_empty());
+        assert_eq!(g.global_known_hosts, ["/etc/k"]);
     }
 
     #[test]

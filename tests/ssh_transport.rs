@@ -1024,3 +1024,57 @@ async fn openssh_interop() {
         eprintln!("ssh-keyscan gave no RSA key; skipping the RSA host-key check");
     }
 }
+
+/// A command that never returns ends at the session's deadline, naming the host, and the
+/// session still serves the next command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_command_is_reported_within_its_deadline() {
+    let client = Client::new();
+    let host = FakeHost::start(vec![client.public()], HostOptions::default()).await;
+    client.trust(&host);
+    let opts = ConnectOptions {
+        exec_timeout: Duration::from_millis(500),
+        ..options()
+    };
+    let session = connect(&client.target("node-1", host.port), &opts)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = session.exec("sleep 1000", None).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, SshError::ExecTimeout { .. }), "{err}");
+    assert!(err.to_string().contains("node-1"), "{err}");
+    assert!(session.exec("true", None).await.unwrap().success());
+}
+
+/// Endless output stops at the cap instead of growing dsctl's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_output_stops_at_the_cap() {
+    let client = Client::new();
+    let host = FakeHost::start(vec![client.public()], HostOptions::default()).await;
+    client.trust(&host);
+    let opts = ConnectOptions {
+        max_output: 1 << 20,
+        ..options()
+    };
+    let session = connect(&client.target("node-1", host.port), &opts)
+        .await
+        .unwrap();
+    let err = session.exec("yes", None).await.unwrap_err();
+    assert!(
+        matches!(err, SshError::OutputTooLarge { limit, .. } if limit == 1 << 20),
+        "{err}"
+    );
+    let err = session.exec("yes >&2", None).await.unwrap_err();
+    assert!(matches!(err, SshError::OutputTooLarge { .. }), "{err}");
+    // Output below the cap is whole.
+    let out = session
+        .exec("head -c 1000000 /dev/zero", None)
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.len(), 1_000_000);
+}

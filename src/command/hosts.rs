@@ -154,6 +154,7 @@ pub type Connecting = Pin<Box<dyn Future<Output = Result<Session, String>> + Sen
 pub fn connector(args: &ConnectArgs) -> impl Fn(Host) -> Connecting + Send + Sync + use<> {
     let connector = Arc::new(Connector::new(ConnectOptions {
         connect_timeout: Duration::from_secs(args.connect_timeout),
+        exec_timeout: Duration::from_secs(args.exec_timeout),
         accept_new_host_keys: args.accept_new_host_keys,
         ..ConnectOptions::default()
     }));
