@@ -32,7 +32,8 @@ S=${DSCTL_STATE_DIR:-/var/lib/dsctl}
 (umask 077; mkdir -p "$S/daemonsets")
 [ ! -L "$S/lock" ] || rm -f "$S/lock"
 (umask 077; : >>"$S/lock")
-chmod -R go= "$S"
+# Not recursive over $S: pods/ holds emptyDir volumes that containers' own users write.
+chmod go= "$S" "$S/lock"; chmod -R go= "$S/daemonsets"
 exec 9>>"$S/lock"
 if ! flock -w "$LOCK_TIMEOUT" 9; then
   echo "locked by: $(cat "$S/lock.holder" 2>/dev/null || echo unknown)" >&2
