@@ -45,6 +45,7 @@ pub mod ssh;
 pub mod ssh_config;
 pub mod status;
 pub mod surge;
+pub mod trusted_spec;
 pub mod validate;
 pub mod yaml;
 
