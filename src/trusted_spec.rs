@@ -170,7 +170,9 @@ pub fn trusted_spec(
         }
     };
     let mut agreed: Option<(DaemonSet, &Claim)> = None;
-    for claim in &chosen {
+    // A host that keeps no spec for the revision (history beyond what it observed) is no
+    // evidence against it; every host that does keep one must agree.
+    for claim in chosen.iter().filter(|c| c.spec_json.is_some()) {
         match check(claim, name) {
             Ok(ds) => match &agreed {
                 Some((first, _)) if *first != ds => problems.push((
@@ -192,7 +194,13 @@ pub fn trusted_spec(
             number: claim.number,
             daemonset,
         }),
-        _ => Err(refuse(problems)),
+        Some(_) => Err(refuse(problems)),
+        None => {
+            if problems.is_empty() {
+                problems.push(("every host".into(), "keeps no spec of that revision".into()));
+            }
+            Err(refuse(problems))
+        }
     }
 }
 

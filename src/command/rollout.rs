@@ -13,6 +13,7 @@ use crate::inventory::Host;
 use crate::observe::Observation;
 use crate::report;
 use crate::status::{self, table};
+use crate::trusted_spec::{self, Pick};
 
 pub fn run(args: RolloutArgs) -> anyhow::Result<i32> {
     let targets = match hosts::targets(&args.connect) {
@@ -193,8 +194,16 @@ fn target_spec(
     runs: &[HostRun],
 ) -> anyhow::Result<DaemonSet> {
     let observed = observed(targets, runs);
-    let newest = status::newest_spec(&observed, &args.name)
-        .with_context(|| format!("daemonset {:?} is on none of the targeted hosts", args.name))?;
+    let records: Vec<(&str, &crate::observe::RecordedDaemonSet)> = observed
+        .iter()
+        .filter_map(|(h, o)| Some((h.name.as_str(), o.daemonsets.get(&args.name)?)))
+        .collect();
+    if records.is_empty() {
+        bail!("daemonset {:?} is on none of the targeted hosts", args.name);
+    }
+    // Specs come back from hosts: applied only once valid, matching their revision and agreed.
+    let trusted = |pick| trusted_spec::trusted_spec(&records, &args.name, pick);
+    let newest = trusted(Pick::Newest)?.daemonset;
     match args.action {
         RolloutAction::Undo => {
             let rows = status::history(&observed, &args.name);
@@ -204,11 +213,7 @@ fn target_spec(
                 None => rows.iter().rev().find(|r| r.number < current),
             }
             .context("no earlier revision is kept on the hosts (revisionHistoryLimit)")?;
-            let json = row
-                .spec_json
-                .as_deref()
-                .context("no host keeps that revision's spec")?;
-            let mut ds: DaemonSet = serde_json::from_str(json)?;
+            let mut ds = trusted(Pick::Number(row.number))?.daemonset;
             // Go back in the template only: strategy and extensions stay as they are now.
             ds.spec.update_strategy = newest.spec.update_strategy.clone();
             ds.dsctl = newest.dsctl.clone();
