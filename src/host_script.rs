@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 
 use base64::Engine;
 
-use crate::plan::{Action, Change, STATE_DIR};
+use crate::layout::{self, STATE_DIR};
+use crate::plan::{Action, Change};
 
 /// Exit code the script uses when the lock could not be taken in time.
 pub const EXIT_LOCKED: u32 = 75;
@@ -97,11 +98,24 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 sh_quote(unit)
             );
             let _ = writeln!(s, "rm -f {}", sh_quote(path));
-            let _ = writeln!(
-                s,
-                "podman rm -f --ignore {} >/dev/null 2>&1 || true",
-                sh_quote(container)
-            );
+            match layout::instance_of_pod_service(unit) {
+                // The pod goes with its unit, and with it the instance's emptyDir directories.
+                Some(instance) => {
+                    let _ = writeln!(
+                        s,
+                        "podman pod rm -f --ignore {} >/dev/null 2>&1 || true",
+                        sh_quote(&instance.pod_name())
+                    );
+                    let _ = writeln!(s, "rm -rf {}", sh_quote(&instance.pod_dir()));
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "podman rm -f --ignore {} >/dev/null 2>&1 || true",
+                        sh_quote(container)
+                    );
+                }
+            }
             reload = true;
         }
     }
@@ -112,6 +126,9 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
             reload = true;
         }
     }
+    // Reload before any start too: a unit file written by a run that was cut before its reload
+    // is otherwise "not found" (Quadlet) or stale.
+    reload |= actions().any(|a| matches!(a, Action::Start { .. } | Action::Restart { .. }));
     if reload {
         s.push_str("systemctl daemon-reload\n");
     }
@@ -173,14 +190,9 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                     sh_quote(revision)
                 );
             }
+            Action::RemoveLegacyVolumes { daemonset } => remove_legacy_volumes(&mut s, daemonset),
             Action::ForgetState { daemonset } => {
-                // emptyDir volumes of the earlier layout were named dsctl-<ds>_<volume>.
-                let prefix = crate::layout::legacy::empty_dir_volume_prefix(daemonset);
-                let _ = writeln!(
-                    s,
-                    "for v in $(podman volume ls -q 2>/dev/null); do case $v in {}*) podman volume rm -f \"$v\" >/dev/null ;; esac; done",
-                    sh_quote(&prefix),
-                );
+                remove_legacy_volumes(&mut s, daemonset);
                 let _ = writeln!(
                     s,
                     "rm -rf {}",
@@ -193,6 +205,16 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
     // The host's own time for the script, so dsctl can tell its overhead from the host's work.
     s.push_str("echo \"done $(( $(date +%s%N) - DSCTL_START ))\"\n");
     s
+}
+
+/// emptyDir volumes of the earlier layout were podman volumes named `dsctl-<ds>_<volume>`.
+fn remove_legacy_volumes(s: &mut String, daemonset: &str) {
+    let prefix = layout::legacy::empty_dir_volume_prefix(daemonset);
+    let _ = writeln!(
+        s,
+        "for v in $(podman volume ls -q 2>/dev/null); do case $v in {}*) podman volume rm -f \"$v\" >/dev/null ;; esac; done",
+        sh_quote(&prefix),
+    );
 }
 
 /// Records why a rollout halted on this host, next to the DaemonSet's record.

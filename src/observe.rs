@@ -106,7 +106,7 @@ impl Observation {
             !r.units.is_empty()
                 && r.units.keys().all(|f| {
                     self.units
-                        .get(&crate::plan::service_name(f))
+                        .get(&crate::layout::service_name(f))
                         .is_some_and(UnitStatus::is_active)
                 })
         })

@@ -35,19 +35,22 @@ for d in "$S"/daemonsets/*/; do
   fi
 done
 units=
-for f in /etc/systemd/system/dsctl-*.service /etc/containers/systemd/dsctl-*.container; do
+# Unit files of the pod layout (dsctl_<ds>_<rev>…) and of the earlier one (dsctl-<ds>-<c>).
+# A Quadlet x.pod yields x-pod.service, anything else x.service.
+svc() { case $1 in *.pod) echo "${1%.pod}-pod.service" ;; *) echo "${1%.*}.service" ;; esac; }
+for f in /etc/systemd/system/dsctl_*.service /etc/containers/systemd/dsctl_*.container /etc/containers/systemd/dsctl_*.pod \
+         /etc/systemd/system/dsctl-*.service /etc/containers/systemd/dsctl-*.container; do
   [ -f "$f" ] || continue
   echo "file $f $(sha256sum < "$f" | cut -c1-64)"
   [ -n "$FULL" ] && echo "content $f $(base64 -w0 < "$f")"
-  b=$(basename "$f")
-  units="$units ${b%.*}.service"
+  units="$units $(svc "$(basename "$f")")"
 done
 for d in "$S"/daemonsets/*/units; do
   [ -d "$d" ] || continue
   for f in "$d"/*; do
     [ -f "$f" ] || continue
-    b=$(basename "$f")
-    case " $units " in *" ${b%.*}.service "*) ;; *) units="$units ${b%.*}.service" ;; esac
+    u=$(svc "$(basename "$f")")
+    case " $units " in *" $u "*) ;; *) units="$units $u" ;; esac
   done
 done
 if [ -n "$units" ]; then
