@@ -263,6 +263,7 @@ mod tests {
             i.pod_service(),
             "dsctl_node-exporter_0a1b2c3d4e-pod.service"
         );
+        assert_eq!(i.infra_name(), "dsctl_node-exporter_0a1b2c3d4e-infra");
         assert_eq!(
             i.pod_unit_file(UnitFlavor::Quadlet).path,
             "/etc/containers/systemd/dsctl_node-exporter_0a1b2c3d4e.pod"

@@ -331,12 +331,12 @@ fn volume_mount_naming_a_missing_volume() {
 
 #[test]
 fn refused_field() {
-    let text = with_pod("initContainers = [{ name = \"setup\", image = \"busybox\" }]");
+    let text = with_pod("ephemeralContainers = [{ name = \"debug\", image = \"busybox\" }]");
     assert_spec_error(
         &text,
-        "initContainers",
+        "ephemeralContainers",
         "[{",
-        "spec.template.spec.initContainers",
+        "spec.template.spec.ephemeralContainers",
         "not supported on a bare host",
     );
 }

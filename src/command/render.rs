@@ -3,7 +3,7 @@
 //! and then the unit.
 //!
 //! The unit flavour is the host's `unit_flavor` from the inventory, else a `podman run` service.
-//! `apply` asks the host's podman for its version instead (Quadlet from 4.4); `render` has no
+//! `apply` asks the host's podman for its version instead (Quadlet pods from 5.0); `render` has no
 //! host to ask, so set `unit_flavor = "quadlet"` in the inventory to see Quadlet files.
 
 use anyhow::Context;
