@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::batches::{HostChanges, Policy, schedule};
 use crate::daemonset::DaemonSet;
+use crate::host_facts::HostFacts;
 use crate::host_script::{self, EXIT_LOCKED};
 use crate::intent::host_intent;
 use crate::inventory::Host;
@@ -206,7 +207,8 @@ fn plan_for(
                 .settings
                 .unit_flavor
                 .unwrap_or_else(|| observed.detected_flavor());
-            let mut intent = host_intent(specs, host, flavor, templates, settings.prune)
+            let facts = HostFacts::observed(host, &observed.host);
+            let mut intent = host_intent(specs, host, &facts, flavor, templates, settings.prune)
                 .map_err(|e| e.to_string())?;
             intent.restart.extend(settings.restart.clone());
             intent
@@ -438,6 +440,7 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
             .settings
             .unit_flavor
             .unwrap_or_else(|| observed.detected_flavor());
+        let facts = HostFacts::observed(&ctx.hosts[i], &observed.host);
         let surging: Result<Vec<_>, String> = plan
             .changes
             .iter()
@@ -445,7 +448,7 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
             .filter_map(|c| ctx.specs.iter().find(|s| s.name() == c.daemonset))
             .filter(|ds| surge::max_surge(ds, 1) > 0)
             .map(|ds| {
-                surge::up(ds, flavor, ctx.templates)
+                surge::up(ds, &facts, flavor, ctx.templates)
                     .map_err(|e| format!("daemonset/{}: surge instance: {e}", ds.name()))
             })
             .collect();
@@ -636,10 +639,16 @@ fn policies(
         .iter()
         .map(|ds| {
             let name = ds.name();
-            // Eligibility needs no observation, so unreachable hosts count as desired too.
+            // Unreachable hosts count as desired too, by their inventory labels (their
+            // well-known labels are not observed).
             let desired: Vec<usize> = (0..runs.len())
                 .filter(|i| {
-                    crate::eligibility::node_should_run_daemon_pod(ds, &hosts[*i]).should_run
+                    let host = &hosts[*i];
+                    let node = match &runs[*i].observation {
+                        Some(o) => HostFacts::observed(host, &o.host).node(host),
+                        None => host.clone(),
+                    };
+                    crate::eligibility::node_should_run_daemon_pod(ds, &node).should_run
                 })
                 .collect();
             let revision = crate::revision::revision(ds);
@@ -834,8 +843,15 @@ async fn revert<R: RemoteHost>(
             .settings
             .unit_flavor
             .unwrap_or_else(|| now.detected_flavor());
-        let intent =
-            host_intent(&previous, host, flavor, templates, false).map_err(|e| e.to_string())?;
+        let intent = host_intent(
+            &previous,
+            host,
+            &HostFacts::observed(host, &now.host),
+            flavor,
+            templates,
+            false,
+        )
+        .map_err(|e| e.to_string())?;
         let plan = plan_host(&intent, &now);
         let script =
             host_script::script(&plan.changes, settings.lock_timeout_secs, &settings.holder);

@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::daemonset::DaemonSet;
 use crate::escape::{self, EscapeError};
+use crate::host_facts::HostFacts;
 use crate::inventory::UnitFlavor;
 
 pub use plan::{
@@ -300,16 +301,18 @@ struct QuadletContext {
     exec: Option<String>,
 }
 
-/// One unit per container, named `dsctl-<daemonset>-<container>`.
+/// One unit per container, named `dsctl-<daemonset>-<container>`. The revision is one value
+/// for all hosts; `host` gives the downward API's values, so the units differ per host.
 pub fn render_daemonset(
     ds: &DaemonSet,
     revision: &str,
+    host: &HostFacts,
     flavor: UnitFlavor,
     templates: &Templates,
 ) -> Result<Vec<UnitFile>, RenderError> {
     (0..ds.pod_spec().containers.len())
         .map(|index| {
-            let plan = plan_container(ds, index, revision)?;
+            let plan = plan_container(ds, index, revision, host)?;
             match flavor {
                 UnitFlavor::Service => render_service(&plan, templates),
                 UnitFlavor::Quadlet => {
@@ -630,6 +633,13 @@ mod tests {
         toml::from_str(&doc).unwrap()
     }
 
+    fn host() -> HostFacts {
+        HostFacts {
+            node_name: "node-1".into(),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn unit_names_that_clash_are_refused() {
         assert!(check_unit_names(&[ds("a", &["b", "c"]), ds("a-b", &["d"])]).is_ok());
@@ -648,6 +658,7 @@ mod tests {
         let units = render_daemonset(
             &ds("web", &["app", "sidecar"]),
             "r1",
+            &host(),
             UnitFlavor::Service,
             &t,
         )
@@ -665,7 +676,8 @@ mod tests {
                 .content
                 .starts_with("# Managed by dsctl: daemonset=web container=app revision=r1 ")
         );
-        let units = render_daemonset(&ds("web", &["app"]), "r1", UnitFlavor::Quadlet, &t).unwrap();
+        let units =
+            render_daemonset(&ds("web", &["app"]), "r1", &host(), UnitFlavor::Quadlet, &t).unwrap();
         assert_eq!(units[0].name, "dsctl-web-app.container");
         assert_eq!(
             units[0].path,
@@ -678,17 +690,17 @@ mod tests {
         let t = Templates::embedded();
         let mut d = ds("web", &["app"]);
         d.spec.template.spec.containers[0].args = vec!["ok".into(), ";".into()];
-        let err = render_daemonset(&d, "r", UnitFlavor::Quadlet, &t)
+        let err = render_daemonset(&d, "r", &host(), UnitFlavor::Quadlet, &t)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("containers[0].args[1]") && err.contains("command separator"),
             "{err}"
         );
-        assert!(render_daemonset(&d, "r", UnitFlavor::Service, &t).is_ok());
+        assert!(render_daemonset(&d, "r", &host(), UnitFlavor::Service, &t).is_ok());
         d.spec.template.spec.containers[0].args = vec![];
         d.spec.template.spec.containers[0].image = "thing.image".into();
-        let err = render_daemonset(&d, "r", UnitFlavor::Quadlet, &t)
+        let err = render_daemonset(&d, "r", &host(), UnitFlavor::Quadlet, &t)
             .unwrap_err()
             .to_string();
         assert!(err.contains("containers[0].image"), "{err}");

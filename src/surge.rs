@@ -9,6 +9,7 @@
 //! not the container, so the surge instance shares them with the old and the new one.
 
 use crate::daemonset::DaemonSet;
+use crate::host_facts::HostFacts;
 use crate::inventory::UnitFlavor;
 use crate::plan::{Action, Change, ChangeKind, service_name};
 use crate::render::{RenderError, Templates, UnitFile, render_daemonset};
@@ -37,11 +38,12 @@ pub fn max_surge(ds: &DaemonSet, desired: usize) -> usize {
 /// enabled: a temporary instance should not come back after a reboot). No record is written.
 pub fn up(
     ds: &DaemonSet,
+    facts: &HostFacts,
     flavor: UnitFlavor,
     templates: &Templates,
 ) -> Result<(DaemonSet, Vec<UnitFile>, Change), RenderError> {
     let clone = surge_clone(ds);
-    let units = render_daemonset(&clone, &revision(ds), flavor, templates)?;
+    let units = render_daemonset(&clone, &revision(ds), facts, flavor, templates)?;
     let mut actions: Vec<Action> = units
         .iter()
         .map(|u| Action::WriteUnit {
@@ -162,7 +164,13 @@ image = "img:side"
     fn up_starts_renamed_units_of_the_new_revision_without_a_record() {
         let original = ds("rollingUpdate = { maxUnavailable = 0, maxSurge = 1 }");
         for flavor in [UnitFlavor::Quadlet, UnitFlavor::Service] {
-            let (clone, units, change) = up(&original, flavor, &Templates::embedded()).unwrap();
+            let (clone, units, change) = up(
+                &original,
+                &HostFacts::default(),
+                flavor,
+                &Templates::embedded(),
+            )
+            .unwrap();
             assert_eq!(clone, surge_clone(&original));
             let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
             let ext = match flavor {

@@ -17,6 +17,7 @@ use crate::daemonset::{
     UpdateStrategyType, Volume,
 };
 use crate::diagnostic::{Severity, child, index, key};
+use crate::downward;
 use crate::int_or_string::IntOrString;
 use crate::inventory::InventoryFile;
 use crate::k8s_names;
@@ -89,6 +90,8 @@ pub enum Location {
     Volume,
     VolumeMount,
     EnvVar,
+    /// An env var's `valueFrom`.
+    EnvVarSource,
     Probe,
 }
 
@@ -272,11 +275,12 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::Volume, "flocker", E, Never, false, ONLY_HOSTPATH),
     // Volume mounts
     field(L::VolumeMount, "subPath", E, Never, true, "a sub-directory of a hostPath is just a longer hostPath: point a volume at it"),
-    field(L::VolumeMount, "subPathExpr", E, Never, false, "a sub-directory of a hostPath is just a longer hostPath: point a volume at it"),
     field(L::VolumeMount, "mountPropagation", E, IfString("None"), true, "mount propagation is not rendered into units"),
     field(L::VolumeMount, "recursiveReadOnly", E, IfString("Disabled"), false, "recursive read-only mounts are not rendered into units"),
-    // Env vars
-    field(L::EnvVar, "valueFrom", E, Never, true, "fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef need an API server; write the value itself"),
+    // Env var sources (fieldRef and resourceFieldRef are resolved on each host)
+    field(L::EnvVarSource, "configMapKeyRef", E, Never, true, "there are no ConfigMaps without an API server; write the value under env"),
+    field(L::EnvVarSource, "secretKeyRef", E, Never, true, "there are no Secrets without an API server; write the value under env"),
+    field(L::EnvVarSource, "fileKeyRef", E, Never, true, "env files from volumes are not read into units"),
     // Probes
     field(L::Probe, "grpc", E, Never, true, "podman health checks cannot speak gRPC; use exec with a gRPC health client, or tcpSocket"),
 ];
@@ -1002,7 +1006,7 @@ impl Findings {
                 }
                 no_nul(self, dir, &wp);
             }
-            self.env(c, &p);
+            self.env(c, pod, &p);
             self.ports(c, pod.host_network, &p, &mut host_ports);
             if let Some(resources) = &c.resources {
                 self.resources(resources, &child(&p, "resources"));
@@ -1051,7 +1055,7 @@ impl Findings {
         }
     }
 
-    fn env(&mut self, c: &Container, path: &str) {
+    fn env(&mut self, c: &Container, pod: &PodSpec, path: &str) {
         let mut seen = BTreeSet::new();
         for (i, var) in c.env.iter().enumerate() {
             let p = index(&child(path, "env"), i);
@@ -1073,7 +1077,113 @@ impl Findings {
                 }
             }
             no_nul(self, &var.value, &child(&p, "value"));
-            self.hostless_opt(L::EnvVar, &p, "valueFrom", &var.value_from);
+            if let Some(from) = &var.value_from {
+                self.env_source(from, !var.value.is_empty(), pod, &child(&p, "valueFrom"));
+            }
+        }
+    }
+
+    /// `validateEnvVarValueFrom`: exactly one source, and the downward API's field paths as
+    /// the API server checks them.
+    fn env_source(
+        &mut self,
+        from: &crate::daemonset::EnvVarSource,
+        has_value: bool,
+        pod: &PodSpec,
+        path: &str,
+    ) {
+        let refused = [
+            ("configMapKeyRef", &from.config_map_key_ref),
+            ("secretKeyRef", &from.secret_key_ref),
+            ("fileKeyRef", &from.file_key_ref),
+        ];
+        let sources = usize::from(from.field_ref.is_some())
+            + usize::from(from.resource_field_ref.is_some())
+            + refused.iter().filter(|(_, v)| v.is_some()).count();
+        if sources == 0 {
+            self.push(invalid(
+                path,
+                "",
+                "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+            ));
+        } else if has_value {
+            self.push(invalid(
+                path,
+                "",
+                "may not be specified when `value` is not empty",
+            ));
+        } else if sources > 1 {
+            self.push(invalid(
+                path,
+                "",
+                "may not have more than one field specified at a time",
+            ));
+        }
+        for (k, value) in refused {
+            if value.is_some()
+                && let Some(row) = hostless_field(L::EnvVarSource, k)
+            {
+                self.push(hostless_finding(row, &child(path, k)));
+            }
+        }
+        if let Some(selector) = &from.field_ref {
+            let p = child(path, "fieldRef");
+            match downward::parse_field_ref(selector) {
+                Err(errors) => {
+                    for e in errors {
+                        let at = if e.on_selector() {
+                            p.clone()
+                        } else {
+                            child(&p, "fieldPath")
+                        };
+                        let finding = Finding::error(at, e.to_string());
+                        self.push(match e {
+                            downward::FieldRefError::NotConvertible(_)
+                            | downward::FieldRefError::NotSupported { .. } => finding.with_help(
+                                "dsctl resolves these on each host as the kubelet does: metadata.name \
+                                 (the instance's pod name), metadata.namespace, metadata.uid, \
+                                 metadata.labels['KEY'], metadata.annotations['KEY'], spec.nodeName \
+                                 (the inventory name), spec.serviceAccountName, status.hostIP, \
+                                 status.hostIPs, and status.podIP/podIPs with hostNetwork",
+                            ),
+                            _ => finding,
+                        });
+                    }
+                }
+                Ok(downward::PodField::PodIp | downward::PodField::PodIps) if !pod.host_network => {
+                    self.push(
+                        invalid(&child(&p, "fieldPath"), &selector.field_path, downward::POD_IP_WHY)
+                            .with_help(
+                                "status.hostIP gives the host's address; a program that needs the pod's \
+                                 own address can read it from its network interface when it starts",
+                            ),
+                    );
+                }
+                Ok(_) => {}
+            }
+        }
+        if let Some(selector) = &from.resource_field_ref {
+            let p = child(path, "resourceFieldRef");
+            for e in downward::check_resource_ref(selector) {
+                let at = child(
+                    &p,
+                    if e.on_divisor() {
+                        "divisor"
+                    } else {
+                        "resource"
+                    },
+                );
+                self.push(Finding::error(at, e.to_string()));
+            }
+            if let Some(name) = selector.container_name.as_deref().filter(|n| !n.is_empty())
+                && !pod.containers.iter().any(|c| c.name == name)
+            {
+                let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+                self.push(
+                    Finding::error(child(&p, "containerName"), format!("Not found: {name:?}"))
+                        .with_help(format!("the pod's containers are {}", names.join(", "))),
+                );
+            }
         }
     }
 
@@ -1242,6 +1352,17 @@ impl Findings {
                 self.push(invalid(&mount_path, &mount.mount_path, "must be unique"));
             }
             self.hostless_opt(L::VolumeMount, &p, "subPath", &mount.sub_path);
+            if let Some(expr) = &mount.sub_path_expr {
+                // `validateLocalDescendingPath`; the expanded path is checked again per host.
+                let sp = child(&p, "subPathExpr");
+                if expr.starts_with('/') {
+                    self.push(invalid(&sp, expr, "must be a relative path"));
+                }
+                if expr.split('/').any(|part| part == "..") {
+                    self.push(invalid(&sp, expr, "must not contain '..'"));
+                }
+                no_nul(self, expr, &sp);
+            }
             self.hostless_opt(
                 L::VolumeMount,
                 &p,
@@ -1907,9 +2028,59 @@ image = "localhost/agent:1"
                 "must be between 0 and 4294967295",
             ),
             (
-                "[[spec.template.spec.containers.env]]\nname = \"NODE\"\nvalueFrom = { fieldRef = { fieldPath = \"spec.nodeName\" } }\n",
+                "[[spec.template.spec.containers.env]]\nname = \"NODE\"\nvalueFrom = { fieldRef = { fieldPath = \"spec.nodename\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "field label not supported: spec.nodename",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"P\"\nvalueFrom = { fieldRef = { fieldPath = \"status.phase\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "Unsupported value: \"status.phase\": supported values: \"metadata.name\"",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"P\"\nvalueFrom = { fieldRef = { fieldPath = \"status.podIP\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "podman assigns it when the pod starts",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"L\"\nvalueFrom = { fieldRef = { fieldPath = \"metadata.labels['-x']\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef",
+                "Invalid value: \"-x\"",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"N\"\nvalueFrom = { fieldRef = { apiVersion = \"v2\", fieldPath = \"spec.nodeName\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "unsupported pod version: v2",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"G\"\nvalueFrom = { resourceFieldRef = { resource = \"limits.gpu\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.resourceFieldRef.resource",
+                "Unsupported value: \"limits.gpu\"",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = { resourceFieldRef = { resource = \"limits.cpu\", divisor = \"10m\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor",
+                "only divisor's values 1m and 1 are supported with the cpu resource",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = { resourceFieldRef = { resource = \"limits.cpu\", containerName = \"other\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName",
+                "Not found: \"other\"",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = { configMapKeyRef = { name = \"c\", key = \"k\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.configMapKeyRef",
+                "there are no ConfigMaps",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalue = \"x\"\nvalueFrom = { fieldRef = { fieldPath = \"spec.nodeName\" } }\n",
                 "spec.template.spec.containers[0].env[0].valueFrom",
-                "not supported",
+                "may not be specified when `value` is not empty",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = {}\n",
+                "spec.template.spec.containers[0].env[0].valueFrom",
+                "must specify one of",
             ),
             (
                 "[spec]\nminReadySeconds = -1\n",
@@ -2278,6 +2449,15 @@ image = "localhost/agent:1"
                         toml::Value::Array(vec![toml::Value::Table(toml::toml! { name = "V" })]),
                     );
                     [&container[..], &["env"]].concat()
+                }
+                L::EnvVarSource => {
+                    table_at(&mut doc, &container).insert(
+                        "env".into(),
+                        toml::Value::Array(vec![toml::Value::Table(
+                            toml::toml! { name = "V" valueFrom = {} },
+                        )]),
+                    );
+                    [&container[..], &["env", "valueFrom"]].concat()
                 }
             };
             table_at(&mut doc, &path).insert(row.key.to_string(), toml::Value::Integer(1));

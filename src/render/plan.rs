@@ -25,7 +25,10 @@
 use std::net::IpAddr;
 
 use crate::daemonset::{Container, DaemonSet, Probe, Protocol, PullPolicy, Volume};
+use crate::downward::PodView;
 use crate::escape;
+use crate::expansion;
+use crate::host_facts::HostFacts;
 
 use super::RenderError;
 
@@ -119,6 +122,27 @@ impl Mount {
         ))
     }
 
+    /// Mounts `sub` (an expanded subPathExpr, relative and without `..`) of the volume
+    /// instead of all of it, and returns the command that creates it first, as the kubelet
+    /// creates a missing subPath. An empty `sub` is the whole volume.
+    pub fn with_sub_path(&mut self, sub: &str) -> Result<Option<Vec<Word>>, String> {
+        let sub = sub.trim_end_matches('/');
+        if sub.is_empty() {
+            return Ok(None);
+        }
+        match self {
+            Mount::Bind { host, .. } => {
+                check_path(&format!("/{sub}"))?;
+                *host = format!("{}/{sub}", host.trim_end_matches('/'));
+                Ok(Some(vec![fixed("/bin/mkdir"), fixed("-p"), value(host.clone())]))
+            }
+            Mount::Named { .. } | Mount::Tmpfs { .. } => Err(
+                "a sub-path can be mounted from a hostPath volume only; an emptyDir is mounted whole"
+                    .to_string(),
+            ),
+        }
+    }
+
     pub fn options(&self) -> Vec<Word> {
         match self {
             Mount::Tmpfs {
@@ -179,10 +203,13 @@ pub fn unit_base_name(daemonset: &str, container: &str) -> String {
     )
 }
 
+/// The container's `podman run` options on one host: `host` resolves the downward API, and
+/// `$(VAR)` in command, args and subPathExpr expands from the resolved env, as the kubelet does.
 pub fn plan_container(
     ds: &DaemonSet,
     index: usize,
     revision: &str,
+    host: &HostFacts,
 ) -> Result<ContainerPlan, RenderError> {
     let pod = ds.pod_spec();
     let c = &pod.containers[index];
@@ -220,22 +247,29 @@ pub fn plan_container(
         }
     }
 
-    let mut env = Vec::with_capacity(c.env.len());
     for (i, e) in c.env.iter().enumerate() {
-        if e.value_from.is_some() {
-            return Err(err(
-                &format!("env[{i}].valueFrom"),
-                "valueFrom needs the Kubernetes API and is not supported".into(),
-            ));
-        }
         if e.name.is_empty() || e.name.contains('=') {
             return Err(err(
                 &format!("env[{i}].name"),
                 format!("{:?} is not a valid environment variable name", e.name),
             ));
         }
-        env.push((e.name.clone(), e.value.clone()));
     }
+    let pod_view = PodView { ds, revision, host };
+    let env = pod_view
+        .container_env(c)
+        .map_err(|(f, reason)| err(&f, reason))?;
+    let vars = expansion::env_map(&env);
+    let command: Vec<String> = c
+        .command
+        .iter()
+        .map(|s| expansion::expand(s, &[&vars]))
+        .collect();
+    let args: Vec<String> = c
+        .args
+        .iter()
+        .map(|s| expansion::expand(s, &[&vars]))
+        .collect();
 
     let mut publish = Vec::new();
     if !pod.host_network {
@@ -289,12 +323,24 @@ pub fn plan_container(
                 ),
             ));
         };
-        let (mount, check) = plan_volume(ds.name(), &pod.volumes[j], &vm.mount_path, vm.read_only)
-            .map_err(|(which, r)| err_at(format!("spec.template.spec.volumes[{j}].{which}"), r))?;
+        let (mut mount, check) =
+            plan_volume(ds.name(), &pod.volumes[j], &vm.mount_path, vm.read_only).map_err(
+                |(which, r)| err_at(format!("spec.template.spec.volumes[{j}].{which}"), r),
+            )?;
         if let Some(check) = check
             && !pre_start.contains(&check)
         {
             pre_start.push(check);
+        }
+        if let Some(expr) = &vm.sub_path_expr {
+            let sub = expansion::expand_sub_path(expr, &vars)
+                .map_err(|e| err(&f("subPathExpr"), e.to_string()))?;
+            if let Some(create) = mount
+                .with_sub_path(&sub)
+                .map_err(|r| err(&f("subPathExpr"), r))?
+            {
+                pre_start.push(create);
+            }
         }
         mounts.push(mount);
     }
@@ -355,10 +401,10 @@ pub fn plan_container(
         );
     }
 
-    let entrypoint = if c.command.is_empty() {
+    let entrypoint = if command.is_empty() {
         None
     } else {
-        Some(serde_json::to_string(&c.command).expect("a list of strings always serializes"))
+        Some(serde_json::to_string(&command).expect("a list of strings always serializes"))
     };
 
     Ok(ContainerPlan {
@@ -374,7 +420,7 @@ pub fn plan_container(
         mounts,
         options,
         entrypoint,
-        args: c.args.clone(),
+        args,
         pre_start,
         grace_secs,
         cpu_quota,
@@ -733,12 +779,22 @@ mod tests {
         toml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"))
     }
 
+    fn host() -> HostFacts {
+        HostFacts {
+            node_name: "node-1".into(),
+            host_ips: vec!["10.0.0.1".parse().unwrap()],
+            cpus: Some(2),
+            memory_bytes: Some(1 << 30),
+            ..Default::default()
+        }
+    }
+
     fn plan(container: &str, pod: &str) -> ContainerPlan {
-        plan_container(&ds(container, pod), 0, "rev").unwrap()
+        plan_container(&ds(container, pod), 0, "rev", &host()).unwrap()
     }
 
     fn refusal(container: &str, pod: &str) -> String {
-        plan_container(&ds(container, pod), 0, "rev")
+        plan_container(&ds(container, pod), 0, "rev", &host())
             .unwrap_err()
             .to_string()
     }
@@ -1035,11 +1091,95 @@ mod tests {
         assert!(refusal("securityContext = { runAsGroup = 5 }", "").contains("runAsGroup"));
         assert!(refusal("securityContext = { runAsUser = -1 }", "").contains("runAsUser"));
         assert!(refusal("env = [{ name = \"A=B\", value = \"x\" }]", "").contains("env[0].name"));
-        assert!(refusal("env = [{ name = \"A\", valueFrom = { fieldRef = { fieldPath = \"spec.nodeName\" } } }]", "").contains("valueFrom"));
         assert!(refusal("workingDir = \"rel\"", "").contains("workingDir"));
         let p = plan("command = [\"/bin/sh\", \"-c\"]\nargs = [\"echo hi\"]", "");
         assert_eq!(p.entrypoint.as_deref(), Some(r#"["/bin/sh","-c"]"#));
         assert_eq!(p.args, ["echo hi"]);
+    }
+
+    /// The downward API and `$(VAR)`: env resolved for the host, command and args expanded from
+    /// it, subPathExpr too.
+    #[test]
+    fn env_command_args_and_sub_path_expand_per_host() {
+        let p = plan(
+            r#"env = [
+                { name = "NODE", valueFrom = { fieldRef = { fieldPath = "spec.nodeName" } } },
+                { name = "IP", valueFrom = { fieldRef = { fieldPath = "status.hostIP" } } },
+                { name = "CPUS", valueFrom = { resourceFieldRef = { resource = "limits.cpu" } } },
+                { name = "ADDR", value = "$(IP):9100" },
+            ]
+            command = ["/bin/agent", "--node=$(NODE)"]
+            args = ["--listen=$(ADDR)", "$$(NODE)", "$(UNSET)", "--cpus=$(CPUS)"]
+            volumeMounts = [{ name = "logs", mountPath = "/logs", subPathExpr = "nodes/$(NODE)" }]"#,
+            r#"volumes = [{ name = "logs", hostPath = { path = "/var/log/agent", type = "Directory" } }]"#,
+        );
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            p.env,
+            pairs(&[
+                ("NODE", "node-1"),
+                ("IP", "10.0.0.1"),
+                ("CPUS", "2"),
+                ("ADDR", "10.0.0.1:9100")
+            ])
+        );
+        assert_eq!(
+            p.entrypoint.as_deref(),
+            Some(r#"["/bin/agent","--node=node-1"]"#)
+        );
+        assert_eq!(
+            p.args,
+            ["--listen=10.0.0.1:9100", "$(NODE)", "$(UNSET)", "--cpus=2"]
+        );
+        assert_eq!(
+            p.mounts,
+            [Mount::Bind {
+                host: "/var/log/agent/nodes/node-1".into(),
+                dest: "/logs".into(),
+                read_only: false
+            }]
+        );
+        assert_eq!(
+            words(&p.pre_start),
+            [
+                "/usr/bin/test",
+                "-d",
+                "/var/log/agent",
+                "/bin/mkdir",
+                "-p",
+                "/var/log/agent/nodes/node-1"
+            ]
+        );
+        let mount = |expr: &str| {
+            format!(
+                "env = [{{ name = \"UP\", value = \"..\" }}]\nvolumeMounts = [{{ name = \"v\", mountPath = \"/m\", subPathExpr = \"{expr}\" }}]"
+            )
+        };
+        let host_path = "volumes = [{ name = \"v\", hostPath = { path = \"/h\" } }]";
+        for (expr, want) in [
+            ("$(UP)/x", "must not contain '..'"),
+            ("$(NOPE)", "missing value for NOPE"),
+        ] {
+            let err = refusal(&mount(expr), host_path);
+            assert!(
+                err.contains("volumeMounts[0].subPathExpr") && err.contains(want),
+                "{err}"
+            );
+        }
+        let err = refusal(&mount("a"), "volumes = [{ name = \"v\", emptyDir = {} }]");
+        assert!(err.contains("hostPath volume only"), "{err}");
+        let err = refusal(
+            "env = [{ name = \"P\", valueFrom = { fieldRef = { fieldPath = \"status.podIP\" } } }]",
+            "",
+        );
+        assert!(
+            err.contains("env[0].valueFrom.fieldRef") && err.contains("podman assigns"),
+            "{err}"
+        );
     }
 
     #[test]
