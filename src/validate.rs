@@ -155,7 +155,7 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     // DaemonSet
     field(L::DaemonSet, "status", W, Never, true, "it is the controller's report, not part of the spec; see `dsctl get` and `dsctl rollout status`"),
     // ObjectMeta
-    field(L::ObjectMeta, "namespace", W, Never, true, "hosts have no namespaces: a DaemonSet name is unique across the whole inventory"),
+    field(L::ObjectMeta, "namespace", W, Never, true, "hosts have no namespaces: a DaemonSet name is unique across the whole inventory (the downward API's metadata.namespace still gives it)"),
     field(L::ObjectMeta, "uid", W, Never, false, SERVER_WRITTEN),
     field(L::ObjectMeta, "resourceVersion", W, Never, false, SERVER_WRITTEN),
     field(L::ObjectMeta, "generation", W, Never, false, SERVER_WRITTEN),
@@ -249,7 +249,7 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::Volume, "secret", E, Never, true, NO_API_SERVER),
     field(L::Volume, "persistentVolumeClaim", E, Never, true, NO_API_SERVER),
     field(L::Volume, "projected", E, Never, true, NO_API_SERVER),
-    field(L::Volume, "downwardAPI", E, Never, true, NO_API_SERVER),
+    field(L::Volume, "downwardAPI", E, Never, true, "downwardAPI volume files are not written on hosts yet; the same fields work as env values (valueFrom.fieldRef and valueFrom.resourceFieldRef)"),
     field(L::Volume, "ephemeral", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "csi", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "nfs", E, Never, false, ONLY_HOSTPATH),
@@ -1139,13 +1139,20 @@ impl Findings {
                         let finding = Finding::error(at, e.to_string());
                         self.push(match e {
                             downward::FieldRefError::NotConvertible(_)
-                            | downward::FieldRefError::NotSupported { .. } => finding.with_help(
-                                "dsctl resolves these on each host as the kubelet does: metadata.name \
-                                 (the instance's pod name), metadata.namespace, metadata.uid, \
-                                 metadata.labels['KEY'], metadata.annotations['KEY'], spec.nodeName \
-                                 (the inventory name), spec.serviceAccountName, status.hostIP, \
-                                 status.hostIPs, and status.podIP/podIPs with hostNetwork",
-                            ),
+                            | downward::FieldRefError::NotSupported { .. } => {
+                                let near = downward::ENV_FIELD_PATHS
+                                    .iter()
+                                    .find(|p| p.eq_ignore_ascii_case(&selector.field_path))
+                                    .map(|p| format!("did you mean `{p}`? "))
+                                    .unwrap_or_default();
+                                finding.with_help(format!(
+                                    "{near}dsctl resolves these on each host as the kubelet does: \
+                                     metadata.name (the instance's pod name), metadata.namespace, \
+                                     metadata.uid, metadata.labels['KEY'], metadata.annotations['KEY'], \
+                                     spec.nodeName (the inventory name), spec.serviceAccountName, \
+                                     status.hostIP, status.hostIPs, and status.podIP/podIPs with hostNetwork"
+                                ))
+                            }
                             _ => finding,
                         });
                     }
