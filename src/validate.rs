@@ -155,7 +155,7 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     // DaemonSet
     field(L::DaemonSet, "status", W, Never, true, "it is the controller's report, not part of the spec; see `dsctl get` and `dsctl rollout status`"),
     // ObjectMeta
-    field(L::ObjectMeta, "namespace", W, Never, true, "hosts have no namespaces: a DaemonSet name is unique across the whole inventory (the downward API's metadata.namespace still gives it)"),
+    field(L::ObjectMeta, "namespace", W, Never, true, "hosts have no namespaces: a DaemonSet name is unique across the whole inventory"),
     field(L::ObjectMeta, "uid", W, Never, false, SERVER_WRITTEN),
     field(L::ObjectMeta, "resourceVersion", W, Never, false, SERVER_WRITTEN),
     field(L::ObjectMeta, "generation", W, Never, false, SERVER_WRITTEN),
@@ -418,7 +418,21 @@ impl Findings {
                 }
             }
         }
-        if let Some(namespace) = &meta.namespace {
+        // Hosts have no namespaces; the downward API is the one place that shows it.
+        let shown = ds
+            .pod_spec()
+            .containers
+            .iter()
+            .flat_map(|c| &c.env)
+            .any(|e| {
+                e.value_from
+                    .as_ref()
+                    .and_then(|f| f.field_ref.as_ref())
+                    .is_some_and(|f| f.field_path == "metadata.namespace")
+            });
+        if let Some(namespace) = &meta.namespace
+            && !shown
+        {
             self.hostless(
                 L::ObjectMeta,
                 "namespace",
@@ -1797,6 +1811,20 @@ image = "localhost/agent:1"
             .filter(|f| f.severity == Severity::Warning)
             .map(|f| f.field)
             .collect()
+    }
+
+    /// metadata.namespace means nothing on a host, unless the downward API shows it.
+    #[test]
+    fn namespace_is_warned_unless_the_downward_api_shows_it() {
+        let mut ds = parse("");
+        ds.metadata.namespace = Some("monitoring".into());
+        assert_eq!(warnings(&ds), ["metadata.namespace"]);
+        let mut shown = parse(
+            "env = [{ name = \"NS\", valueFrom = { fieldRef = { fieldPath = \"metadata.namespace\" } } }]\n",
+        );
+        shown.metadata.namespace = Some("monitoring".into());
+        assert_eq!(warnings(&shown), Vec::<String>::new());
+        assert_eq!(errors(&shown), vec![]);
     }
 
     #[test]
