@@ -123,8 +123,10 @@ impl Mount {
     }
 
     /// Mounts `sub` (an expanded subPathExpr, relative and without `..`) of the volume
-    /// instead of all of it, and returns the command that creates it first, as the kubelet
-    /// creates a missing subPath. An empty `sub` is the whole volume.
+    /// instead of all of it, and returns the command to run first: it creates a missing
+    /// sub-path, as the kubelet does, and refuses one that resolves outside the volume (a
+    /// symlink planted in it), as the kubelet's safe sub-path does. An empty `sub` is the
+    /// whole volume.
     pub fn with_sub_path(&mut self, sub: &str) -> Result<Option<Vec<Word>>, String> {
         let sub = sub.trim_end_matches('/');
         if sub.is_empty() {
@@ -133,13 +135,20 @@ impl Mount {
         match self {
             Mount::Bind { host, .. } => {
                 check_path(&format!("/{sub}"))?;
-                *host = format!("{}/{sub}", host.trim_end_matches('/'));
-                Ok(Some(vec![fixed("/bin/mkdir"), fixed("-p"), value(host.clone())]))
+                let root = host.trim_end_matches('/').to_string();
+                *host = format!("{root}/{sub}");
+                Ok(Some(vec![
+                    fixed("/bin/sh"),
+                    fixed("-c"),
+                    value(SUB_PATH_CHECK),
+                    fixed("dsctl-subpath"),
+                    value(root),
+                    value(sub.to_string()),
+                ]))
             }
-            Mount::Named { .. } | Mount::Tmpfs { .. } => Err(
-                "a sub-path can be mounted from a hostPath volume only; an emptyDir is mounted whole"
-                    .to_string(),
-            ),
+            Mount::Named { .. } | Mount::Tmpfs { .. } => {
+                Err("a sub-path can be mounted from a directory only".to_string())
+            }
         }
     }
 
@@ -163,6 +172,10 @@ impl Mount {
         }
     }
 }
+
+/// `$1` the volume, `$2` the sub-path: fail unless it resolves inside `$1` (checked before
+/// `mkdir -p`, which would follow a planted symlink, and again after), else create it.
+const SUB_PATH_CHECK: &str = r#"r=$(realpath -e -- "$1") || exit 1; inside() { p=$(realpath $1 -- "$r/$2") && case "$p/" in "$r"/*) ;; *) echo "subPath $2 resolves to $p, outside the volume $r" >&2; exit 1 ;; esac; }; inside -m "$2" && mkdir -p -- "$r/$2" && inside -e "$2""#;
 
 /// Everything `podman run` needs for one container, before it is written as a unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,6 +348,16 @@ pub fn plan_container(
         if let Some(expr) = &vm.sub_path_expr {
             let sub = expansion::expand_sub_path(expr, &vars)
                 .map_err(|e| err(&f("subPathExpr"), e.to_string()))?;
+            // Only a hostPath: a container that can write into its volume could turn a
+            // sub-path into a symlink out of it, and the next start would follow it (the
+            // kubelet opens sub-paths without following links; a bind mount cannot).
+            if pod.volumes[j].host_path.is_none() {
+                return Err(err(
+                    &f("subPathExpr"),
+                    "a sub-path can be mounted from a hostPath volume only; mount the volume whole"
+                        .into(),
+                ));
+            }
             if let Some(create) = mount
                 .with_sub_path(&sub)
                 .map_err(|r| err(&f("subPathExpr"), r))?
@@ -1149,9 +1172,12 @@ mod tests {
                 "/usr/bin/test",
                 "-d",
                 "/var/log/agent",
-                "/bin/mkdir",
-                "-p",
-                "/var/log/agent/nodes/node-1"
+                "/bin/sh",
+                "-c",
+                SUB_PATH_CHECK,
+                "dsctl-subpath",
+                "/var/log/agent",
+                "nodes/node-1"
             ]
         );
         let mount = |expr: &str| {

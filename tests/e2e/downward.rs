@@ -11,6 +11,8 @@ use crate::harness::*;
 const DS: &str = "dw-downward";
 const ARM: &str = "dw-arm";
 const PORT: u16 = 19200;
+/// The hostPath the test's subPathExpr mounts a per-node directory of.
+const HOST_DIR: &str = "/var/tmp/dw-downward";
 
 /// The web image serving its own environment at /env.txt, with downward env vars, `$(VAR)`s
 /// in its argv and limits that resourceFieldRef reads back.
@@ -27,12 +29,14 @@ app = "{DS}"
 app = "{DS}"
 [spec.template.spec]
 nodeSelector = {{ "kubernetes.io/arch" = "amd64" }}
+volumes = [{{ name = "data", hostPath = {{ path = "{HOST_DIR}", type = "DirectoryOrCreate" }} }}]
 [[spec.template.spec.containers]]
 name = "main"
 image = "localhost/dsctl-test/web:1"
 imagePullPolicy = "Never"
 command = ["/bin/sh", "-c"]
-args = ["env > /www/env.txt; echo \"$0 $1\" > /www/argv.txt; exec /entrypoint", "$(NODE_NAME)", "$$(NODE_NAME)", "$(URL)"]
+args = ["env > /www/env.txt; echo \"$0 $1\" > /www/argv.txt; echo \"$0\" > /data/hello; exec /entrypoint", "$(NODE_NAME)", "$$(NODE_NAME)", "$(URL)"]
+volumeMounts = [{{ name = "data", mountPath = "/data", subPathExpr = "nodes/$(NODE_NAME)" }}]
 resources = {{ limits = {{ cpu = "500m", memory = "64Mi" }} }}
 ports = [{{ containerPort = 8080, hostPort = {PORT} }}]
 env = [
@@ -97,6 +101,9 @@ fn containers_see_their_host_through_the_downward_api_and_expanded_argv() {
     hosts.extend(fleet.of_suite("bookworm", 1));
     let scene = Scene::new(&fleet, &hosts);
     scene.own(&[DS, ARM]);
+    for host in &hosts {
+        on_host(&host.name, &format!("rm -rf {HOST_DIR}"));
+    }
     let downward = scene.spec("downward.toml", &downward_spec());
     let arm = scene.spec("arm.toml", &arm_spec());
     let files = ["-f", path_str(&downward), "-f", path_str(&arm)];
@@ -187,6 +194,13 @@ fn containers_see_their_host_through_the_downward_api_and_expanded_argv() {
                 .any(|l| l == format!("NODE_NAME={}", host.name)),
             "{page}"
         );
+
+        // subPathExpr mounted the host's own directory of the hostPath.
+        let hello = stdout(&on_host(
+            &host.name,
+            &format!("cat {HOST_DIR}/nodes/{}/hello", host.name),
+        ));
+        assert_eq!(hello.trim(), host.name, "{}", host.name);
     }
 
     // A second apply is a no-op: the per-host values are stable.
@@ -213,4 +227,8 @@ fn containers_see_their_host_through_the_downward_api_and_expanded_argv() {
         "{bookworm} is no longer amd64"
     );
     assert_eq!(containers(&hosts[0].name, DS).len(), 1);
+    scene.dsctl(&["delete", "ds", DS, ARM]);
+    for host in &hosts {
+        on_host(&host.name, &format!("rm -rf {HOST_DIR}"));
+    }
 }
