@@ -5,6 +5,10 @@
 //! the field-path checks the API server makes (pkg/apis/core/validation
 //! `validateObjectFieldSelector`, pkg/apis/core/pods `ConvertDownwardAPIFieldLabel`). Pure.
 //!
+//! The same fields fill `downwardAPI` volumes: their files are written into the instance's
+//! directory (`layout::Instance::downward_api_dir`) by the unit before the container starts,
+//! so they travel in the unit like env values and change with it.
+//!
 //! What each field is on a host:
 //! - `metadata.name`: the instance's podman pod name (`layout::Instance::pod_name`);
 //! - `metadata.namespace`: the DaemonSet's `metadata.namespace`, else `default`;
@@ -26,7 +30,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use crate::daemonset::{Container, DaemonSet, ObjectFieldSelector, ResourceFieldSelector};
+use crate::daemonset::{
+    Container, DaemonSet, DownwardApiVolumeSource, ObjectFieldSelector, ResourceFieldSelector,
+};
 use crate::expansion;
 use crate::host_facts::HostFacts;
 use crate::layout::Instance;
@@ -44,6 +50,16 @@ pub const ENV_FIELD_PATHS: &[&str] = &[
     "status.hostIPs",
     "status.podIP",
     "status.podIPs",
+];
+
+/// The fieldPaths a downwardAPI volume file may use (`validVolumeDownwardAPIFieldPathExpressions`),
+/// besides the subscripted labels and annotations.
+pub const VOLUME_FIELD_PATHS: &[&str] = &[
+    "metadata.annotations",
+    "metadata.labels",
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
 ];
 
 /// The resources a resourceFieldRef may name (`validContainerResourceFieldPathExpressions`).
@@ -92,6 +108,10 @@ pub enum PodField {
     PodIps,
     Label(String),
     Annotation(String),
+    /// All labels, `key="value"` lines (volumes only).
+    Labels,
+    /// All annotations, likewise.
+    Annotations,
 }
 
 /// Why a fieldRef is not valid, in the API server's words.
@@ -112,14 +132,20 @@ pub enum FieldRefError {
     /// A label or annotation key that is not a qualified name: reported on the fieldRef.
     #[error("Invalid value: {key:?}: {message}")]
     BadKey { key: String, message: String },
-    #[error("Unsupported value: {path:?}: supported values: {}", supported_list())]
-    NotSupported { path: String },
+    #[error(
+        "Unsupported value: {path:?}: supported values: {}",
+        supported_list(supported)
+    )]
+    NotSupported {
+        path: String,
+        supported: &'static [&'static str],
+    },
 }
 
-fn supported_list() -> String {
+fn supported_list(supported: &[&str]) -> String {
     format!(
         "{}, \"metadata.labels['<KEY>']\", \"metadata.annotations['<KEY>']\"",
-        quoted(ENV_FIELD_PATHS)
+        quoted(supported)
     )
 }
 
@@ -144,8 +170,12 @@ fn split_subscript(path: &str) -> Option<(&str, &str)> {
     (!head.is_empty()).then_some((head, key))
 }
 
-/// An env var's fieldRef checked as the API server checks it, and what it names.
-pub fn parse_field_ref(selector: &ObjectFieldSelector) -> Result<PodField, Vec<FieldRefError>> {
+/// A fieldRef checked as the API server checks it, and what it names; `supported` is
+/// [`ENV_FIELD_PATHS`] or [`VOLUME_FIELD_PATHS`].
+pub fn parse_field_ref(
+    selector: &ObjectFieldSelector,
+    supported: &'static [&'static str],
+) -> Result<PodField, Vec<FieldRefError>> {
     let path = selector.field_path.as_str();
     if path.is_empty() {
         return Err(vec![FieldRefError::Required]);
@@ -188,6 +218,12 @@ pub fn parse_field_ref(selector: &ObjectFieldSelector) -> Result<PodField, Vec<F
     if !CONVERTIBLE.contains(&path) {
         return Err(vec![FieldRefError::NotConvertible(path.to_string())]);
     }
+    if !supported.contains(&path) {
+        return Err(vec![FieldRefError::NotSupported {
+            path: path.to_string(),
+            supported,
+        }]);
+    }
     Ok(match path {
         "metadata.name" => PodField::Name,
         "metadata.namespace" => PodField::Namespace,
@@ -198,9 +234,12 @@ pub fn parse_field_ref(selector: &ObjectFieldSelector) -> Result<PodField, Vec<F
         "status.hostIPs" => PodField::HostIps,
         "status.podIP" => PodField::PodIp,
         "status.podIPs" => PodField::PodIps,
+        "metadata.labels" => PodField::Labels,
+        "metadata.annotations" => PodField::Annotations,
         _ => {
             return Err(vec![FieldRefError::NotSupported {
                 path: path.to_string(),
+                supported,
             }]);
         }
     })
@@ -325,6 +364,47 @@ pub enum DownwardError {
     Invalid(String),
 }
 
+/// A downwardAPI volume's file: its path in the volume, its mode and its content.
+pub type VolumeFile = (String, u32, String);
+
+/// The mode of a downwardAPI volume's files when the spec gives none
+/// (`DownwardAPIVolumeSourceDefaultMode`).
+pub const DEFAULT_MODE: i32 = 0o644;
+
+/// `fieldpath.FormatMap`: `key="value"` lines in key order, values quoted as Go's `%q` does.
+pub fn format_map(map: &BTreeMap<String, String>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}={}", go_quote(v)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Go's `strconv.Quote`: printable characters as they are, the rest escaped.
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Why status.podIP cannot be given without hostNetwork.
 pub const POD_IP_WHY: &str = "the pod's IP address is not known when its environment is written: \
      podman assigns it when the pod starts, after the containers' environment is fixed";
@@ -372,7 +452,44 @@ impl PodView<'_> {
                 .get(key)
                 .cloned()
                 .unwrap_or_default(),
+            PodField::Labels => format_map(&self.labels()),
+            PodField::Annotations => format_map(&self.ds.spec.template.metadata.annotations),
         })
+    }
+
+    /// A downwardAPI volume's files: (path in the volume, mode, content), as the kubelet's
+    /// downwardAPI volume plugin writes them. The error names the item (`items[i]…`).
+    pub fn volume_files(
+        &self,
+        source: &DownwardApiVolumeSource,
+    ) -> Result<Vec<VolumeFile>, (String, String)> {
+        let default_mode = source.default_mode.unwrap_or(DEFAULT_MODE);
+        let mut files = Vec::with_capacity(source.items.len());
+        for (i, item) in source.items.iter().enumerate() {
+            let at = |f: &str| format!("items[{i}].{f}");
+            let content = if let Some(selector) = &item.field_ref {
+                let field = parse_field_ref(selector, VOLUME_FIELD_PATHS).map_err(|errors| {
+                    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    (at("fieldRef.fieldPath"), text.join("; "))
+                })?;
+                self.field(&field)
+                    .map_err(|e| (at("fieldRef"), e.to_string()))?
+            } else if let Some(selector) = &item.resource_field_ref {
+                // A volume's resourceFieldRef names its container (the API server requires it).
+                let first = &self.ds.pod_spec().containers[0];
+                self.resource(first, selector)
+                    .map_err(|e| (at("resourceFieldRef"), e.to_string()))?
+            } else {
+                return Err((at("path"), "needs a fieldRef or a resourceFieldRef".into()));
+            };
+            let mode = item.mode.unwrap_or(default_mode);
+            let mode = u32::try_from(mode)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| (at("mode"), format!("{mode} is not a file mode (0 to 0777)")))?;
+            files.push((item.path.clone(), mode, content));
+        }
+        Ok(files)
     }
 
     fn host_ips(&self) -> Result<Vec<String>, DownwardError> {
@@ -507,7 +624,7 @@ impl PodView<'_> {
                 expansion::expand(&var.value, &[&declared])
             } else if let Some(from) = &var.value_from {
                 if let Some(selector) = &from.field_ref {
-                    let field = parse_field_ref(selector).map_err(|errors| {
+                    let field = parse_field_ref(selector, ENV_FIELD_PATHS).map_err(|errors| {
                         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
                         (at("valueFrom.fieldRef.fieldPath"), text.join("; "))
                     })?;
@@ -582,7 +699,8 @@ mod tests {
             host: h,
         };
         view.field(
-            &parse_field_ref(&selector).map_err(|e| DownwardError::Invalid(format!("{e:?}")))?,
+            &parse_field_ref(&selector, ENV_FIELD_PATHS)
+                .map_err(|e| DownwardError::Invalid(format!("{e:?}")))?,
         )
     }
 
@@ -787,10 +905,13 @@ mod tests {
     #[test]
     fn field_ref_checks() {
         let check = |path: &str, version: Option<&str>| {
-            parse_field_ref(&ObjectFieldSelector {
-                api_version: version.map(str::to_string),
-                field_path: path.into(),
-            })
+            parse_field_ref(
+                &ObjectFieldSelector {
+                    api_version: version.map(str::to_string),
+                    field_path: path.into(),
+                },
+                ENV_FIELD_PATHS,
+            )
         };
         assert_eq!(check("spec.nodeName", Some("v1")), Ok(PodField::NodeName));
         assert_eq!(check("", None), Err(vec![FieldRefError::Required]));
@@ -805,13 +926,15 @@ mod tests {
         assert_eq!(
             check("status.phase", None),
             Err(vec![FieldRefError::NotSupported {
-                path: "status.phase".into()
+                path: "status.phase".into(),
+                supported: ENV_FIELD_PATHS,
             }])
         );
         assert_eq!(
             check("metadata.labels", None),
             Err(vec![FieldRefError::NotSupported {
-                path: "metadata.labels".into()
+                path: "metadata.labels".into(),
+                supported: ENV_FIELD_PATHS,
             }])
         );
         assert_eq!(
@@ -828,6 +951,7 @@ mod tests {
         );
         let text = FieldRefError::NotSupported {
             path: "status.phase".into(),
+            supported: ENV_FIELD_PATHS,
         }
         .to_string();
         for p in ENV_FIELD_PATHS {

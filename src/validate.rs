@@ -249,7 +249,6 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::Volume, "secret", E, Never, true, NO_API_SERVER),
     field(L::Volume, "persistentVolumeClaim", E, Never, true, NO_API_SERVER),
     field(L::Volume, "projected", E, Never, true, NO_API_SERVER),
-    field(L::Volume, "downwardAPI", E, Never, true, "downwardAPI volume files are not written on hosts yet; the same fields work as env values (valueFrom.fieldRef and valueFrom.resourceFieldRef)"),
     field(L::Volume, "ephemeral", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "csi", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "nfs", E, Never, false, ONLY_HOSTPATH),
@@ -888,6 +887,23 @@ impl Findings {
                 }
             }
             self.volume_source(vol, &p);
+            for (k, item) in vol
+                .downward_api
+                .iter()
+                .flat_map(|d| d.items.iter().enumerate())
+            {
+                if let Some(name) = item
+                    .resource_field_ref
+                    .as_ref()
+                    .and_then(|r| r.container_name.as_deref())
+                    .filter(|n| !n.is_empty() && !pod.containers.iter().any(|c| c.name == *n))
+                {
+                    self.push(Finding::error(
+                        format!("{p}.downwardAPI.items[{k}].resourceFieldRef.containerName"),
+                        format!("Not found: {name:?}"),
+                    ));
+                }
+            }
         }
         names
     }
@@ -898,10 +914,10 @@ impl Findings {
             ("secret", &vol.secret),
             ("persistentVolumeClaim", &vol.persistent_volume_claim),
             ("projected", &vol.projected),
-            ("downwardAPI", &vol.downward_api),
         ];
         let sources = usize::from(vol.host_path.is_some())
             + usize::from(vol.empty_dir.is_some())
+            + usize::from(vol.downward_api.is_some())
             + hostless.iter().filter(|(_, v)| v.is_some()).count();
         match sources {
             0 => self.push(
@@ -944,6 +960,9 @@ impl Findings {
                     ));
                 }
             }
+        }
+        if let Some(source) = &vol.downward_api {
+            self.downward_api_volume(source, &child(path, "downwardAPI"));
         }
         if let Some(empty_dir) = &vol.empty_dir {
             let p = child(path, "emptyDir");
@@ -1097,6 +1116,93 @@ impl Findings {
         }
     }
 
+    /// `validateDownwardAPIVolumeSource` (containerName is checked against the pod's
+    /// containers when they are known, in `containers`).
+    fn downward_api_volume(
+        &mut self,
+        source: &crate::daemonset::DownwardApiVolumeSource,
+        path: &str,
+    ) {
+        let mode_ok = |m: i32| (0..=0o777).contains(&m);
+        const MODE: &str = "must be a number between 0 and 0777 (octal), both inclusive";
+        if let Some(mode) = source.default_mode
+            && !mode_ok(mode)
+        {
+            self.push(invalid(&child(path, "defaultMode"), &mode, MODE));
+        }
+        for (i, item) in source.items.iter().enumerate() {
+            let p = index(&child(path, "items"), i);
+            let item_path = child(&p, "path");
+            if item.path.is_empty() {
+                self.push(Finding::error(&item_path, "Required value"));
+            } else {
+                // `validateLocalNonReservedPath`.
+                if item.path.starts_with('/') {
+                    self.push(invalid(&item_path, &item.path, "must be a relative path"));
+                }
+                if item.path.split('/').any(|part| part == "..") {
+                    self.push(invalid(&item_path, &item.path, "must not contain '..'"));
+                }
+                if item.path.starts_with("..") {
+                    self.push(invalid(&item_path, &item.path, "must not start with '..'"));
+                }
+                no_nul(self, &item.path, &item_path);
+            }
+            if let Some(mode) = item.mode
+                && !mode_ok(mode)
+            {
+                self.push(invalid(&child(&p, "mode"), &mode, MODE));
+            }
+            match (&item.field_ref, &item.resource_field_ref) {
+                (Some(_), Some(_)) => self.push(invalid(
+                    &p,
+                    "resource",
+                    "fieldRef and resourceFieldRef can not be specified simultaneously",
+                )),
+                (None, None) => self.push(Finding::error(
+                    &p,
+                    "Required value: one of fieldRef and resourceFieldRef",
+                )),
+                _ => {}
+            }
+            if let Some(selector) = &item.field_ref {
+                let fp = child(&p, "fieldRef");
+                if let Err(errors) =
+                    downward::parse_field_ref(selector, downward::VOLUME_FIELD_PATHS)
+                {
+                    for e in errors {
+                        let at = if e.on_selector() {
+                            fp.clone()
+                        } else {
+                            child(&fp, "fieldPath")
+                        };
+                        self.push(Finding::error(at, e.to_string()));
+                    }
+                }
+            }
+            if let Some(selector) = &item.resource_field_ref {
+                let rp = child(&p, "resourceFieldRef");
+                if selector.container_name.as_deref().unwrap_or("").is_empty() {
+                    self.push(Finding::error(
+                        child(&rp, "containerName"),
+                        "Required value",
+                    ));
+                }
+                for e in downward::check_resource_ref(selector) {
+                    let at = child(
+                        &rp,
+                        if e.on_divisor() {
+                            "divisor"
+                        } else {
+                            "resource"
+                        },
+                    );
+                    self.push(Finding::error(at, e.to_string()));
+                }
+            }
+        }
+    }
+
     /// `validateEnvVarValueFrom`: exactly one source, and the downward API's field paths as
     /// the API server checks them.
     fn env_source(
@@ -1142,7 +1248,7 @@ impl Findings {
         }
         if let Some(selector) = &from.field_ref {
             let p = child(path, "fieldRef");
-            match downward::parse_field_ref(selector) {
+            match downward::parse_field_ref(selector, downward::ENV_FIELD_PATHS) {
                 Err(errors) => {
                     for e in errors {
                         let at = if e.on_selector() {
@@ -2116,6 +2222,26 @@ image = "localhost/agent:1"
                 "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = {}\n",
                 "spec.template.spec.containers[0].env[0].valueFrom",
                 "must specify one of",
+            ),
+            (
+                "[[spec.template.spec.volumes]]\nname = \"info\"\ndownwardAPI = { items = [{ path = \"n\", fieldRef = { fieldPath = \"spec.nodeName\" } }] }\n",
+                "spec.template.spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath",
+                "Unsupported value: \"spec.nodeName\": supported values: \"metadata.annotations\"",
+            ),
+            (
+                "[[spec.template.spec.volumes]]\nname = \"info\"\ndownwardAPI = { items = [{ path = \"m\", resourceFieldRef = { resource = \"limits.memory\" } }] }\n",
+                "spec.template.spec.volumes[0].downwardAPI.items[0].resourceFieldRef.containerName",
+                "Required value",
+            ),
+            (
+                "[[spec.template.spec.volumes]]\nname = \"info\"\ndownwardAPI = { items = [{ path = \"../x\", fieldRef = { fieldPath = \"metadata.name\" } }] }\n",
+                "spec.template.spec.volumes[0].downwardAPI.items[0].path",
+                "must not contain '..'",
+            ),
+            (
+                "[[spec.template.spec.volumes]]\nname = \"info\"\ndownwardAPI = { defaultMode = 512, items = [] }\n",
+                "spec.template.spec.volumes[0].downwardAPI.defaultMode",
+                "between 0 and 0777",
             ),
             (
                 "[spec]\nminReadySeconds = -1\n",

@@ -29,6 +29,7 @@ use crate::downward::PodView;
 use crate::escape;
 use crate::expansion;
 use crate::host_facts::HostFacts;
+use crate::layout::Instance;
 
 use super::RenderError;
 
@@ -171,6 +172,27 @@ impl Mount {
             _ => vec![fixed("-v"), value(self.volume_spec().unwrap_or_default())],
         }
     }
+}
+
+/// `$1` the directory, then (path, octal mode, content) per file: each file written to a
+/// temporary name and renamed, so a reader never sees half a file.
+const WRITE_FILES: &str = r#"d=$1; shift; mkdir -p -- "$d" || exit 1; while [ $# -ge 3 ]; do f=$d/$1; mkdir -p -- "$(dirname -- "$f")" && printf %s "$3" > "$f.dsctl-new" && chmod "$2" "$f.dsctl-new" && mv -f -- "$f.dsctl-new" "$f" || exit 1; shift 3; done"#;
+
+/// The command that writes a downwardAPI volume's files before the container starts.
+fn write_files(dir: &str, files: &[crate::downward::VolumeFile]) -> Vec<Word> {
+    let mut argv = vec![
+        fixed("/bin/sh"),
+        fixed("-c"),
+        value(WRITE_FILES),
+        fixed("dsctl-downward"),
+        value(dir),
+    ];
+    for (path, mode, content) in files {
+        argv.push(value(path.clone()));
+        argv.push(fixed(format!("{mode:o}")));
+        argv.push(value(content.clone()));
+    }
+    argv
 }
 
 /// `$1` the volume, `$2` the sub-path: fail unless it resolves inside `$1` (checked before
@@ -336,10 +358,28 @@ pub fn plan_container(
                 ),
             ));
         };
-        let (mut mount, check) =
-            plan_volume(ds.name(), &pod.volumes[j], &vm.mount_path, vm.read_only).map_err(
+        let (mut mount, check) = match &pod.volumes[j].downward_api {
+            Some(source) => {
+                let files = pod_view.volume_files(source).map_err(|(which, r)| {
+                    err_at(
+                        format!("spec.template.spec.volumes[{j}].downwardAPI.{which}"),
+                        r,
+                    )
+                })?;
+                let dir = Instance::new(ds.name(), revision).downward_api_dir(&vm.name);
+                let write = write_files(&dir, &files);
+                // Read-only, as Kubernetes always mounts a downwardAPI volume.
+                let mount = Mount::Bind {
+                    host: dir,
+                    dest: vm.mount_path.clone(),
+                    read_only: true,
+                };
+                (mount, Some(write))
+            }
+            None => plan_volume(ds.name(), &pod.volumes[j], &vm.mount_path, vm.read_only).map_err(
                 |(which, r)| err_at(format!("spec.template.spec.volumes[{j}].{which}"), r),
-            )?;
+            )?,
+        };
         if let Some(check) = check
             && !pre_start.contains(&check)
         {
@@ -1205,6 +1245,51 @@ mod tests {
         assert!(
             err.contains("env[0].valueFrom.fieldRef") && err.contains("podman assigns"),
             "{err}"
+        );
+    }
+
+    /// A downwardAPI volume: its files are written per host before start, mounted read-only.
+    #[test]
+    fn downward_api_volume_files() {
+        let d = ds(
+            r#"volumeMounts = [{ name = "info", mountPath = "/etc/podinfo" }]
+            resources = { limits = { memory = "32Mi" } }"#,
+            r#"[[spec.template.spec.volumes]]
+name = "info"
+downwardAPI = { defaultMode = 0o600, items = [
+  { path = "node", fieldRef = { fieldPath = "metadata.labels['app']" } },
+  { path = "meta/labels", fieldRef = { fieldPath = "metadata.labels" }, mode = 0o644 },
+  { path = "mem", resourceFieldRef = { containerName = "c", resource = "limits.memory", divisor = "1Mi" } },
+] }"#,
+        );
+        let p = plan_container(&d, 0, "0a1b2c3d4e", &host()).unwrap();
+        let dir = "/var/lib/dsctl/pods/dsctl_d_0a1b2c3d4e/volumes/info";
+        assert_eq!(
+            p.mounts,
+            [Mount::Bind {
+                host: dir.into(),
+                dest: "/etc/podinfo".into(),
+                read_only: true
+            }]
+        );
+        assert_eq!(
+            words(&p.pre_start),
+            [
+                "/bin/sh",
+                "-c",
+                WRITE_FILES,
+                "dsctl-downward",
+                dir,
+                "node",
+                "600",
+                "d",
+                "meta/labels",
+                "644",
+                "app=\"d\"\ncontroller-revision-hash=\"0a1b2c3d4e\"",
+                "mem",
+                "600",
+                "32"
+            ]
         );
     }
 

@@ -29,14 +29,24 @@ app = "{DS}"
 app = "{DS}"
 [spec.template.spec]
 nodeSelector = {{ "kubernetes.io/arch" = "amd64" }}
-volumes = [{{ name = "data", hostPath = {{ path = "{HOST_DIR}", type = "DirectoryOrCreate" }} }}]
+volumes = [
+  {{ name = "data", hostPath = {{ path = "{HOST_DIR}", type = "DirectoryOrCreate" }} }},
+  {{ name = "podinfo", downwardAPI = {{ items = [
+    {{ path = "labels", fieldRef = {{ fieldPath = "metadata.labels" }} }},
+    {{ path = "ids/name", fieldRef = {{ fieldPath = "metadata.name" }} }},
+    {{ path = "mem", resourceFieldRef = {{ containerName = "main", resource = "limits.memory", divisor = "1Mi" }} }},
+  ] }} }},
+]
 [[spec.template.spec.containers]]
 name = "main"
 image = "localhost/dsctl-test/web:1"
 imagePullPolicy = "Never"
 command = ["/bin/sh", "-c"]
 args = ["env > /www/env.txt; echo \"$0 $1\" > /www/argv.txt; echo \"$0\" > /data/hello; exec /entrypoint", "$(NODE_NAME)", "$$(NODE_NAME)", "$(URL)"]
-volumeMounts = [{{ name = "data", mountPath = "/data", subPathExpr = "nodes/$(NODE_NAME)" }}]
+volumeMounts = [
+  {{ name = "data", mountPath = "/data", subPathExpr = "nodes/$(NODE_NAME)" }},
+  {{ name = "podinfo", mountPath = "/etc/podinfo" }},
+]
 resources = {{ limits = {{ cpu = "500m", memory = "64Mi" }} }}
 ports = [{{ containerPort = 8080, hostPort = {PORT} }}]
 env = [
@@ -136,7 +146,7 @@ fn containers_see_their_host_through_the_downward_api_and_expanded_argv() {
             &host.name,
             "df -Pk /var/lib/containers | awk 'NR == 2 {print $2}'",
         ));
-        let pod_name = stdout(&on_host(
+        let revision = stdout(&on_host(
             &host.name,
             &format!(
                 "podman inspect {name} --format '{{{{index .Config.Labels \"dsctl.revision\"}}}}'"
@@ -146,7 +156,7 @@ fn containers_see_their_host_through_the_downward_api_and_expanded_argv() {
         for want in [
             format!("NODE_NAME={}", host.name),
             format!("HOST_IP={}", host.address),
-            format!("POD_NAME=dsctl_{DS}_{}", pod_name.trim()),
+            format!("POD_NAME=dsctl_{DS}_{}", revision.trim()),
             "POD_NAMESPACE=monitoring".to_string(),
             format!("APP={DS}"),
             "MEM_MI=64".to_string(),
@@ -193,6 +203,23 @@ fn containers_see_their_host_through_the_downward_api_and_expanded_argv() {
             page.lines()
                 .any(|l| l == format!("NODE_NAME={}", host.name)),
             "{page}"
+        );
+
+        // The downwardAPI volume's files, as the kubelet writes them.
+        let file = |f: &str| {
+            stdout(&on_host(
+                &host.name,
+                &format!("podman exec {name} cat /etc/podinfo/{f}"),
+            ))
+        };
+        assert_eq!(file("mem"), "64", "{}", host.name);
+        assert_eq!(file("ids/name"), format!("dsctl_{DS}_{}", revision.trim()));
+        assert_eq!(
+            file("labels"),
+            format!(
+                "app=\"{DS}\"\ncontroller-revision-hash=\"{}\"",
+                revision.trim()
+            )
         );
 
         // subPathExpr mounted the host's own directory of the hostPath.
