@@ -254,8 +254,15 @@ fn containers_see_their_host_through_the_downward_api_and_expanded_argv() {
         "{bookworm} is no longer amd64"
     );
     assert_eq!(containers(&hosts[0].name, DS).len(), 1);
-    scene.dsctl(&["delete", "ds", DS, ARM]);
+    let out = scene.dsctl(&["delete", "ds", DS, ARM]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for host in &hosts {
-        on_host(&host.name, &format!("rm -rf {HOST_DIR}"));
+        assert!(containers(&host.name, DS).is_empty(), "{}", host.name);
+        // The instance directory (downwardAPI files) goes with the instance once the pod
+        // model removes it; until then the test removes its own.
+        on_host(
+            &host.name,
+            &format!("rm -rf {HOST_DIR} /var/lib/dsctl/pods/dsctl_{DS}_*"),
+        );
     }
 }
