@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::batches::{HostChanges, Policy, schedule};
 use crate::daemonset::DaemonSet;
+use crate::host_facts::HostFacts;
 use crate::host_script::{self, EXIT_LOCKED};
 use crate::intent::host_intent;
 use crate::inventory::Host;
@@ -206,7 +207,8 @@ fn plan_for(
                 .settings
                 .unit_flavor
                 .unwrap_or_else(|| observed.detected_flavor());
-            let mut intent = host_intent(specs, host, flavor, templates, settings.prune)
+            let facts = HostFacts::observed(host, &observed.host);
+            let mut intent = host_intent(specs, host, &facts, flavor, templates, settings.prune)
                 .map_err(|e| e.to_string())?;
             intent.restart.extend(settings.restart.clone());
             intent
@@ -554,10 +556,16 @@ fn policies(
         .iter()
         .map(|ds| {
             let name = ds.name();
-            // Eligibility needs no observation, so unreachable hosts count as desired too.
+            // Unreachable hosts count as desired too, by their inventory labels (their
+            // well-known labels are not observed).
             let desired: Vec<usize> = (0..runs.len())
                 .filter(|i| {
-                    crate::eligibility::node_should_run_daemon_pod(ds, &hosts[*i]).should_run
+                    let host = &hosts[*i];
+                    let node = match &runs[*i].observation {
+                        Some(o) => HostFacts::observed(host, &o.host).node(host),
+                        None => host.clone(),
+                    };
+                    crate::eligibility::node_should_run_daemon_pod(ds, &node).should_run
                 })
                 .collect();
             let revision = crate::revision::revision(ds);
@@ -752,8 +760,15 @@ async fn revert<R: RemoteHost>(
             .settings
             .unit_flavor
             .unwrap_or_else(|| now.detected_flavor());
-        let intent =
-            host_intent(&previous, host, flavor, templates, false).map_err(|e| e.to_string())?;
+        let intent = host_intent(
+            &previous,
+            host,
+            &HostFacts::observed(host, &now.host),
+            flavor,
+            templates,
+            false,
+        )
+        .map_err(|e| e.to_string())?;
         let plan = plan_host(&intent, &now);
         let script =
             host_script::script(&plan.changes, settings.lock_timeout_secs, &settings.holder);

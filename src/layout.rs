@@ -131,6 +131,12 @@ impl<'a> Instance<'a> {
         format!("{}/volumes/{volume}", self.pod_dir())
     }
 
+    /// A downwardAPI volume: a directory of the instance whose files dsctl writes before the
+    /// containers start.
+    pub fn downward_api_dir(&self, volume: &str) -> String {
+        format!("{}/volumes/{volume}", self.pod_dir())
+    }
+
     /// Run-time files of the service flavour's pod (`%t` is /run for the system manager).
     pub fn pod_id_file(&self) -> String {
         format!("%t/{}.pod-id", self.pod_name())

@@ -5,6 +5,7 @@
 //! `--include-ignored`.
 
 mod day2;
+mod downward;
 mod harness;
 mod rollout;
 
