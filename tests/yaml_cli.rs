@@ -130,7 +130,9 @@ fn yaml_and_its_conversion_validate_identically() {
         let headlines = from_yaml
             .stderr
             .lines()
-            .filter(|l| l.trim_start().starts_with("error:") || l.trim_start().starts_with("warning:"))
+            .filter(|l| {
+                l.trim_start().starts_with("error:") || l.trim_start().starts_with("warning:")
+            })
             .count();
         assert_eq!(
             from_yaml.stderr.matches(&format!("{name}:")).count(),
@@ -151,15 +153,20 @@ fn the_seeds_manifests_are_valid_and_convert_to_the_examples() {
         let yaml = repo().join("tests/fixtures/yaml").join(yaml);
         let ran = run(&["validate"], &[&yaml]);
         assert_eq!(ran.code, 0, "{}", ran.stderr);
-        assert!(ran.stdout.starts_with(&format!("{name}: valid")), "{}", ran.stdout);
+        assert!(
+            ran.stdout.starts_with(&format!("{name}: valid")),
+            "{}",
+            ran.stdout
+        );
         // The conversion holds the same values as the hand-made example (both read back).
         let dir = TempDir::new().unwrap();
         let converted = convert(&yaml, dir.path());
         let a: toml::Value =
             toml::from_str(&std::fs::read_to_string(&converted[0]).unwrap()).unwrap();
-        let b: toml::Value =
-            toml::from_str(&std::fs::read_to_string(repo().join("examples").join(example)).unwrap())
-                .unwrap();
+        let b: toml::Value = toml::from_str(
+            &std::fs::read_to_string(repo().join("examples").join(example)).unwrap(),
+        )
+        .unwrap();
         assert_eq!(a, b, "{example}");
     }
 }
@@ -168,11 +175,18 @@ fn the_seeds_manifests_are_valid_and_convert_to_the_examples() {
 fn explain_and_render_read_yaml_as_toml() {
     let inventory = repo().join("tests/fixtures/explain/inventory.toml");
     let inventory = inventory.to_str().unwrap();
-    for yaml in ["seed-nginx.yaml", "seed-fluentd.yaml", "gpu-feature-discovery.yaml"] {
+    for yaml in [
+        "seed-nginx.yaml",
+        "seed-fluentd.yaml",
+        "gpu-feature-discovery.yaml",
+    ] {
         let yaml = repo().join("tests/fixtures/yaml").join(yaml);
         let dir = TempDir::new().unwrap();
         let toml = &convert(&yaml, dir.path())[0];
-        for command in [&["explain", "-i", inventory][..], &["render", "-i", inventory]] {
+        for command in [
+            &["explain", "-i", inventory][..],
+            &["render", "-i", inventory],
+        ] {
             let a = run(command, &[&yaml]);
             let b = run(command, &[toml]);
             assert_eq!(a.code, 0, "{command:?} {}: {}", yaml.display(), a.stderr);
@@ -256,7 +270,11 @@ fn yaml_mistakes_name_file_line_column_and_field() {
         // (For the bad indentation, saphyr points at the `:` a deeper-indented key cannot have.)
         let at = position(&text, after, needle);
         let location = format!("bad.yaml:{at}]");
-        assert!(ran.stderr.contains(&location), "{what}: {location} in\n{}", ran.stderr);
+        assert!(
+            ran.stderr.contains(&location),
+            "{what}: {location} in\n{}",
+            ran.stderr
+        );
         assert!(
             ran.stderr.contains(&format!("error: {field}: {message}")),
             "{what}:\n{}",
@@ -286,10 +304,17 @@ fn multi_document_files_and_kinds() {
     // One file per object; without -o, stdout only takes one.
     let ran = run(&["convert"], &[&path]);
     assert_eq!(ran.code, 2);
-    assert!(ran.stderr.contains("holds 2 objects: pass -o DIR"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("holds 2 objects: pass -o DIR"),
+        "{}",
+        ran.stderr
+    );
     let out = dir.path().join("out");
     let written = convert(&path, &out);
-    assert_eq!(written, vec![out.join("ym-one.toml"), out.join("ym-two.toml")]);
+    assert_eq!(
+        written,
+        vec![out.join("ym-one.toml"), out.join("ym-two.toml")]
+    );
     let ran = run(&["convert", "-o", out.to_str().unwrap()], &[&path]);
     assert_eq!(ran.code, 2, "refuses to overwrite");
     assert!(ran.stderr.contains("--overwrite"), "{}", ran.stderr);
@@ -300,7 +325,8 @@ fn multi_document_files_and_kinds() {
     // documents are still checked.
     let mixed = format!(
         "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: agent\n---\n{}",
-        DS.replace("NAME", "ym-three").replace("app: a\n    spec", "app: b\n    spec")
+        DS.replace("NAME", "ym-three")
+            .replace("app: a\n    spec", "app: b\n    spec")
     );
     let path = write(&dir, "mixed.yaml", &mixed);
     let ran = run(&["validate"], &[&path]);
@@ -339,7 +365,11 @@ fn convert_to_stdout_keeps_comments() {
         "name = \"docker-logs\" # Mount Docker container logs",
         "# Define hostPath volumes to access node resources\n[[spec.template.spec.volumes]]",
     ] {
-        assert!(ran.stdout.contains(comment), "{comment:?} in\n{}", ran.stdout);
+        assert!(
+            ran.stdout.contains(comment),
+            "{comment:?} in\n{}",
+            ran.stdout
+        );
     }
     let ran = run(&["convert"], &[&repo().join("examples/nginx.toml")]);
     assert_eq!(ran.code, 2);
