@@ -21,12 +21,16 @@ pub fn run() -> i32 {
         Command::Get(args) => command::get::run(args),
         Command::Delete(args) => command::delete::run(args),
         Command::Rollout(args) => command::rollout::run(args),
+        Command::Logs(args) => command::logs::run(args),
+        Command::Exec(args) => command::exec::run(args),
+        Command::Completion(args) => command::docs::completion(args),
+        Command::Man(args) => command::docs::man(args),
         Command::Convert(args) => command::convert::run(args),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            crate::errln!("error: {err:#}");
             EXIT_INVALID
         }
     }

@@ -3,7 +3,6 @@
 //! written, so a bad file writes nothing; the output is read back and compared with the YAML.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,7 +28,7 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
     let mut seen = HashSet::new();
     for c in &converted {
         if !seen.insert(c.file_name.as_str()) {
-            eprintln!(
+            crate::errln!(
                 "error: two objects would both be written to {}: give them different metadata.name",
                 c.file_name
             );
@@ -38,18 +37,19 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
     }
     if diags.has_errors() {
         diags.eprint();
-        eprintln!("invalid: {}", diags.summary());
+        crate::errln!("invalid: {}", diags.summary());
         return Ok(EXIT_INVALID);
     }
     let Some(dir) = &args.output_dir else {
         if converted.len() != 1 {
-            eprintln!(
+            crate::errln!(
                 "error: the input holds {} objects: pass -o DIR to write one file each",
                 converted.len()
             );
             return Ok(EXIT_INVALID);
         }
-        return print(&converted[0].toml);
+        crate::output::print(&converted[0].toml)?;
+        return Ok(0);
     };
     let targets: Vec<(PathBuf, &Converted)> = converted
         .iter()
@@ -58,26 +58,18 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
     if !args.overwrite
         && let Some((existing, _)) = targets.iter().find(|(p, _)| p.exists())
     {
-        eprintln!(
+        crate::errln!(
             "error: {} exists (pass --overwrite to replace it); nothing written",
             existing.display()
         );
         return Ok(EXIT_INVALID);
     }
     std::fs::create_dir_all(dir)?;
-    let mut out = std::io::stdout().lock();
     for (path, c) in targets {
         std::fs::write(&path, &c.toml)?;
-        let _ = writeln!(out, "wrote {}", path.display());
+        crate::outln!("wrote {}", path.display())?;
     }
     Ok(0)
-}
-
-fn print(text: &str) -> anyhow::Result<i32> {
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(0),
-    }
 }
 
 fn convert_file(path: &PathBuf, converted: &mut Vec<Converted>, diags: &mut Diagnostics) {
