@@ -7,6 +7,7 @@
 mod day2;
 mod harness;
 mod rollout;
+mod yaml;
 
 use std::time::{Duration, Instant};
 
