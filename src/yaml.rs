@@ -87,6 +87,28 @@ pub struct YamlError {
     pub message: String,
 }
 
+impl YamlError {
+    /// A hint for the syntax errors that are nearly always indentation.
+    pub fn help(&self) -> Option<String> {
+        let m = &self.message;
+        if !m.starts_with("YAML syntax error") {
+            None
+        } else if m.contains("tab") || m.contains("cannot start any token") {
+            Some("YAML indents with spaces; a tab cannot indent".into())
+        } else if m.contains("mapping values are not allowed")
+            || m.contains("did not find expected")
+            || m.contains("invalid indentation")
+        {
+            Some(
+                "YAML nests by indentation: is this line indented as far as the keys beside it?"
+                    .into(),
+            )
+        } else {
+            None
+        }
+    }
+}
+
 /// Whether a path names a YAML file (by its extension).
 pub fn is_yaml(path: &std::path::Path) -> bool {
     matches!(
@@ -969,6 +991,9 @@ mod tests {
             ("spec:\n  x: [1, 2\n", "spec.x[2]", "YAML syntax error"),
             ("a: *nope\n", "a", "YAML syntax error"),
         ];
+        let indented = parse(cases[0].0).unwrap_err();
+        assert!(indented.help().unwrap().contains("indentation"));
+        assert_eq!(parse(cases[1].0).unwrap_err().help(), None);
         for (text, field, message) in cases {
             let err = parse(text).unwrap_err();
             assert_eq!(err.field, *field, "{text:?}: {err:?}");

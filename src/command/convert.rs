@@ -96,8 +96,7 @@ fn convert_file(path: &PathBuf, converted: &mut Vec<Converted>, diags: &mut Diag
     let file = match yaml::parse(&source.text) {
         Ok(file) => file,
         Err(err) => {
-            diags
-                .push(Diagnostic::error(&source, err.field, err.message).with_span(Some(err.span)));
+            diags.push(load::yaml_diagnostic(&source, err));
             return;
         }
     };
@@ -118,8 +117,7 @@ fn convert_file(path: &PathBuf, converted: &mut Vec<Converted>, diags: &mut Diag
         };
         let numbers = yaml::Numbers::of(&document.root);
         if let Err(err) = document.to_table(&numbers) {
-            diags
-                .push(Diagnostic::error(&source, err.field, err.message).with_span(Some(err.span)));
+            diags.push(load::yaml_diagnostic(&source, err));
             continue;
         }
         let Some((name, name_span)) = document.string_at("metadata.name") else {
