@@ -36,8 +36,6 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Manage rollouts: status, history, undo, restart, resume.
     Rollout(RolloutArgs),
-    /// Write Kubernetes YAML manifests as dsctl TOML, one file per object.
-    Convert(ConvertArgs),
     /// Print the containers' logs from every host running a DaemonSet, merged in time order.
     Logs(LogsArgs),
     /// Run a command in the instance of a DaemonSet on a host (podman exec over SSH).
@@ -50,6 +48,8 @@ pub enum Command {
     Completion(CompletionArgs),
     /// Print the man page (or write one page per command into a directory).
     Man(ManArgs),
+    /// Write Kubernetes YAML manifests as dsctl TOML, one file per object.
+    Convert(ConvertArgs),
 }
 
 #[derive(Debug, Args)]

@@ -554,6 +554,7 @@ impl Walk {
             Walk::Template => &[("metadata", Walk::TemplateMeta), ("spec", Walk::Pod)],
             Walk::Pod => &[
                 ("containers", Walk::Container),
+                ("initContainers", Walk::Container),
                 ("volumes", Walk::Other(Location::Volume)),
             ],
             Walk::Container => &[
