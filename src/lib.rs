@@ -29,6 +29,7 @@ pub mod labels;
 pub mod layout;
 pub mod load;
 pub mod logs;
+pub mod metrics;
 pub mod observe;
 pub mod output;
 pub mod plan;
@@ -44,6 +45,7 @@ pub mod ssh;
 pub mod ssh_config;
 pub mod status;
 pub mod surge;
+pub mod unreachable;
 pub mod validate;
 
 pub use run::{EXIT_INVALID, run};
