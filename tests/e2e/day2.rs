@@ -507,3 +507,98 @@ fn max_unreachable_holds_disruptive_waves_and_metrics_are_written() {
     assert!(text.contains("held back"), "{text}");
     scene.write_inventory(|_| {});
 }
+
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn on_delete_records_the_new_revision_at_once_and_restarts_nothing() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    let hosts = vec![
+        fleet.of_suite("trixie", 1).remove(0),
+        fleet.of_suite("bookworm", 1).remove(0),
+    ];
+    let scene = Scene::new(&fleet, &hosts);
+    scene.own(&["d2-ondelete"]);
+    let spec = |tag: &str| {
+        format!(
+            "{}\n[spec.updateStrategy]\ntype = \"OnDelete\"\n",
+            talker("d2-ondelete", tag, "5")
+        )
+    };
+    let v1 = scene.spec("od.toml", &spec("v1"));
+    assert!(
+        scene
+            .dsctl(&["apply", "-f", path_str(&v1)])
+            .status
+            .success()
+    );
+    let pods = || -> Vec<(String, String, u64)> {
+        let out = scene.dsctl(&["get", "pods", "d2-ondelete", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["host"].as_str().unwrap().to_string(),
+                    p["revision"].as_str().unwrap_or("-").to_string(),
+                    p["restarts"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let before = pods();
+    let started = |h: &str| {
+        stdout(&on_host(
+            h,
+            "podman ps --filter label=dsctl.daemonset=d2-ondelete --format '{{.ID}}' | sort",
+        ))
+    };
+    let ids: Vec<String> = hosts.iter().map(|h| started(&h.name)).collect();
+
+    let v2 = scene.spec("od.toml", &spec("v2"));
+    let out = scene.dsctl(&["apply", "-f", path_str(&v2)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let history = stdout(&scene.dsctl(&["rollout", "history", "d2-ondelete"]));
+    let rows: Vec<&str> = history
+        .lines()
+        .skip_while(|l| !l.starts_with("REVISION"))
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 2, "two revisions at once:\n{history}");
+    assert_eq!(pods(), before, "every instance keeps revision 1");
+    let after: Vec<String> = hosts.iter().map(|h| started(&h.name)).collect();
+    assert_eq!(after, ids, "no container was restarted");
+    // Applying again records nothing new.
+    let again = scene.dsctl(&["apply", "-f", path_str(&v2)]);
+    assert!(again.status.success());
+    assert!(!stdout(&again).contains("recorded"), "{}", stdout(&again));
+
+    // A deleted instance comes back at revision 2, numbered 2.
+    let h = &hosts[0].name;
+    assert!(
+        scene
+            .dsctl(&["delete", "pod", h, "d2-ondelete"])
+            .status
+            .success()
+    );
+    assert!(
+        scene
+            .dsctl(&["apply", "-f", path_str(&v2)])
+            .status
+            .success()
+    );
+    let now = pods();
+    let mine = now.iter().find(|p| &p.0 == h).unwrap();
+    let other = now.iter().find(|p| &p.0 != h).unwrap();
+    assert_ne!(mine.1, before[0].1, "{now:?}");
+    assert_eq!(other.1, before.iter().find(|p| p.0 == other.0).unwrap().1);
+    let history = stdout(&scene.dsctl(&["rollout", "history", "d2-ondelete"]));
+    assert!(
+        history
+            .lines()
+            .any(|l| l.starts_with("2 ") && l.contains(&mine.1)),
+        "{history}"
+    );
+}
