@@ -602,3 +602,76 @@ fn on_delete_records_the_new_revision_at_once_and_restarts_nothing() {
         "{history}"
     );
 }
+
+/// Runs dsctl to the end with its stdout thrown away; (exit code, peak RSS in KiB).
+fn peak_rss(scene: &Scene, args: &[&str]) -> (i32, i64) {
+    let child = dsctl_cmd(scene, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, with structs we own.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::wait4(pid, &mut status, 0, &mut usage), pid);
+        usage
+    };
+    std::mem::forget(child);
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
+
+/// 100 MB printed on each of two hosts streams through with flat memory (nothing collected).
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn a_hundred_megabytes_stream_through_in_flat_memory() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    let hosts = fleet.of_suite("trixie", 2);
+    let scene = Scene::new(&fleet, &hosts);
+    scene.own(&["d2-flood"]);
+    let spec = scene.spec("flood.toml", &talker("d2-flood", "f", "5"));
+    assert!(
+        scene
+            .dsctl(&["apply", "-f", path_str(&spec)])
+            .status
+            .success()
+    );
+    let flood = "i=0; while [ $i -lt 1000 ]; do head -c 100000 /dev/zero | tr '\\0' x | fold -w 999; i=$((i+1)); done";
+    let small = peak_rss(
+        &scene,
+        &[
+            "exec",
+            "-l",
+            "dsctl.test/suite=trixie",
+            "d2-flood",
+            "--",
+            "sh",
+            "-c",
+            "echo hi",
+        ],
+    );
+    let (code, big) = peak_rss(
+        &scene,
+        &[
+            "exec",
+            "-l",
+            "dsctl.test/suite=trixie",
+            "d2-flood",
+            "--",
+            "sh",
+            "-c",
+            flood,
+        ],
+    );
+    assert_eq!(code, 0);
+    eprintln!(
+        "peak RSS: {} KiB for a line, {big} KiB for 2 x 100 MB",
+        small.1
+    );
+    assert!(
+        big < small.1 + 64 * 1024,
+        "memory grew with the output: {big} KiB"
+    );
+}
