@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::host_script::sh_quote;
-use crate::layout::{LABEL_CONTAINER, LABEL_DAEMONSET, PODMAN};
+use crate::layout::{LABEL_CONTAINER, LABEL_DAEMONSET, PODMAN, record_units_dir};
 
 /// What the user asked of `dsctl logs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +94,14 @@ pub fn host_script(query: &LogQuery, after_cursor: Option<&str>) -> String {
         None => format!("container of daemonset {}", query.daemonset),
     };
     let options = journal_options(query, after_cursor);
+    let only = match &query.container {
+        Some(c) => format!(
+            "case $n in *_{c}|*-{c}) ;; *) continue ;; esac; ",
+            c = sh_quote(c)
+        ),
+        None => String::new(),
+    };
+    let units = sh_quote(&record_units_dir(&query.daemonset));
     let select = if query.previous {
         // The newest container ID in the journal that is not the running one: the last
         // instance that terminated (the running one, if any, is the current instance).
@@ -114,6 +122,16 @@ pub fn host_script(query: &LogQuery, after_cursor: Option<&str>) -> String {
         r#"set -eu
 podman() {{ {PODMAN} "$@"; }}
 found=$(podman ps -a {filters} --format {format})
+if [ -z "$found" ]; then
+  # Between a crash and its restart a --rm container is gone from podman, but its lines are
+  # in the journal under its name: the stem of its unit file in the host's record.
+  for f in {units}/*; do
+    [ -f "$f" ] || continue
+    n=${{f##*/}}; n=${{n%.*}}; {only}found="$found$n $n - gone
+"
+  done
+  found=$(printf '%s' "$found")
+fi
 if [ -z "$found" ]; then echo "no {what} here" >&2; exit 3; fi
 printf '%s\n' "$found" | while read -r name container id state; do printf 'C %s %s\n' "$name" "$container"; done
 set --

@@ -253,7 +253,7 @@ app = "d2-crash"
 name = "crash"
 image = "localhost/dsctl-test/web:1"
 imagePullPolicy = "Never"
-command = ["sh", "-c", "echo \"run $RANDOM$RANDOM\"; sleep 8; echo 'last words'; exit 3"]
+command = ["sh", "-c", "echo \"run $RANDOM$RANDOM\"; sleep 4; echo 'last words'; exit 3"]
 "#,
     );
     scene.dsctl(&["apply", "-f", path_str(&spec)]);
@@ -263,26 +263,38 @@ command = ["sh", "-c", "echo \"run $RANDOM$RANDOM\"; sleep 8; echo 'last words';
             .map(str::to_string)
             .collect()
     };
-    // Wait for the second run (the first crashed after 8 s; systemd restarts it 10 s later).
+    let running = || {
+        !stdout(&on_host(
+            host,
+            "podman ps --filter label=dsctl.daemonset=d2-crash -q",
+        ))
+        .trim()
+        .is_empty()
+    };
+    let previous = || {
+        let out = scene.dsctl(&["logs", "d2-crash", "--host", host, "--previous"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // Between a crash and its restart (systemd waits 10 s; podman has removed the --rm
+    // container): the instance that just crashed.
     let mut all = Vec::new();
     assert!(eventually(Duration::from_secs(60), || {
         all = runs(&stdout(&scene.dsctl(&["logs", "d2-crash", "--host", host])));
-        all.len() >= 2
-            && !stdout(&on_host(
-                host,
-                "podman ps --filter label=dsctl.daemonset=d2-crash -q",
-            ))
-            .trim()
-            .is_empty()
+        all.len() >= 2 && !running()
     }));
-    let out = scene.dsctl(&["logs", "d2-crash", "--host", host, "--previous"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let previous = stdout(&out);
-    let current = all.last().unwrap();
-    assert!(previous.contains("last words"), "{previous}");
-    assert_eq!(runs(&previous).len(), 1, "one instance: {previous}");
-    assert_ne!(&runs(&previous)[0], current, "not the running instance");
-    assert_eq!(runs(&previous)[0], all[all.len() - 2]);
+    let gap = previous();
+    assert!(gap.contains("last words"), "{gap}");
+    assert_eq!(runs(&gap), vec![all.last().unwrap().clone()], "{gap}");
+
+    // While the next instance runs: the one before it, not the running one.
+    assert!(eventually(Duration::from_secs(30), || {
+        all = runs(&stdout(&scene.dsctl(&["logs", "d2-crash", "--host", host])));
+        running() && all.len() >= 3
+    }));
+    let during = previous();
+    assert!(during.contains("last words"), "{during}");
+    assert_eq!(runs(&during), vec![all[all.len() - 2].clone()], "{during}");
 }
 
 #[test]
