@@ -11,6 +11,7 @@ pub mod apply;
 pub mod batches;
 pub mod cli;
 pub mod command;
+pub mod convert;
 pub mod daemonset;
 pub mod diagnostic;
 pub mod diff;
@@ -47,5 +48,6 @@ pub mod status;
 pub mod surge;
 pub mod unreachable;
 pub mod validate;
+pub mod yaml;
 
 pub use run::{EXIT_INVALID, run};

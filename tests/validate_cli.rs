@@ -512,7 +512,8 @@ fn missing_file_is_named() {
     let run = validate(&[empty.path()]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("the directory holds no *.toml files"),
+        run.stderr
+            .contains("the directory holds no *.toml, *.yaml or *.yml files"),
         "{}",
         run.stderr
     );
