@@ -550,6 +550,7 @@ impl Walk {
             Walk::Template => &[("metadata", Walk::TemplateMeta), ("spec", Walk::Pod)],
             Walk::Pod => &[
                 ("containers", Walk::Container),
+                ("initContainers", Walk::Container),
                 ("volumes", Walk::Other(Location::Volume)),
             ],
             Walk::Container => &[
