@@ -80,11 +80,13 @@ pub fn host_script(query: &LogQuery, after_cursor: Option<&str>) -> String {
         "--filter label={}",
         sh_quote(&format!("{LABEL_DAEMONSET}={}", query.daemonset))
     );
-    if let Some(c) = &query.container {
-        filters.push_str(&format!(
+    // Only containers of the pod spec: a pod's infra container has no container label.
+    match &query.container {
+        Some(c) => filters.push_str(&format!(
             " --filter label={}",
             sh_quote(&format!("{LABEL_CONTAINER}={c}"))
-        ));
+        )),
+        None => filters.push_str(&format!(" --filter label={LABEL_CONTAINER}")),
     }
     let format = sh_quote(&format!(
         "{{{{.Names}}}} {{{{index .Labels \"{LABEL_CONTAINER}\"}}}} {{{{.ID}}}} {{{{.State}}}}"
@@ -476,6 +478,7 @@ mod tests {
         assert!(script.contains("--filter label='dsctl.daemonset=web'"));
         assert!(script.contains("--filter label='dsctl.container=app'"));
         assert!(script.contains("CONTAINER_NAME=\"$name\""));
+        assert!(host_script(&query(), None).contains("--filter label=dsctl.container "));
         q.previous = true;
         assert!(host_script(&q, None).contains("CONTAINER_ID_FULL=\"$prev\""));
         for script in [host_script(&q, None), host_script(&query(), Some("c'x"))] {
