@@ -40,6 +40,8 @@ pub struct Settings {
     pub restart: Option<String>,
     /// Where the rollout's progress goes (bars, lines or nothing).
     pub progress: Arc<dyn Progress>,
+    /// `--max-unreachable`: beyond it, no disruptive wave starts.
+    pub max_unreachable: Option<crate::unreachable::MaxUnreachable>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -247,6 +249,22 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
     };
     if !calm.is_empty() {
         run_wave(runs, &ctx, &calm, "calm").await;
+    }
+    if let Some(limit) = settings.max_unreachable {
+        let down: Vec<&str> = runs
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Unreachable(_)))
+            .map(|r| r.host.as_str())
+            .collect();
+        if let Some(why) = crate::unreachable::refusal(limit, &down, runs.len()) {
+            for (i, run) in runs.iter_mut().enumerate() {
+                if run.outcome == Outcome::Changed && disrupts(run) {
+                    run.outcome = Outcome::Halted(why.clone());
+                    settings.progress.host(&hosts[i].name, Phase::Halted);
+                }
+            }
+            return;
+        }
     }
 
     let policies = policies(runs, hosts, specs, &pull_failures);

@@ -40,6 +40,12 @@ pub fn daemonset_dir(daemonset: &str) -> String {
     format!("{DAEMONSETS_DIR}/{daemonset}")
 }
 
+/// The applied unit files in a DaemonSet's record (a container unit's file stem is its
+/// container's name, in both layouts).
+pub fn record_units_dir(daemonset: &str) -> String {
+    format!("{}/units", daemonset_dir(daemonset))
+}
+
 /// The applied spec (JSON) in a DaemonSet's record.
 pub fn spec_file(daemonset: &str) -> String {
     format!("{}/spec.json", daemonset_dir(daemonset))

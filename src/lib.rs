@@ -33,6 +33,7 @@ pub mod labels;
 pub mod layout;
 pub mod load;
 pub mod logs;
+pub mod metrics;
 pub mod observe;
 pub mod output;
 pub mod plan;
@@ -48,6 +49,7 @@ pub mod ssh;
 pub mod ssh_config;
 pub mod status;
 pub mod surge;
+pub mod unreachable;
 pub mod validate;
 pub mod yaml;
 

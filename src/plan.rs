@@ -65,6 +65,8 @@ pub enum ChangeKind {
     Prune,
     /// `rollout restart`: same revision, restarted within the budget.
     Restart,
+    /// OnDelete: a new revision recorded in the host's history, no instance touched.
+    Record,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,6 +94,15 @@ pub enum Action {
     ForgetState { daemonset: String },
     /// Remove the podman named volumes the earlier layout used for the DaemonSet's emptyDirs.
     RemoveLegacyVolumes { daemonset: String },
+    /// Add a revision (and its spec) to the record's history without making it the applied
+    /// one: OnDelete's new revision, which `rollout history` lists at once and which the
+    /// record takes (with this number) when a deleted instance comes back.
+    RecordRevision {
+        daemonset: String,
+        revision: String,
+        spec_json: String,
+        cause: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -142,7 +153,8 @@ pub fn plan_host(intent: &HostIntent, observed: &Observation) -> HostPlan {
                 plan.notes.push(format!(
                     "{name}: OnDelete: the running instance keeps its revision until it is deleted \
                  (dsctl delete pod HOST {name})"
-                ))
+                ));
+                plan.changes.extend(record_on_delete(desired, observed));
             }
             Placement::Run(desired) => {
                 if let Some(change) = converge(desired, observed) {
@@ -208,6 +220,31 @@ fn recorded_files(observed: &Observation, name: &str) -> BTreeSet<String> {
             .map(str::to_string),
     );
     files
+}
+
+/// OnDelete records a new revision in the history at once (as Kubernetes writes its
+/// ControllerRevision), once, touching no instance.
+fn record_on_delete(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change> {
+    let record = observed.daemonsets.get(&desired.name)?;
+    if record.history.contains_key(&desired.revision) {
+        return None;
+    }
+    Some(Change {
+        daemonset: desired.name.clone(),
+        kind: ChangeKind::Record,
+        reasons: vec![format!(
+            "OnDelete: revision {} recorded; the running instance keeps revision {} until it is deleted",
+            desired.revision,
+            record.revision.as_deref().unwrap_or("unrecorded")
+        )],
+        actions: vec![Action::RecordRevision {
+            daemonset: desired.name.clone(),
+            revision: desired.revision.clone(),
+            spec_json: desired.spec_json.clone(),
+            cause: desired.cause.clone(),
+        }],
+        disruptive: false,
+    })
 }
 
 /// OnDelete leaves a healthy instance of another revision alone; a failed, stopped or
@@ -492,6 +529,18 @@ mod tests {
             Observation,
             Vec<(ChangeKind, bool)>,
         );
+        let recorded = {
+            let mut o = host("r1", "v1", "active");
+            let record = o.daemonsets.get_mut("web").expect("the web record");
+            record.history.insert(
+                "r2".into(),
+                crate::observe::HistoryEntry {
+                    number: 2,
+                    ..Default::default()
+                },
+            );
+            o
+        };
         let cases: Vec<Case> = vec![
             (
                 "empty host gets it",
@@ -560,9 +609,15 @@ mod tests {
                 vec![],
             ),
             (
-                "OnDelete keeps a running old revision",
+                "OnDelete keeps a running old revision and records the new one",
                 Placement::Run(on_delete("r2", "v2")),
                 host("r1", "v1", "active"),
+                vec![(ChangeKind::Record, false)],
+            ),
+            (
+                "OnDelete records the new revision once",
+                Placement::Run(on_delete("r2", "v2")),
+                recorded,
                 vec![],
             ),
             (

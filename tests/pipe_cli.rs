@@ -93,6 +93,11 @@ const COMMANDS: &[(&[&str], i32, &str)] = &[
     (&["explain", "-f", "examples"], 0, "DAEMONSET"),
     (&["explain", "-f", "examples", "-o", "json"], 0, "{"),
     (&["render", "-f", "examples"], 0, "# ----"),
+    (
+        &["convert", "-f", "tests/fixtures/yaml/seed-nginx.yaml"],
+        0,
+        "# Converted",
+    ),
     (&["--help"], 0, "DaemonSets"),
     (&["completion", "bash"], 0, "_dsctl"),
     (&["completion", "zsh"], 0, "#compdef"),
