@@ -5,8 +5,10 @@
 //! `--include-ignored`.
 
 mod day2;
+mod downward;
 mod harness;
 mod rollout;
+mod yaml;
 
 use std::time::{Duration, Instant};
 
