@@ -50,7 +50,7 @@ for o in "$S"/daemonsets/.*.old; do
   b=${o##*/}; b=${b#.}; b=${b%.old}
   if [ -d "$S/daemonsets/$b" ]; then rm -rf "$o"; else mv "$o" "$S/daemonsets/$b"; fi
 done
-for g in "$S"/daemonsets/.*.gone "$S"/daemonsets/.*.new; do [ ! -d "$g" ] || rm -rf "$g"; done
+for g in "$S"/daemonsets/.*.gone "$S"/daemonsets/.*.new "$S"/daemonsets/.*.pending; do [ ! -d "$g" ] || rm -rf "$g"; done
 # put PATH B64 [MODE]: write atomically and durably (temporary file, fsync, rename in the same
 # directory, fsync of the directory), so a reboot finds the old file or the new one.
 put() {
@@ -261,16 +261,13 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 let _ = writeln!(s, "rm -rf {d}; mkdir -p {d}", d = sh_quote(&dir));
                 let _ = writeln!(
                     s,
-                    "put {} {}",
+                    "put {} {} 0600",
                     sh_quote(&format!("{dir}/spec.json")),
                     b64(spec_json)
                 );
-<<<<<<< HEAD
-                let _ = writeln!(s, "forget {}", sh_quote(daemonset));
-=======
                 let _ = writeln!(
                     s,
-                    "put {} {}",
+                    "put {} {} 0600",
                     sh_quote(&format!("{dir}/cause")),
                     b64(cause)
                 );
@@ -278,12 +275,7 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
             }
             Action::ForgetState { daemonset } => {
                 remove_legacy_volumes(&mut s, daemonset);
-                let _ = writeln!(
-                    s,
-                    "rm -rf {}",
-                    sh_quote(&format!("{STATE_DIR}/daemonsets/{daemonset}"))
-                );
->>>>>>> main
+                let _ = writeln!(s, "forget {}", sh_quote(daemonset));
             }
             _ => {}
         }
@@ -293,7 +285,6 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
     s
 }
 
-<<<<<<< HEAD
 /// The first DaemonSet name or revision in the state actions that `layout` would refuse.
 fn unsafe_state_name(changes: &[Change]) -> Option<String> {
     changes
@@ -307,12 +298,20 @@ fn unsafe_state_name(changes: &[Change]) -> Option<String> {
             } if !crate::layout::is_name(daemonset) || !crate::layout::is_revision(revision) => {
                 Some(format!("{daemonset:?} at revision {revision:?}"))
             }
+            Action::RecordRevision {
+                daemonset,
+                revision,
+                ..
+            } if !crate::layout::is_name(daemonset) || !crate::layout::is_revision(revision) => {
+                Some(format!("{daemonset:?} at revision {revision:?}"))
+            }
             Action::ForgetState { daemonset } if !crate::layout::is_name(daemonset) => {
                 Some(format!("{daemonset:?}"))
             }
             _ => None,
         })
-=======
+}
+
 /// emptyDir volumes of the earlier layout were podman volumes named `dsctl-<ds>_<volume>`.
 fn remove_legacy_volumes(s: &mut String, daemonset: &str) {
     let prefix = layout::legacy::empty_dir_volume_prefix(daemonset);
@@ -321,7 +320,6 @@ fn remove_legacy_volumes(s: &mut String, daemonset: &str) {
         "for v in $(podman volume ls -q 2>/dev/null); do case $v in {}*) podman volume rm -f \"$v\" >/dev/null ;; esac; done",
         sh_quote(&prefix),
     );
->>>>>>> main
 }
 
 /// Records why a rollout halted on this host, next to the DaemonSet's record.
@@ -484,36 +482,12 @@ mod tests {
         assert_eq!(read("daemonsets/web/history/d/number").unwrap(), "4");
     }
 
-<<<<<<< HEAD
     fn record_action(revision: &str) -> Action {
         Action::RecordState {
-=======
-    /// OnDelete: a revision recorded without being applied is listed with the next number at
-    /// once, nothing current changes, and it keeps that number when it is applied later.
-    #[test]
-    fn an_on_delete_revision_is_recorded_then_keeps_its_number() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().to_str().unwrap();
-        let run = |action: Action| {
-            let script = script(&[change(vec![action])], 5, "test").replace(STATE_DIR, state);
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&script)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let applied = |revision: &str| Action::RecordState {
->>>>>>> main
             daemonset: "web".into(),
             revision: revision.into(),
             units: vec![],
             spec_json: format!("{{\"rev\":\"{revision}\"}}"),
-<<<<<<< HEAD
             cause: format!("cause {revision}"),
             history_limit: 10,
         }
@@ -717,7 +691,32 @@ mod tests {
             std::fs::read_dir(state.join("daemonsets")).unwrap().count(),
             0
         );
-=======
+    }
+
+    /// OnDelete: a revision recorded without being applied is listed with the next number at
+    /// once, nothing current changes, and it keeps that number when it is applied later.
+    #[test]
+    fn an_on_delete_revision_is_recorded_then_keeps_its_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().to_str().unwrap();
+        let run = |action: Action| {
+            let script = script(&[change(vec![action])], 5, "test").replace(STATE_DIR, state);
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let applied = |revision: &str| Action::RecordState {
+            daemonset: "web".into(),
+            revision: revision.into(),
+            units: vec![],
+            spec_json: format!("{{\"rev\":\"{revision}\"}}"),
             cause: String::new(),
             history_limit: 10,
         };
@@ -747,6 +746,5 @@ mod tests {
         assert_eq!(read("daemonsets/web/number").unwrap(), "2");
         assert_eq!(read("daemonsets/web/history/a/number").unwrap(), "1");
         assert!(read("daemonsets/web/history/b/number").is_err());
->>>>>>> main
     }
 }
