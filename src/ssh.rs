@@ -517,11 +517,15 @@ impl Session {
                 }
                 message = reader.wait() => match message {
                     Some(ChannelMsg::Data { data }) => {
-                        self.check_output(&out, data.len())?;
+                        if let Some(e) = self.over_cap(&out, data.len()) {
+                            return Err(e);
+                        }
                         out.stdout.extend_from_slice(&data)
                     }
                     Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                        self.check_output(&out, data.len())?;
+                        if let Some(e) = self.over_cap(&out, data.len()) {
+                            return Err(e);
+                        }
                         out.stderr.extend_from_slice(&data)
                     }
                     Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
@@ -558,14 +562,13 @@ impl Session {
         Ok(out)
     }
 
-    fn check_output(&self, out: &ExecOutput, more: usize) -> Result<(), SshError> {
-        if out.stdout.len() + out.stderr.len() + more > self.max_output {
-            return Err(SshError::OutputTooLarge {
+    fn over_cap(&self, out: &ExecOutput, more: usize) -> Option<SshError> {
+        (out.stdout.len() + out.stderr.len() + more > self.max_output).then(|| {
+            SshError::OutputTooLarge {
                 host: self.name.clone(),
                 limit: self.max_output,
-            });
-        }
-        Ok(())
+            }
+        })
     }
 
     /// Starts `script` and hands back its output as it arrives ([`ExecStream::next`]), for

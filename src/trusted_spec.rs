@@ -249,7 +249,7 @@ image = "{image}"
         }
     }
 
-    fn hosts<'a>(records: &'a [RecordedDaemonSet]) -> Vec<(&'static str, &'a RecordedDaemonSet)> {
+    fn hosts(records: &[RecordedDaemonSet]) -> Vec<(&'static str, &RecordedDaemonSet)> {
         let names = ["node-1", "node-2", "node-3", "node-4"];
         names.iter().copied().zip(records.iter()).collect()
     }
