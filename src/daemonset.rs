@@ -189,8 +189,8 @@ pub struct PodSpec {
     pub image_pull_secrets: Option<toml::Value>,
     #[serde(default, skip_serializing)]
     pub scheduler_name: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub security_context: Option<toml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
     // k8s fields dsctl cannot honour on a bare host: refused (see validate.rs).
     #[serde(default, skip_serializing)]
     pub init_containers: Option<toml::Value>,
@@ -436,11 +436,23 @@ pub struct VolumeMount {
     pub mount_path: String,
     #[serde(default)]
     pub read_only: bool,
-    /// Refused (see validate.rs): a hostPath subPath is just a longer hostPath.
-    #[serde(default, skip_serializing)]
-    pub sub_path: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub mount_propagation: Option<toml::Value>,
+    /// A path inside the volume to mount instead of its root (relative, without `..`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_propagation: Option<MountPropagation>,
+}
+
+/// How mounts under a volume's mount point travel between host and container
+/// (k8s `MountPropagationMode`; absent is None).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum MountPropagation {
+    /// `rprivate`: neither side sees the other's later mounts.
+    None,
+    /// `rslave`: the container sees mounts the host makes later.
+    HostToContainer,
+    /// `rshared`: both ways; Kubernetes allows it for privileged containers only.
+    Bidirectional,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -454,17 +466,94 @@ pub struct SecurityContext {
     pub run_as_group: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only_root_filesystem: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Capabilities>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_privilege_escalation: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_non_root: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<SeccompProfile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proc_mount: Option<ProcMount>,
     // Warned about (see validate.rs).
     #[serde(default, skip_serializing)]
-    pub capabilities: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub allow_privilege_escalation: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub run_as_non_root: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
     pub se_linux_options: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub seccomp_profile: Option<toml::Value>,
+}
+
+/// The pod-level security settings (k8s `PodSecurityContext`). runAsUser, runAsGroup,
+/// runAsNonRoot and seccompProfile are defaults for each container; supplementalGroups and
+/// fsGroup apply to every container. Read them through [`PodSpec::effective_security`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodSecurityContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_group: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_non_root: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supplemental_groups: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_group: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<SeccompProfile>,
+}
+
+/// Capabilities added to and dropped from the runtime's default set (names without `CAP_`,
+/// or `ALL`). As in the CRI, the drops apply first, so `drop = ["ALL"]` with `add` keeps
+/// exactly the added ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeccompProfile {
+    #[serde(rename = "type")]
+    pub kind: SeccompProfileType,
+    /// A path relative to the kubelet's seccomp root (`layout::SECCOMP_ROOT`), for Localhost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localhost_profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum SeccompProfileType {
+    RuntimeDefault,
+    Unconfined,
+    Localhost,
+}
+
+/// Whether /proc is masked (k8s `ProcMountType`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ProcMount {
+    #[default]
+    Default,
+    Unmasked,
+}
+
+/// The security settings a container runs with: its own, else the pod's (the kubelet's
+/// `DetermineEffectiveSecurityContext`), plus the pod's groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EffectiveSecurity {
+    pub privileged: bool,
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    pub run_as_non_root: bool,
+    pub read_only_root_filesystem: bool,
+    pub capabilities: Capabilities,
+    /// `allowPrivilegeEscalation`; absent means allowed, as in Kubernetes.
+    pub allow_privilege_escalation: bool,
+    pub seccomp_profile: Option<SeccompProfile>,
+    pub proc_mount: ProcMount,
+    /// The pod's supplementalGroups, then its fsGroup (as the kubelet adds it), deduplicated.
+    pub supplemental_groups: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -552,6 +641,33 @@ impl DaemonSet {
 
     pub fn pod_spec(&self) -> &PodSpec {
         &self.spec.template.spec
+    }
+}
+
+impl PodSpec {
+    /// The security settings `c` runs with: every container field as written, and the pod's
+    /// runAsUser, runAsGroup, runAsNonRoot and seccompProfile where the container sets none.
+    pub fn effective_security(&self, c: &Container) -> EffectiveSecurity {
+        let pod = self.security_context.clone().unwrap_or_default();
+        let sc = c.security_context.clone().unwrap_or_default();
+        let mut groups: Vec<i64> = Vec::new();
+        for g in pod.supplemental_groups.iter().chain(pod.fs_group.iter()) {
+            if !groups.contains(g) {
+                groups.push(*g);
+            }
+        }
+        EffectiveSecurity {
+            privileged: sc.privileged == Some(true),
+            run_as_user: sc.run_as_user.or(pod.run_as_user),
+            run_as_group: sc.run_as_group.or(pod.run_as_group),
+            run_as_non_root: sc.run_as_non_root.or(pod.run_as_non_root) == Some(true),
+            read_only_root_filesystem: sc.read_only_root_filesystem == Some(true),
+            capabilities: sc.capabilities.unwrap_or_default(),
+            allow_privilege_escalation: sc.allow_privilege_escalation != Some(false),
+            seccomp_profile: sc.seccomp_profile.or(pod.seccomp_profile),
+            proc_mount: sc.proc_mount.unwrap_or(ProcMount::Default),
+            supplemental_groups: groups,
+        }
     }
 }
 

@@ -410,6 +410,7 @@ impl Walk {
             Walk::Spec => &[("template", Walk::Template)],
             Walk::Template => &[("metadata", Walk::TemplateMeta), ("spec", Walk::Pod)],
             Walk::Pod => &[
+                ("securityContext", Walk::Other(Location::PodSecurityContext)),
                 ("containers", Walk::Container),
                 ("volumes", Walk::Other(Location::Volume)),
             ],

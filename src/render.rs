@@ -28,8 +28,8 @@ use crate::inventory::UnitFlavor;
 
 pub use plan::{
     ContainerPlan, DEFAULT_GRACE_SECS, Mount, STOP_TIMEOUT_MARGIN_SECS, UNIT_CPU_HEADROOM_MILLI,
-    UNIT_MEMORY_HEADROOM_BYTES, Word, emptydir_volume_name, is_safe_fixed, plan_container,
-    unit_base_name,
+    UNIT_MEMORY_HEADROOM_BYTES, Word, capability_name, check_sub_path, emptydir_volume_name,
+    is_safe_fixed, is_untyped_socket, localhost_seccomp_profile, plan_container, unit_base_name,
 };
 
 /// Where podman lives on Debian (and Fedora, RHEL, Ubuntu).
@@ -295,6 +295,8 @@ struct QuadletContext {
     /// `Environment=` values (`"NAME=VALUE"` tokens).
     environment: Vec<String>,
     labels: Vec<String>,
+    /// Security keys (`DropCapability=all`, `NoNewPrivileges=true` …), whole lines.
+    security: Vec<String>,
     podman_args: Vec<String>,
     /// `Exec=` value (the container's args), or null.
     exec: Option<String>,
@@ -382,6 +384,7 @@ pub fn service_exec_start(plan: &ContainerPlan) -> Vec<Word> {
         argv.extend([f("--env"), v(&format!("{k}={val}"))]);
     }
     argv.extend(plan.options.iter().flatten().cloned());
+    argv.extend(plan.security.iter().flat_map(|o| o.words.iter().cloned()));
     if let Some(ep) = &plan.entrypoint {
         argv.extend([f("--entrypoint"), v(ep)]);
     }
@@ -450,6 +453,15 @@ fn render_quadlet(plan: &ContainerPlan, templates: &Templates) -> Result<UnitFil
     for group in &plan.options {
         podman_args.push(exec_words(plan, group, escape::quadlet_word)?);
     }
+    // The security plan's values are dsctl's own words (capability names, `true`, checked
+    // paths), safe in a Quadlet value as they are.
+    let mut security = Vec::new();
+    for option in &plan.security {
+        match &option.quadlet {
+            Some((key, value)) => security.push(format!("{key}={value}")),
+            None => podman_args.push(exec_words(plan, &option.words, escape::quadlet_word)?),
+        }
+    }
     if let Some(ep) = &plan.entrypoint {
         podman_args.push(exec_words(
             plan,
@@ -472,6 +484,7 @@ fn render_quadlet(plan: &ContainerPlan, templates: &Templates) -> Result<UnitFil
         volumes,
         environment: kv("env", &plan.env)?,
         labels: kv("labels", &plan.labels)?,
+        security,
         podman_args,
         exec,
     };

@@ -13,9 +13,10 @@ use std::fmt::Debug;
 
 use crate::daemonset::{
     Container, DaemonSet, LabelSelector, LabelSelectorOperator, NodeSelectorOperator,
-    NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Probe, TaintEffect, TolerationOperator,
-    UpdateStrategyType, Volume,
+    MountPropagation, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Probe, SeccompProfile,
+    SeccompProfileType, TaintEffect, TolerationOperator, UpdateStrategyType, Volume,
 };
+use crate::render;
 use crate::diagnostic::{Severity, child, index, key};
 use crate::int_or_string::IntOrString;
 use crate::inventory::InventoryFile;
@@ -143,7 +144,6 @@ use Severity::{Error as E, Warning as W};
 
 const SERVER_WRITTEN: &str = "it is written by the Kubernetes API server, not by users";
 const NO_API_SERVER: &str = "it needs a Kubernetes API server, and hosts have none";
-const POD_SECURITY: &str = "pod-level securityContext is not applied to containers; set it in each container's securityContext (runAsUser and runAsGroup are supported there)";
 const ONLY_HOSTPATH: &str = "only hostPath and emptyDir volumes exist on a bare host; mount the storage on the host and use a hostPath volume";
 
 /// Every Kubernetes field dsctl knows but does not honour. One row per (type, field).
@@ -203,19 +203,13 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::PodSpec, "runtimeClassName", E, Never, false, "containers always run with podman's default OCI runtime"),
     field(L::PodSpec, "schedulingGates", E, Never, false, "a gated pod would never start, and nothing could remove the gate"),
     // Pod securityContext, field by field
-    field(L::PodSecurityContext, "runAsUser", E, Never, true, POD_SECURITY),
-    field(L::PodSecurityContext, "runAsGroup", E, Never, true, POD_SECURITY),
-    field(L::PodSecurityContext, "runAsNonRoot", E, IfFalse, true, POD_SECURITY),
-    field(L::PodSecurityContext, "fsGroup", E, Never, true, "volume ownership is not changed on a bare host; prepare hostPath ownership on the host"),
-    field(L::PodSecurityContext, "supplementalGroups", E, Never, true, "supplemental groups are not rendered into units"),
-    field(L::PodSecurityContext, "sysctls", E, Never, true, "namespaced sysctls are not rendered into units"),
-    field(L::PodSecurityContext, "seccompProfile", E, IfTableField("type", "RuntimeDefault"), true, "podman applies its default seccomp profile, and only that"),
-    field(L::PodSecurityContext, "appArmorProfile", E, IfTableField("type", "RuntimeDefault"), true, "podman applies its default AppArmor profile, and only that"),
-    field(L::PodSecurityContext, "fsGroupChangePolicy", W, Never, true, "volume ownership is not changed on a bare host"),
-    field(L::PodSecurityContext, "supplementalGroupsPolicy", W, Never, true, "supplemental groups are not rendered into units"),
-    field(L::PodSecurityContext, "seLinuxOptions", W, Never, true, "podman applies its default SELinux label"),
-    field(L::PodSecurityContext, "seLinuxChangePolicy", W, Never, true, "podman applies its default SELinux label"),
-    field(L::PodSecurityContext, "windowsOptions", W, Never, true, "dsctl hosts run Linux"),
+    field(L::PodSecurityContext, "sysctls", E, Never, false, "namespaced sysctls are not rendered into units"),
+    field(L::PodSecurityContext, "appArmorProfile", E, IfTableField("type", "RuntimeDefault"), false, "podman applies its default AppArmor profile, and only that"),
+    field(L::PodSecurityContext, "fsGroupChangePolicy", W, Never, false, "volume ownership is not changed on a bare host"),
+    field(L::PodSecurityContext, "supplementalGroupsPolicy", E, IfString("Merge"), false, "podman always adds the groups the image's /etc/group gives the user, as the Merge policy does; Strict is not rendered into units"),
+    field(L::PodSecurityContext, "seLinuxOptions", W, Never, false, "podman applies its default SELinux label"),
+    field(L::PodSecurityContext, "seLinuxChangePolicy", W, Never, false, "podman applies its default SELinux label"),
+    field(L::PodSecurityContext, "windowsOptions", W, Never, false, "dsctl hosts run Linux"),
     // Affinity
     field(L::Affinity, "podAffinity", E, Never, true, "dsctl cannot see the pods of other workloads, so it could not place by them"),
     field(L::Affinity, "podAntiAffinity", E, Never, true, "dsctl cannot see the pods of other workloads, so it could not place by them"),
@@ -227,17 +221,12 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::Container, "tty", W, IfFalse, false, "units run without an attached terminal"),
     field(L::Container, "resizePolicy", W, Never, false, "resources change by replacing the instance"),
     field(L::Container, "envFrom", E, Never, true, "ConfigMaps and Secrets need an API server; list the variables under env"),
-    field(L::Container, "lifecycle", E, Never, true, "postStart and preStop hooks are not rendered into units"),
+    field(L::Container, "lifecycle", E, Never, true, "postStart and preStop hooks are not rendered into units, so the container would start and stop without them"),
     field(L::Container, "volumeDevices", E, Never, false, "block devices from claims need a cluster; mount the device with a hostPath volume"),
     field(L::Container, "restartPolicy", E, Never, false, "a container-level restartPolicy is for sidecar init containers, which dsctl does not run"),
     // Container securityContext
-    field(L::SecurityContext, "capabilities", E, Never, true, "capability changes are not rendered into units; use privileged, or remove the field"),
-    field(L::SecurityContext, "allowPrivilegeEscalation", E, IfTrue, true, "podman's no-new-privileges option is not rendered into units"),
-    field(L::SecurityContext, "runAsNonRoot", E, IfFalse, true, "dsctl cannot check the image's user; set runAsUser to a non-zero uid instead"),
-    field(L::SecurityContext, "seccompProfile", E, IfTableField("type", "RuntimeDefault"), true, "podman applies its default seccomp profile, and only that"),
     field(L::SecurityContext, "appArmorProfile", E, IfTableField("type", "RuntimeDefault"), false, "podman applies its default AppArmor profile, and only that"),
     field(L::SecurityContext, "seLinuxOptions", W, Never, true, "podman applies its default SELinux label"),
-    field(L::SecurityContext, "procMount", W, IfString("Default"), false, "podman always masks /proc as the Default procMount does"),
     field(L::SecurityContext, "windowsOptions", W, Never, false, "dsctl hosts run Linux"),
     // Container resources
     field(L::Resources, "claims", E, Never, false, "dynamic resource allocation needs a cluster"),
@@ -271,9 +260,7 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::Volume, "storageos", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "flocker", E, Never, false, ONLY_HOSTPATH),
     // Volume mounts
-    field(L::VolumeMount, "subPath", E, Never, true, "a sub-directory of a hostPath is just a longer hostPath: point a volume at it"),
-    field(L::VolumeMount, "subPathExpr", E, Never, false, "a sub-directory of a hostPath is just a longer hostPath: point a volume at it"),
-    field(L::VolumeMount, "mountPropagation", E, IfString("None"), true, "mount propagation is not rendered into units"),
+    field(L::VolumeMount, "subPathExpr", E, Never, false, "expanding $(VAR) in a sub-path is not rendered into units; subPath is"),
     field(L::VolumeMount, "recursiveReadOnly", E, IfString("Disabled"), false, "recursive read-only mounts are not rendered into units"),
     // Env vars
     field(L::EnvVar, "valueFrom", E, Never, true, "fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef need an API server; write the value itself"),
@@ -305,11 +292,10 @@ pub fn check_hostless(
 
 fn hostless_finding(row: &HostlessField, path: &str) -> Finding {
     match row.severity {
-        Severity::Warning => Finding::warning(path, format!("ignored on a bare host: {}", row.why))
-            .with_help("remove the field to silence this warning"),
+        Severity::Warning => Finding::warning(path, format!("ignored on a bare host: {}", row.why)),
         Severity::Error => {
             Finding::error(path, format!("not supported on a bare host: {}", row.why)).with_help(
-                "remove the field (dsctl refuses it rather than silently run something different)",
+                "dsctl refuses the field rather than run the container differently from what it asks",
             )
         }
     }
@@ -715,27 +701,59 @@ impl Findings {
         ] {
             self.hostless_opt(L::PodSpec, POD, key, value);
         }
-        if let Some(security) = &pod.security_context {
-            self.pod_security_context(security);
+        self.pod_security_context(pod);
+    }
+
+    fn pod_security_context(&mut self, pod: &PodSpec) {
+        let Some(psc) = &pod.security_context else {
+            return;
+        };
+        let p = child(POD, "securityContext");
+        for (k, id) in [
+            ("runAsUser", psc.run_as_user),
+            ("runAsGroup", psc.run_as_group),
+            ("fsGroup", psc.fs_group),
+        ] {
+            if let Some(id) = id {
+                for msg in k8s_names::unix_id(id) {
+                    self.push(invalid(&child(&p, k), &id, &msg));
+                }
+            }
+        }
+        for (i, id) in psc.supplemental_groups.iter().enumerate() {
+            for msg in k8s_names::unix_id(*id) {
+                self.push(invalid(&index(&child(&p, "supplementalGroups"), i), id, &msg));
+            }
+        }
+        if let Some(profile) = &psc.seccomp_profile {
+            self.seccomp_profile(profile, &child(&p, "seccompProfile"));
+        }
+        if psc.fs_group.is_some() && pod.volumes.iter().any(|v| v.empty_dir.is_some()) {
+            self.push(Finding::warning(
+                child(&p, "fsGroup"),
+                "emptyDir volumes are not given to fsGroup; the group is added to every container's supplemental groups",
+            ));
         }
     }
 
-    fn pod_security_context(&mut self, value: &toml::Value) {
-        let path = child(POD, "securityContext");
-        let Some(table) = value.as_table() else {
-            self.push(Finding::error(path, "invalid type: expected a table"));
-            return;
-        };
-        for (k, v) in table {
-            let p = child(&path, k);
-            if hostless_field(L::PodSecurityContext, k).is_some() {
-                self.hostless(L::PodSecurityContext, k, v, &p);
-            } else {
-                self.push(
-                    Finding::error(p, format!("unknown field `{k}`"))
-                        .with_help("see the Kubernetes PodSecurityContext reference"),
-                );
+    fn seccomp_profile(&mut self, profile: &SeccompProfile, path: &str) {
+        let lp = child(path, "localhostProfile");
+        match (profile.kind, &profile.localhost_profile) {
+            (SeccompProfileType::Localhost, None) => self.push(Finding::error(
+                lp,
+                "Required value: must be set when seccomp type is Localhost",
+            )),
+            (SeccompProfileType::Localhost, Some(lhp)) => {
+                if let Err(msg) = render::localhost_seccomp_profile(lhp) {
+                    self.push(invalid(&lp, lhp, &msg));
+                }
             }
+            (_, Some(lhp)) => self.push(invalid(
+                &lp,
+                lhp,
+                "can only be set when seccomp type is Localhost",
+            )),
+            (_, None) => {}
         }
     }
 
@@ -907,6 +925,12 @@ impl Findings {
         if let Some(host_path) = &vol.host_path {
             let p = child(&child(path, "hostPath"), "path");
             self.absolute_path(&host_path.path, &p);
+            if render::is_untyped_socket(host_path) {
+                self.push(Finding::warning(
+                    &p,
+                    "looks like a socket (under /run or /var/run, ending in .sock), so it is not created as a directory when missing, as an untyped hostPath otherwise is; the container starts once the socket exists",
+                ).with_help("set type = \"Socket\" to say so and silence this warning"));
+            }
             if let Some(kind) = &host_path.kind {
                 const TYPES: &[&str] = &[
                     "",
@@ -1007,8 +1031,8 @@ impl Findings {
             if let Some(resources) = &c.resources {
                 self.resources(resources, &child(&p, "resources"));
             }
-            self.volume_mounts(c, volumes, &p);
-            self.security_context(c, &p);
+            self.volume_mounts(pod, c, volumes, &p);
+            self.security_context(pod, c, &p);
             let probes = [
                 ("readinessProbe", &c.readiness_probe),
                 ("livenessProbe", &c.liveness_probe),
@@ -1111,6 +1135,12 @@ impl Findings {
                     );
                 }
             }
+            if host_port.is_none() && !host_network {
+                self.push(Finding::warning(
+                    &container_path,
+                    "neither published (no hostPort) nor on the host network: the port is reachable only from the host itself, on podman's network",
+                ));
+            }
             if let Some(name) = &port.name {
                 for msg in k8s_names::port_name(name) {
                     self.push(invalid(&child(&p, "name"), name, &msg));
@@ -1210,7 +1240,13 @@ impl Findings {
         }
     }
 
-    fn volume_mounts(&mut self, c: &Container, volumes: &BTreeSet<String>, path: &str) {
+    fn volume_mounts(
+        &mut self,
+        pod: &PodSpec,
+        c: &Container,
+        volumes: &BTreeSet<String>,
+        path: &str,
+    ) {
         let mut mount_paths = BTreeSet::new();
         for (i, mount) in c.volume_mounts.iter().enumerate() {
             let p = index(&child(path, "volumeMounts"), i);
@@ -1241,43 +1277,106 @@ impl Findings {
             if !mount.mount_path.is_empty() && !mount_paths.insert(mount.mount_path.as_str()) {
                 self.push(invalid(&mount_path, &mount.mount_path, "must be unique"));
             }
-            self.hostless_opt(L::VolumeMount, &p, "subPath", &mount.sub_path);
-            self.hostless_opt(
-                L::VolumeMount,
-                &p,
-                "mountPropagation",
-                &mount.mount_propagation,
-            );
+            let volume = pod.volumes.iter().find(|v| v.name == mount.name);
+            let host_path = volume.is_some_and(|v| v.host_path.is_some());
+            if let Some(sub) = mount.sub_path.as_deref().filter(|s| !s.is_empty()) {
+                let sp = child(&p, "subPath");
+                if let Err(msg) = render::check_sub_path(sub) {
+                    self.push(invalid(&sp, sub, &msg));
+                } else if !host_path {
+                    self.push(Finding::error(
+                        sp,
+                        "not supported on a bare host: subPath is rendered for hostPath volumes; on an emptyDir it is not rendered into units yet",
+                    ));
+                }
+            }
+            let propagation = child(&p, "mountPropagation");
+            let privileged = c
+                .security_context
+                .as_ref()
+                .is_some_and(|sc| sc.privileged == Some(true));
+            match mount.mount_propagation {
+                None | Some(MountPropagation::None) => {}
+                Some(MountPropagation::Bidirectional) if !privileged => {
+                    self.push(Finding::error(
+                        propagation,
+                        "Forbidden: Bidirectional mount propagation is available only to privileged containers",
+                    ));
+                }
+                Some(_) if !host_path => self.push(Finding::warning(
+                    propagation,
+                    "ignored on a bare host: mount propagation is rendered for hostPath volumes only; this mount stays private (rprivate)",
+                )),
+                Some(_) => {}
+            }
         }
     }
 
-    fn security_context(&mut self, c: &Container, path: &str) {
-        let Some(sc) = &c.security_context else {
-            return;
-        };
+    fn security_context(&mut self, pod: &PodSpec, c: &Container, path: &str) {
         let p = child(path, "securityContext");
-        for (k, id) in [
-            ("runAsUser", sc.run_as_user),
-            ("runAsGroup", sc.run_as_group),
-        ] {
-            if let Some(id) = id {
-                for msg in k8s_names::unix_id(id) {
-                    self.push(invalid(&child(&p, k), &id, &msg));
+        if let Some(sc) = &c.security_context {
+            for (k, id) in [
+                ("runAsUser", sc.run_as_user),
+                ("runAsGroup", sc.run_as_group),
+            ] {
+                if let Some(id) = id {
+                    for msg in k8s_names::unix_id(id) {
+                        self.push(invalid(&child(&p, k), &id, &msg));
+                    }
                 }
             }
+            if let Some(caps) = &sc.capabilities {
+                for (k, names) in [("add", &caps.add), ("drop", &caps.drop)] {
+                    for (i, name) in names.iter().enumerate() {
+                        if let Err(msg) = render::capability_name(name) {
+                            self.push(invalid(
+                                &index(&child(&child(&p, "capabilities"), k), i),
+                                name,
+                                &msg,
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some(profile) = &sc.seccomp_profile {
+                self.seccomp_profile(profile, &child(&p, "seccompProfile"));
+            }
+            // The API server's own checks (ValidateSecurityContext).
+            if sc.allow_privilege_escalation == Some(false) {
+                if sc.privileged == Some(true) {
+                    self.push(Finding::error(
+                        &p,
+                        "Invalid value: cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
+                    ));
+                }
+                let sys_admin = sc.capabilities.iter().flat_map(|c| &c.add).any(|n| {
+                    let n = n.to_ascii_uppercase();
+                    n == "SYS_ADMIN" || n == "CAP_SYS_ADMIN"
+                });
+                if sys_admin {
+                    self.push(Finding::error(
+                        &p,
+                        "Invalid value: cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN",
+                    ));
+                }
+            }
+            for (k, value) in [("seLinuxOptions", &sc.se_linux_options)] {
+                self.hostless_opt(L::SecurityContext, &p, k, value);
+            }
         }
-        // runAsNonRoot is honoured when runAsUser names a non-root uid.
-        let non_root_user = sc.run_as_user.is_some_and(|uid| uid > 0);
-        if !non_root_user {
-            self.hostless_opt(L::SecurityContext, &p, "runAsNonRoot", &sc.run_as_non_root);
-        }
-        for (k, value) in [
-            ("capabilities", &sc.capabilities),
-            ("allowPrivilegeEscalation", &sc.allow_privilege_escalation),
-            ("seLinuxOptions", &sc.se_linux_options),
-            ("seccompProfile", &sc.seccomp_profile),
-        ] {
-            self.hostless_opt(L::SecurityContext, &p, k, value);
+        // As the kubelet (verifyRunAsNonRoot): a uid of 0 known now can never start.
+        let sec = pod.effective_security(c);
+        if sec.run_as_non_root && sec.run_as_user == Some(0) {
+            let own = c.security_context.as_ref();
+            let field = if own.is_some_and(|sc| sc.run_as_non_root.is_some()) {
+                child(&p, "runAsNonRoot")
+            } else {
+                child(&child(POD, "securityContext"), "runAsNonRoot")
+            };
+            self.push(Finding::error(
+                field,
+                "runAsNonRoot is true and runAsUser is 0: the container would run as root, which runAsNonRoot forbids, so it could never start",
+            ));
         }
     }
 

@@ -24,10 +24,17 @@
 
 use std::net::IpAddr;
 
-use crate::daemonset::{Container, DaemonSet, Probe, Protocol, PullPolicy, Volume};
+use crate::daemonset::{
+    Container, DaemonSet, HostPathVolumeSource, MountPropagation, Probe, Protocol, PullPolicy, Volume,
+};
 use crate::escape;
 
 use super::RenderError;
+
+mod security;
+pub use security::{
+    SecurityOption, capability as capability_name, localhost_profile as localhost_seccomp_profile,
+};
 
 /// Seconds systemd waits beyond the grace period before it kills what is left (podman's own
 /// `generate systemd` margin).
@@ -84,6 +91,9 @@ pub enum Mount {
         host: String,
         dest: String,
         read_only: bool,
+        /// `rslave` or `rshared` (mountPropagation HostToContainer, Bidirectional); `None`
+        /// leaves podman's default for binds, rprivate, which is Kubernetes' None.
+        propagation: Option<&'static str>,
     },
     Named {
         name: String,
@@ -100,23 +110,30 @@ pub enum Mount {
 impl Mount {
     /// The `-v` argument, for bind mounts and named volumes.
     pub fn volume_spec(&self) -> Option<String> {
-        let (source, dest, read_only) = match self {
+        let (source, dest, read_only, propagation) = match self {
             Mount::Bind {
                 host,
                 dest,
                 read_only,
-            } => (host, dest, *read_only),
+                propagation,
+            } => (host, dest, *read_only, *propagation),
             Mount::Named {
                 name,
                 dest,
                 read_only,
-            } => (name, dest, *read_only),
+            } => (name, dest, *read_only, None),
             Mount::Tmpfs { .. } => return None,
         };
-        Some(format!(
-            "{source}:{dest}{}",
-            if read_only { ":ro" } else { "" }
-        ))
+        let opts: Vec<&str> = read_only
+            .then_some("ro")
+            .into_iter()
+            .chain(propagation)
+            .collect();
+        Some(if opts.is_empty() {
+            format!("{source}:{dest}")
+        } else {
+            format!("{source}:{dest}:{}", opts.join(","))
+        })
     }
 
     pub fn options(&self) -> Vec<Word> {
@@ -158,6 +175,8 @@ pub struct ContainerPlan {
     pub mounts: Vec<Mount>,
     /// Every other `podman run` option, one group of words per option.
     pub options: Vec<Vec<Word>>,
+    /// The security context's options, each with its Quadlet key where one exists.
+    pub security: Vec<SecurityOption>,
     /// `command`, as the JSON array `--entrypoint` takes.
     pub entrypoint: Option<String>,
     pub args: Vec<String>,
@@ -289,12 +308,37 @@ pub fn plan_container(
                 ),
             ));
         };
-        let (mount, check) = plan_volume(ds.name(), &pod.volumes[j], &vm.mount_path, vm.read_only)
-            .map_err(|(which, r)| err_at(format!("spec.template.spec.volumes[{j}].{which}"), r))?;
+        let (mut mount, check) =
+            plan_volume(ds.name(), &pod.volumes[j], &vm.mount_path, vm.read_only).map_err(
+                |(which, r)| err_at(format!("spec.template.spec.volumes[{j}].{which}"), r),
+            )?;
         if let Some(check) = check
             && !pre_start.contains(&check)
         {
             pre_start.push(check);
+        }
+        if let Mount::Bind {
+            host, propagation, ..
+        } = &mut mount
+        {
+            *propagation = match vm.mount_propagation {
+                None | Some(MountPropagation::None) => None,
+                Some(MountPropagation::HostToContainer) => Some("rslave"),
+                Some(MountPropagation::Bidirectional) => Some("rshared"),
+            };
+            if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
+                check_sub_path(sub).map_err(|r| err(&f("subPath"), r))?;
+                *host = format!("{}/{sub}", host.trim_end_matches('/'));
+                check_path(host).map_err(|r| err(&f("subPath"), r))?;
+                // As the kubelet: a missing sub-path is created as a directory.
+                pre_start.push(vec![
+                    fixed("/bin/sh"),
+                    fixed("-c"),
+                    value(r#"[ -e "$1" ] || mkdir -p "$1""#),
+                    fixed("dsctl-subpath"),
+                    value(host.clone()),
+                ]);
+            }
         }
         mounts.push(mount);
     }
@@ -312,32 +356,21 @@ pub fn plan_container(
     if pod.host_pid {
         options.push(vec![fixed("--pid"), fixed("host")]);
     }
-    let sc = c.security_context.clone().unwrap_or_default();
-    if sc.privileged == Some(true) {
-        options.push(vec![fixed("--privileged")]);
-    }
-    if sc.read_only_root_filesystem == Some(true) {
-        options.push(vec![fixed("--read-only")]);
-    }
-    match (sc.run_as_user, sc.run_as_group) {
-        (Some(u), g) => {
-            let user = id(u).map_err(|r| err("securityContext.runAsUser", r))?;
-            let user = match g {
-                Some(g) => format!(
-                    "{user}:{}",
-                    id(g).map_err(|r| err("securityContext.runAsGroup", r))?
-                ),
-                None => user.to_string(),
-            };
-            options.push(vec![fixed("--user"), fixed(user)]);
+    let sec = pod.effective_security(c);
+    let security = security::security_options(&sec).map_err(|(f, r)| {
+        if f == "supplementalGroups" {
+            err_at(format!("spec.template.spec.securityContext.{f}"), r)
+        } else {
+            err(&format!("securityContext.{f}"), r)
         }
-        (None, Some(_)) => {
-            return Err(err(
-                "securityContext.runAsGroup",
-                "runAsGroup without runAsUser cannot be expressed with podman's --user; set runAsUser too".into(),
-            ));
-        }
-        (None, None) => {}
+    })?;
+    if let Some(check) = security::run_as_non_root_check(
+        &sec,
+        &c.image,
+        &c.name,
+        pull_policy(c) == "never",
+    ) {
+        pre_start.push(check);
     }
     if let Some(dir) = &c.working_dir {
         check_path(dir).map_err(|r| err("workingDir", r))?;
@@ -373,6 +406,7 @@ pub fn plan_container(
         host_network: pod.host_network,
         mounts,
         options,
+        security,
         entrypoint,
         args: c.args.clone(),
         pre_start,
@@ -380,10 +414,6 @@ pub fn plan_container(
         cpu_quota,
         memory_max,
     })
-}
-
-fn id(n: i64) -> Result<u32, String> {
-    u32::try_from(n).map_err(|_| format!("{n} is not a valid user or group id"))
 }
 
 /// Characters no image reference can hold, refused early: podman would refuse them anyway,
@@ -419,6 +449,24 @@ fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An untyped hostPath that names a socket: under /run or /var/run, ending in `.sock`.
+pub fn is_untyped_socket(hp: &HostPathVolumeSource) -> bool {
+    hp.kind.as_deref().unwrap_or("").is_empty()
+        && (hp.path.starts_with("/run/") || hp.path.starts_with("/var/run/"))
+        && hp.path.ends_with(".sock")
+}
+
+/// A subPath as the API server accepts it: relative, and no `..` element.
+pub fn check_sub_path(sub: &str) -> Result<(), String> {
+    if sub.starts_with('/') {
+        return Err(format!("{sub:?} must be a relative path"));
+    }
+    if sub.split('/').any(|part| part == "..") {
+        return Err(format!("{sub:?} must not contain '..'"));
+    }
+    Ok(())
+}
+
 /// Which part of a volume is wrong (`hostPath.path` …), and why.
 type VolumeError = (&'static str, String);
 
@@ -436,6 +484,9 @@ fn plan_volume(
         let path = || value(hp.path.clone());
         let test = |flag: &str| vec![fixed("/usr/bin/test"), fixed(flag), path()];
         let check = match hp.kind.as_deref().unwrap_or("") {
+            // A socket that is not there yet must not become a directory: the bind then fails
+            // until the socket's daemon creates it (validation warns).
+            "" if is_untyped_socket(hp) => None,
             // Like containerd: a missing path becomes a directory; anything present is used.
             "" => Some(vec![
                 fixed("/bin/sh"),
@@ -466,6 +517,7 @@ fn plan_volume(
                 host: hp.path.clone(),
                 dest,
                 read_only,
+                propagation: None,
             },
             check,
         ));
@@ -807,6 +859,7 @@ mod tests {
             host: "/h".into(),
             dest: "/m".into(),
             read_only: ro,
+            propagation: None,
         };
         let cases: Vec<(&str, String, Mount, Vec<&str>)> = vec![
             (
