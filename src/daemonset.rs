@@ -685,3 +685,127 @@ impl Container {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(pod_sc: &str, container_sc: &str) -> (PodSpec, Container) {
+        let text = format!(
+            "containers = [{{ name = \"c\", image = \"i\", securityContext = {{ {container_sc} }} }}]\nsecurityContext = {{ {pod_sc} }}\n"
+        );
+        let pod: PodSpec = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let c = pod.containers[0].clone();
+        (pod, c)
+    }
+
+    /// The container's own value wins; the pod's fills in what the container leaves unset;
+    /// the groups are the pod's alone.
+    #[test]
+    fn effective_security_pod_vs_container() {
+        let base = EffectiveSecurity {
+            allow_privilege_escalation: true,
+            ..Default::default()
+        };
+        let cases: Vec<(&str, &str, &str, EffectiveSecurity)> = vec![
+            ("nothing", "", "", base.clone()),
+            (
+                "pod user",
+                "runAsUser = 1000, runAsGroup = 100",
+                "",
+                EffectiveSecurity {
+                    run_as_user: Some(1000),
+                    run_as_group: Some(100),
+                    ..base.clone()
+                },
+            ),
+            (
+                "container user wins",
+                "runAsUser = 1000, runAsGroup = 100",
+                "runAsUser = 2000",
+                EffectiveSecurity {
+                    run_as_user: Some(2000),
+                    run_as_group: Some(100),
+                    ..base.clone()
+                },
+            ),
+            (
+                "pod runAsNonRoot",
+                "runAsNonRoot = true",
+                "",
+                EffectiveSecurity {
+                    run_as_non_root: true,
+                    ..base.clone()
+                },
+            ),
+            (
+                "container runAsNonRoot false wins",
+                "runAsNonRoot = true",
+                "runAsNonRoot = false",
+                base.clone(),
+            ),
+            (
+                "groups",
+                "supplementalGroups = [10, 20, 10], fsGroup = 20",
+                "",
+                EffectiveSecurity {
+                    supplemental_groups: vec![10, 20],
+                    ..base.clone()
+                },
+            ),
+            (
+                "fsGroup after supplementalGroups",
+                "supplementalGroups = [10], fsGroup = 5",
+                "",
+                EffectiveSecurity {
+                    supplemental_groups: vec![10, 5],
+                    ..base.clone()
+                },
+            ),
+            (
+                "pod seccomp",
+                "seccompProfile = { type = \"Unconfined\" }",
+                "",
+                EffectiveSecurity {
+                    seccomp_profile: Some(SeccompProfile {
+                        kind: SeccompProfileType::Unconfined,
+                        localhost_profile: None,
+                    }),
+                    ..base.clone()
+                },
+            ),
+            (
+                "container seccomp wins",
+                "seccompProfile = { type = \"Unconfined\" }",
+                "seccompProfile = { type = \"RuntimeDefault\" }",
+                EffectiveSecurity {
+                    seccomp_profile: Some(SeccompProfile {
+                        kind: SeccompProfileType::RuntimeDefault,
+                        localhost_profile: None,
+                    }),
+                    ..base.clone()
+                },
+            ),
+            (
+                "container-only fields",
+                "",
+                "privileged = true, readOnlyRootFilesystem = true, allowPrivilegeEscalation = false, procMount = \"Unmasked\", capabilities = { drop = [\"ALL\"] }",
+                EffectiveSecurity {
+                    privileged: true,
+                    read_only_root_filesystem: true,
+                    allow_privilege_escalation: false,
+                    proc_mount: ProcMount::Unmasked,
+                    capabilities: Capabilities {
+                        add: vec![],
+                        drop: vec!["ALL".into()],
+                    },
+                    ..base.clone()
+                },
+            ),
+        ];
+        for (name, pod_sc, container_sc, want) in cases {
+            let (pod, c) = pod(pod_sc, container_sc);
+            assert_eq!(pod.effective_security(&c), want, "{name}");
+        }
+    }
+}

@@ -12,16 +12,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
 
 use crate::daemonset::{
-    Container, DaemonSet, LabelSelector, LabelSelectorOperator, NodeSelectorOperator,
-    MountPropagation, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Probe, SeccompProfile,
-    SeccompProfileType, TaintEffect, TolerationOperator, UpdateStrategyType, Volume,
+    Container, DaemonSet, LabelSelector, LabelSelectorOperator, MountPropagation,
+    NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Probe,
+    SeccompProfile, SeccompProfileType, TaintEffect, TolerationOperator, UpdateStrategyType,
+    Volume,
 };
-use crate::render;
 use crate::diagnostic::{Severity, child, index, key};
 use crate::int_or_string::IntOrString;
 use crate::inventory::InventoryFile;
 use crate::k8s_names;
 use crate::quantity::{Quantity, QuantityError};
+use crate::render;
 
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,11 +294,13 @@ pub fn check_hostless(
 fn hostless_finding(row: &HostlessField, path: &str) -> Finding {
     match row.severity {
         Severity::Warning => Finding::warning(path, format!("ignored on a bare host: {}", row.why)),
-        Severity::Error => {
-            Finding::error(path, format!("not supported on a bare host: {}", row.why)).with_help(
-                "dsctl refuses the field rather than run the container differently from what it asks",
-            )
-        }
+        Severity::Error => Finding::error(
+            path,
+            format!("not supported on a bare host: {}", row.why),
+        )
+        .with_help(
+            "dsctl refuses the field rather than run the container differently from what it asks",
+        ),
     }
 }
 
@@ -722,7 +725,11 @@ impl Findings {
         }
         for (i, id) in psc.supplemental_groups.iter().enumerate() {
             for msg in k8s_names::unix_id(*id) {
-                self.push(invalid(&index(&child(&p, "supplementalGroups"), i), id, &msg));
+                self.push(invalid(
+                    &index(&child(&p, "supplementalGroups"), i),
+                    id,
+                    &msg,
+                ));
             }
         }
         if let Some(profile) = &psc.seccomp_profile {
@@ -1981,26 +1988,6 @@ image = "localhost/agent:1"
                 "not supported",
             ),
             (
-                "[spec.template.spec.securityContext]\nrunAsUser = 1000\n",
-                "spec.template.spec.securityContext.runAsUser",
-                "pod-level securityContext",
-            ),
-            (
-                "[spec.template.spec.securityContext]\nrunAsUzer = 1000\n",
-                "spec.template.spec.securityContext.runAsUzer",
-                "unknown field",
-            ),
-            (
-                "[spec.template.spec.containers.securityContext]\ncapabilities = { add = [\"NET_ADMIN\"] }\n",
-                "spec.template.spec.containers[0].securityContext.capabilities",
-                "not supported",
-            ),
-            (
-                "[spec.template.spec.containers.securityContext]\nrunAsNonRoot = true\n",
-                "spec.template.spec.containers[0].securityContext.runAsNonRoot",
-                "set runAsUser",
-            ),
-            (
                 "[spec.template.spec.containers.securityContext]\nrunAsUser = -1\n",
                 "spec.template.spec.containers[0].securityContext.runAsUser",
                 "must be between 0 and 4294967295",
@@ -2282,6 +2269,79 @@ image = "localhost/agent:1"
             && m.contains("Duplicate value: \"80/TCP\"")));
     }
 
+    /// Every security finding: where, how severe, what it says; none advises more privilege
+    /// or removing a field.
+    #[test]
+    fn security_findings() {
+        const SC: &str = "[spec.template.spec.containers.securityContext]\n";
+        const PSC: &str = "[spec.template.spec.securityContext]\n";
+        const C0: &str = "spec.template.spec.containers[0]";
+        let hostpath = "[[spec.template.spec.volumes]]\nname = \"h\"\nhostPath = { path = \"/srv\" }\n[[spec.template.spec.volumes]]\nname = \"e\"\nemptyDir = {}\n";
+        let mount =
+            |m: &str| format!("{hostpath}[[spec.template.spec.containers.volumeMounts]]\n{m}\n");
+        let cases: Vec<(String, String, Severity, &str)> = vec![
+            (format!("{SC}runAsNonRoot = true\nrunAsUser = 0\n"), format!("{C0}.securityContext.runAsNonRoot"), Severity::Error, "runAsNonRoot is true and runAsUser is 0"),
+            (format!("{PSC}runAsNonRoot = true\nrunAsUser = 0\n"), "spec.template.spec.securityContext.runAsNonRoot".into(), Severity::Error, "could never start"),
+            (format!("{PSC}runAsNonRoot = true\n{SC}runAsUser = 0\n"), "spec.template.spec.securityContext.runAsNonRoot".into(), Severity::Error, "runAsUser is 0"),
+            (format!("{PSC}fsGroup = -1\n"), "spec.template.spec.securityContext.fsGroup".into(), Severity::Error, "must be between 0 and 4294967295"),
+            (format!("{PSC}supplementalGroups = [1, -2]\n"), "spec.template.spec.securityContext.supplementalGroups[1]".into(), Severity::Error, "must be between"),
+            (format!("{PSC}seccompProfile = {{ type = \"Localhost\" }}\n"), "spec.template.spec.securityContext.seccompProfile.localhostProfile".into(), Severity::Error, "must be set when seccomp type is Localhost"),
+            (format!("{SC}seccompProfile = {{ type = \"Localhost\", localhostProfile = \"../x.json\" }}\n"), format!("{C0}.securityContext.seccompProfile.localhostProfile"), Severity::Error, "without `..`"),
+            (format!("{SC}seccompProfile = {{ type = \"RuntimeDefault\", localhostProfile = \"x.json\" }}\n"), format!("{C0}.securityContext.seccompProfile.localhostProfile"), Severity::Error, "can only be set when seccomp type is Localhost"),
+            (format!("{SC}capabilities = {{ drop = [\"ALL\", \"NET-RAW\"] }}\n"), format!("{C0}.securityContext.capabilities.drop[1]"), Severity::Error, "not a capability name"),
+            (format!("{SC}allowPrivilegeEscalation = false\nprivileged = true\n"), format!("{C0}.securityContext"), Severity::Error, "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"),
+            (format!("{SC}allowPrivilegeEscalation = false\ncapabilities = {{ add = [\"SYS_ADMIN\"] }}\n"), format!("{C0}.securityContext"), Severity::Error, "CAP_SYS_ADMIN"),
+            (mount("name = \"h\"\nmountPath = \"/m\"\nmountPropagation = \"Bidirectional\""), format!("{C0}.volumeMounts[0].mountPropagation"), Severity::Error, "Forbidden: Bidirectional mount propagation is available only to privileged containers"),
+            (mount("name = \"e\"\nmountPath = \"/m\"\nmountPropagation = \"HostToContainer\""), format!("{C0}.volumeMounts[0].mountPropagation"), Severity::Warning, "hostPath volumes only"),
+            (mount("name = \"h\"\nmountPath = \"/m\"\nsubPath = \"../etc\""), format!("{C0}.volumeMounts[0].subPath"), Severity::Error, "must not contain '..'"),
+            (mount("name = \"h\"\nmountPath = \"/m\"\nsubPath = \"/etc\""), format!("{C0}.volumeMounts[0].subPath"), Severity::Error, "must be a relative path"),
+            (mount("name = \"e\"\nmountPath = \"/m\"\nsubPath = \"x\""), format!("{C0}.volumeMounts[0].subPath"), Severity::Error, "on an emptyDir it is not rendered"),
+            (format!("{hostpath}{PSC}fsGroup = 2000\n"), "spec.template.spec.securityContext.fsGroup".into(), Severity::Warning, "supplemental groups"),
+            ("[[spec.template.spec.volumes]]\nname = \"s\"\nhostPath = { path = \"/run/containerd/containerd.sock\" }\n".into(), "spec.template.spec.volumes[0].hostPath.path".into(), Severity::Warning, "not created as a directory"),
+            ("[[spec.template.spec.containers.ports]]\ncontainerPort = 9100\n".into(), format!("{C0}.ports[0].containerPort"), Severity::Warning, "neither published"),
+        ];
+        for (extra, field, severity, message) in cases {
+            let findings = validate_daemonset(&parse(&extra));
+            let Some(f) = findings
+                .iter()
+                .find(|f| f.field == field && f.message.contains(message))
+            else {
+                panic!("for\n{extra}\nwanted {field}: …{message}…\ngot {findings:#?}");
+            };
+            assert_eq!(f.severity, severity, "{extra}");
+            let help = f.help.as_deref().unwrap_or("");
+            assert!(
+                !help.contains("privileged") && !help.contains("remove"),
+                "{help}"
+            );
+            assert!(!f.message.contains("remove"), "{}", f.message);
+            assert!(
+                !f.message.contains("use privileged") && !f.message.contains("set privileged"),
+                "{}",
+                f.message
+            );
+        }
+        // What real DaemonSets write validates cleanly.
+        for ok in [
+            format!(
+                "{SC}capabilities = {{ drop = [\"ALL\"], add = [\"NET_BIND_SERVICE\"] }}\nallowPrivilegeEscalation = false\nrunAsNonRoot = true\nreadOnlyRootFilesystem = true\nseccompProfile = {{ type = \"RuntimeDefault\" }}\nprocMount = \"Default\"\n"
+            ),
+            format!(
+                "{PSC}runAsUser = 65534\nrunAsGroup = 65534\nrunAsNonRoot = true\nsupplementalGroups = [10]\nfsGroup = 2000\nseccompProfile = {{ type = \"Localhost\", localhostProfile = \"audit.json\" }}\n"
+            ),
+            format!("{SC}runAsNonRoot = false\nrunAsUser = 0\n"),
+            mount(
+                "name = \"h\"\nmountPath = \"/m\"\nsubPath = \"a/b\"\nmountPropagation = \"HostToContainer\"",
+            ),
+            format!(
+                "{}{SC}privileged = true\n",
+                mount("name = \"h\"\nmountPath = \"/m\"\nmountPropagation = \"Bidirectional\"")
+            ),
+        ] {
+            assert_eq!(validate_daemonset(&parse(&ok)), vec![], "{ok}");
+        }
+    }
+
     #[test]
     fn warnings_for_fields_without_meaning() {
         let ds = parse(
@@ -2344,7 +2404,7 @@ image = "localhost/agent:1"
             let pod = ["spec", "template", "spec"];
             let container = ["spec", "template", "spec", "containers"];
             let path: Vec<&str> = match row.location {
-                L::PodSecurityContext => continue, // keys inside the declared value
+                L::PodSecurityContext => [&pod[..], &["securityContext"]].concat(),
                 L::DaemonSet => vec![],
                 L::ObjectMeta => vec!["metadata"],
                 L::DaemonSetSpec => vec!["spec"],

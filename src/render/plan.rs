@@ -25,7 +25,8 @@
 use std::net::IpAddr;
 
 use crate::daemonset::{
-    Container, DaemonSet, HostPathVolumeSource, MountPropagation, Probe, Protocol, PullPolicy, Volume,
+    Container, DaemonSet, HostPathVolumeSource, MountPropagation, Probe, Protocol, PullPolicy,
+    Volume,
 };
 use crate::escape;
 
@@ -364,12 +365,9 @@ pub fn plan_container(
             err(&format!("securityContext.{f}"), r)
         }
     })?;
-    if let Some(check) = security::run_as_non_root_check(
-        &sec,
-        &c.image,
-        &c.name,
-        pull_policy(c) == "never",
-    ) {
+    if let Some(check) =
+        security::run_as_non_root_check(&sec, &c.image, &c.name, pull_policy(c) == "never")
+    {
         pre_start.push(check);
     }
     if let Some(dir) = &c.working_dir {
@@ -1077,13 +1075,18 @@ mod tests {
                 "0",
                 "--pid",
                 "host",
-                "--privileged",
-                "--read-only",
-                "--user",
-                "1000:100",
                 "-w",
                 "/w"
             ]
+        );
+        let security: Vec<&str> = p
+            .security
+            .iter()
+            .flat_map(|o| o.words.iter().map(Word::as_str))
+            .collect();
+        assert_eq!(
+            security,
+            ["--privileged", "--read-only", "--user", "1000:100"]
         );
         assert!(refusal("securityContext = { runAsGroup = 5 }", "").contains("runAsGroup"));
         assert!(refusal("securityContext = { runAsUser = -1 }", "").contains("runAsUser"));

@@ -117,14 +117,20 @@ pub fn security_options(
     let drop = caps(&sec.capabilities.drop).map_err(|r| ("capabilities.drop", r))?;
     let add = caps(&sec.capabilities.add).map_err(|r| ("capabilities.add", r))?;
     if !drop.is_empty() {
-        let words: Vec<Word> = drop.iter().map(|c| fixed(format!("--cap-drop={c}"))).collect();
+        let words: Vec<Word> = drop
+            .iter()
+            .map(|c| fixed(format!("--cap-drop={c}")))
+            .collect();
         out.push(SecurityOption {
             words,
             quadlet: Some(("DropCapability", drop.join(" "))),
         });
     }
     if !add.is_empty() {
-        let words: Vec<Word> = add.iter().map(|c| fixed(format!("--cap-add={c}"))).collect();
+        let words: Vec<Word> = add
+            .iter()
+            .map(|c| fixed(format!("--cap-add={c}")))
+            .collect();
         out.push(SecurityOption {
             words,
             quadlet: Some(("AddCapability", add.join(" "))),
@@ -222,7 +228,11 @@ mod tests {
                 Some((k, v)) => format!("{k}={v}"),
                 None => format!(
                     "PodmanArgs={}",
-                    o.words.iter().map(Word::as_str).collect::<Vec<_>>().join(" ")
+                    o.words
+                        .iter()
+                        .map(Word::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ),
             })
             .collect();
@@ -244,7 +254,10 @@ mod tests {
             ("nothing", sec(), &[], &[]),
             (
                 "drop ALL",
-                EffectiveSecurity { capabilities: caps(&[], &["ALL"]), ..sec() },
+                EffectiveSecurity {
+                    capabilities: caps(&[], &["ALL"]),
+                    ..sec()
+                },
                 &["--cap-drop=all"],
                 &["DropCapability=all"],
             ),
@@ -254,30 +267,50 @@ mod tests {
                     capabilities: caps(&["NET_BIND_SERVICE", "cap_chown"], &["all"]),
                     ..sec()
                 },
-                &["--cap-drop=all", "--cap-add=NET_BIND_SERVICE", "--cap-add=CAP_CHOWN"],
-                &["DropCapability=all", "AddCapability=NET_BIND_SERVICE CAP_CHOWN"],
+                &[
+                    "--cap-drop=all",
+                    "--cap-add=NET_BIND_SERVICE",
+                    "--cap-add=CAP_CHOWN",
+                ],
+                &[
+                    "DropCapability=all",
+                    "AddCapability=NET_BIND_SERVICE CAP_CHOWN",
+                ],
             ),
             (
                 "no privilege escalation",
-                EffectiveSecurity { allow_privilege_escalation: false, ..sec() },
+                EffectiveSecurity {
+                    allow_privilege_escalation: false,
+                    ..sec()
+                },
                 &["--security-opt=no-new-privileges"],
                 &["NoNewPrivileges=true"],
             ),
             (
                 "read-only root",
-                EffectiveSecurity { read_only_root_filesystem: true, ..sec() },
+                EffectiveSecurity {
+                    read_only_root_filesystem: true,
+                    ..sec()
+                },
                 &["--read-only"],
                 &["ReadOnly=true"],
             ),
             (
                 "user and group",
-                EffectiveSecurity { run_as_user: Some(65534), run_as_group: Some(65534), ..sec() },
+                EffectiveSecurity {
+                    run_as_user: Some(65534),
+                    run_as_group: Some(65534),
+                    ..sec()
+                },
                 &["--user", "65534:65534"],
                 &["PodmanArgs=--user 65534:65534"],
             ),
             (
                 "groups",
-                EffectiveSecurity { supplemental_groups: vec![10, 2000], ..sec() },
+                EffectiveSecurity {
+                    supplemental_groups: vec![10, 2000],
+                    ..sec()
+                },
                 &["--group-add=10", "--group-add=2000"],
                 &["PodmanArgs=--group-add=10", "PodmanArgs=--group-add=2000"],
             ),
@@ -313,13 +346,19 @@ mod tests {
             ),
             (
                 "procMount Unmasked",
-                EffectiveSecurity { proc_mount: ProcMount::Unmasked, ..sec() },
+                EffectiveSecurity {
+                    proc_mount: ProcMount::Unmasked,
+                    ..sec()
+                },
                 &["--security-opt=unmask=ALL"],
                 &["PodmanArgs=--security-opt=unmask=ALL"],
             ),
             (
                 "privileged",
-                EffectiveSecurity { privileged: true, ..sec() },
+                EffectiveSecurity {
+                    privileged: true,
+                    ..sec()
+                },
                 &["--privileged"],
                 &["PodmanArgs=--privileged"],
             ),
@@ -342,16 +381,34 @@ mod tests {
         };
         let cases: Vec<(EffectiveSecurity, &str, &str)> = vec![
             (
-                EffectiveSecurity { run_as_group: Some(5), ..sec() },
+                EffectiveSecurity {
+                    run_as_group: Some(5),
+                    ..sec()
+                },
                 "runAsGroup",
                 "cannot be expressed",
             ),
-            (seccomp("../x.json"), "seccompProfile.localhostProfile", "relative"),
-            (seccomp("/etc/x.json"), "seccompProfile.localhostProfile", "relative"),
-            (seccomp(""), "seccompProfile.localhostProfile", "needs localhostProfile"),
+            (
+                seccomp("../x.json"),
+                "seccompProfile.localhostProfile",
+                "relative",
+            ),
+            (
+                seccomp("/etc/x.json"),
+                "seccompProfile.localhostProfile",
+                "relative",
+            ),
+            (
+                seccomp(""),
+                "seccompProfile.localhostProfile",
+                "needs localhostProfile",
+            ),
             (
                 EffectiveSecurity {
-                    capabilities: Capabilities { add: vec!["NET ADMIN".into()], drop: vec![] },
+                    capabilities: Capabilities {
+                        add: vec!["NET ADMIN".into()],
+                        drop: vec![],
+                    },
                     ..sec()
                 },
                 "capabilities.add",
@@ -374,7 +431,10 @@ mod tests {
             ..sec()
         };
         assert_eq!(run_as_non_root_check(&sec(), "img", "c", false), None);
-        assert_eq!(run_as_non_root_check(&non_root(Some(1000)), "img", "c", false), None);
+        assert_eq!(
+            run_as_non_root_check(&non_root(Some(1000)), "img", "c", false),
+            None
+        );
         let check = run_as_non_root_check(&non_root(None), "img:1", "agent", true).expect("check");
         let words: Vec<&str> = check.iter().map(Word::as_str).collect();
         assert_eq!(words[0], "/bin/sh");
