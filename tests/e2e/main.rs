@@ -6,6 +6,7 @@
 
 mod harness;
 mod rollout;
+mod security;
 
 use std::time::{Duration, Instant};
 

@@ -170,15 +170,15 @@ pub fn security_options(
 /// The kubelet's check (`verifyRunAsNonRoot`) on the image's configured user, as an
 /// `ExecStartPre=` argv: the image is pulled first unless the policy is Never (podman run
 /// would pull it next anyway), then its `User` must be a numeric non-zero uid.
-/// `$1` is the image, `$2` the container's name for the message.
-const RUN_AS_NON_ROOT_CHECK: &str = r#"podman=$0; img=$1; ctr=$2; pull=$3
-"$podman" image exists "$img" || { [ "$pull" = never ] && { echo "image $img is not present and imagePullPolicy is Never" >&2; exit 1; }; "$podman" pull -q "$img" >/dev/null; } || exit 1
-u=$("$podman" image inspect --format '{{.Config.User}}' "$img") || exit 1
-u=${u%%:*}
-case "$u" in
-  ""|0) echo "container $ctr has runAsNonRoot and image will run as root (set runAsUser, or use an image with a non-root USER)" >&2; exit 1 ;;
-  *[!0-9]*) echo "container $ctr has runAsNonRoot and image has non-numeric user ($u), cannot verify user is non-root" >&2; exit 1 ;;
-esac"#;
+/// `$0` is podman, `$1` the image, `$2` the container's name for the message, `$3` `never`
+/// or `pull`.
+/// One line, so that `systemctl status` shows the message rather than the script.
+const RUN_AS_NON_ROOT_CHECK: &str = concat!(
+    r#"p=$0; i=$1; "$p" image exists "$i" || { [ "$3" != never ] && "$p" pull -q "$i" >/dev/null; } || { echo "image $i is not present" >&2; exit 1; }; "#,
+    r#"u=$("$p" image inspect --format '{{.Config.User}}' "$i") || exit 1; u=${u%%:*}; "#,
+    r#"case "$u" in ""|0) echo "container $2 has runAsNonRoot and image will run as root" >&2; exit 1;; "#,
+    r#"*[!0-9]*) echo "container $2 has runAsNonRoot and image has non-numeric user ($u), cannot verify user is non-root" >&2; exit 1;; esac"#,
+);
 
 /// The start-time runAsNonRoot check, when the uid is not known at render time.
 /// `None` when no check is needed (runAsNonRoot unset, or runAsUser given: a uid of 0 with
