@@ -36,6 +36,84 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Manage rollouts: status, history, undo, restart, resume.
     Rollout(RolloutArgs),
+    /// Print the containers' logs from every host running a DaemonSet, merged in time order.
+    Logs(LogsArgs),
+    /// Run a command in the instance of a DaemonSet on a host (podman exec over SSH).
+    ///
+    /// `-i` is stdin here, as in kubectl exec; give the inventory as `--inventory` (or
+    /// DSCTL_INVENTORY).
+    #[command(mut_arg("inventory", |a| a.short(None)))]
+    Exec(ExecArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(CompletionArgs),
+    /// Print the man page (or write one page per command into a directory).
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The DaemonSet.
+    pub daemonset: String,
+    /// Only this container (init containers too); default: every container.
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// Only this host (same as `-l HOST`).
+    #[arg(long, conflicts_with = "limit")]
+    pub host: Option<String>,
+    /// Follow: keep printing new lines from every host (a host that drops is picked up again).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only lines newer than this (5s, 2m, 3h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Last lines per host (-1: all; default all with --host, else 10 per host, as kubectl -l).
+    #[arg(long, allow_negative_numbers = true)]
+    pub tail: Option<i64>,
+    /// Start each line with its RFC 3339 time.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// The previous terminated instance of each container (the one before a restart or crash).
+    #[arg(short = 'p', long, conflicts_with = "follow")]
+    pub previous: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    override_usage = "dsctl exec HOST DAEMONSET [-c CONTAINER] [-i] [-t] -- COMMAND...\n       \
+                            dsctl exec -l SELECTOR DAEMONSET [-c CONTAINER] -- COMMAND..."
+)]
+pub struct ExecArgs {
+    /// `HOST DAEMONSET`, or `DAEMONSET` with -l.
+    #[arg(required = true, num_args = 1..=2)]
+    pub target: Vec<String>,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+    /// The container (default: the first app container).
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// Pass stdin to the command.
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    /// Give the command a terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write dsctl.1 and one dsctl-COMMAND.1 per command into this directory.
+    #[arg(short = 'o', long)]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// Spec files or directories of *.toml.
@@ -219,4 +297,16 @@ pub enum TableOrJson {
 pub enum TextOrJson {
     Text,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks (clashing short flags and the like), which otherwise
+    /// panic only when the broken subcommand is first run.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -43,6 +43,11 @@ pub fn daemonset_dir(daemonset: &str) -> String {
     format!("{DAEMONSETS_DIR}/{daemonset}")
 }
 
+/// The applied spec (JSON) in a DaemonSet's record.
+pub fn spec_file(daemonset: &str) -> String {
+    format!("{}/spec.json", daemonset_dir(daemonset))
+}
+
 /// One instance of a DaemonSet on a host: the pod of one revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Instance<'a> {

@@ -3,6 +3,9 @@
 //! The pure core (no I/O): `daemonset`, `inventory`, `validate`, `labels`, `eligibility`,
 //! `rollout_math`, `revision`, `render`, `plan`. The shell: `load` (files), `ssh`, `host_ops`,
 //! `apply` and `command/*`. See ARCHITECTURE.md for the flow.
+//!
+//! Everything written to stdout and stderr goes through `output` (see there why).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod apply;
 pub mod batches;
@@ -13,6 +16,7 @@ pub mod diagnostic;
 pub mod diff;
 pub mod eligibility;
 pub mod escape;
+pub mod exec;
 pub mod explain;
 pub mod host_script;
 pub mod images;
@@ -24,7 +28,9 @@ pub mod known_hosts;
 pub mod labels;
 pub mod layout;
 pub mod load;
+pub mod logs;
 pub mod observe;
+pub mod output;
 pub mod plan;
 pub mod probe;
 pub mod progress;

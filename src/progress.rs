@@ -64,7 +64,7 @@ pub struct Lines;
 
 impl Progress for Lines {
     fn host(&self, host: &str, phase: Phase) {
-        eprintln!("{host}: {phase}");
+        crate::errln!("{host}: {phase}");
     }
 }
 

@@ -137,13 +137,17 @@ pub fn json(runs: &[HostRun]) -> String {
 
 /// Prints a run's report as the user asked (text is quiet when nothing changed and stdout is
 /// not a terminal) and gives the exit code.
-pub fn print(runs: &[HostRun], output: crate::cli::TextOrJson, stats: bool) -> i32 {
+pub fn print(
+    runs: &[HostRun],
+    output: crate::cli::TextOrJson,
+    stats: bool,
+) -> std::io::Result<i32> {
     use std::io::IsTerminal;
     match output {
-        crate::cli::TextOrJson::Json => println!("{}", json(runs)),
+        crate::cli::TextOrJson::Json => crate::outln!("{}", json(runs))?,
         crate::cli::TextOrJson::Text => {
-            print!("{}", text(runs, stats, !std::io::stdout().is_terminal()))
+            crate::out!("{}", text(runs, stats, !std::io::stdout().is_terminal()))?
         }
     }
-    exit_code(runs)
+    Ok(exit_code(runs))
 }

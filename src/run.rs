@@ -21,11 +21,15 @@ pub fn run() -> i32 {
         Command::Get(args) => command::get::run(args),
         Command::Delete(args) => command::delete::run(args),
         Command::Rollout(args) => command::rollout::run(args),
+        Command::Logs(args) => command::logs::run(args),
+        Command::Exec(args) => command::exec::run(args),
+        Command::Completion(args) => command::docs::completion(args),
+        Command::Man(args) => command::docs::man(args),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            crate::errln!("error: {err:#}");
             EXIT_INVALID
         }
     }

@@ -82,6 +82,106 @@ impl ExecOutput {
     }
 }
 
+/// How [`Session::exec_stream`] attaches to the command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attach {
+    /// The caller sends stdin ([`ExecStream::send`], then [`ExecStream::eof`]).
+    pub stdin: bool,
+    /// Run the command on a pseudo-terminal of this shape (`exec -t`).
+    pub pty: Option<Pty>,
+}
+
+/// A pseudo-terminal request: `$TERM` and the local terminal's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pty {
+    pub term: String,
+    pub cols: u32,
+    pub rows: u32,
+}
+
+/// What a streaming command sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+/// A command started by [`Session::exec_stream`].
+pub struct ExecStream {
+    host: String,
+    reader: russh::ChannelReadHalf,
+    writer: russh::ChannelWriteHalf<client::Msg>,
+    exited: Option<u32>,
+}
+
+impl ExecStream {
+    /// The next piece of output; `None` once the channel closed. Output can follow the exit
+    /// status, so read to the end before asking [`ExecStream::status`].
+    pub async fn next(&mut self) -> Option<Chunk> {
+        loop {
+            match self.reader.wait().await? {
+                ChannelMsg::Data { data } => return Some(Chunk::Stdout(data.to_vec())),
+                ChannelMsg::ExtendedData { data, ext: 1 } => {
+                    return Some(Chunk::Stderr(data.to_vec()));
+                }
+                ChannelMsg::ExitStatus { exit_status } => self.exited = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    self.exited = Some(signal_status(&signal_name))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The exit status once [`ExecStream::next`] gave `None`; `None` when the connection
+    /// closed before the command ended (the host went away: see [`ExecStream::closed`]).
+    pub fn status(&self) -> Option<u32> {
+        self.exited
+    }
+
+    /// What to say when [`ExecStream::status`] is `None`.
+    pub fn closed(&self) -> String {
+        SshError::Closed {
+            host: self.host.clone(),
+            what: "the command".into(),
+        }
+        .to_string()
+    }
+
+    /// Sends bytes to the command's stdin.
+    pub async fn send(&self, data: &[u8]) -> Result<(), SshError> {
+        self.writer
+            .data(data)
+            .await
+            .map_err(|source| SshError::Channel {
+                host: self.host.clone(),
+                what: "sending input".into(),
+                source,
+            })
+    }
+
+    /// Closes the command's stdin.
+    pub async fn eof(&self) -> Result<(), SshError> {
+        self.writer.eof().await.map_err(|source| SshError::Channel {
+            host: self.host.clone(),
+            what: "closing input".into(),
+            source,
+        })
+    }
+
+    /// Tells the remote terminal its new size (SIGWINCH).
+    pub async fn resize(&self, cols: u32, rows: u32) -> Result<(), SshError> {
+        self.writer
+            .window_change(cols, rows, 0, 0)
+            .await
+            .map_err(|source| SshError::Channel {
+                host: self.host.clone(),
+                what: "resizing the terminal".into(),
+                source,
+            })
+    }
+}
+
 /// Counters a run reports per host (`--stats`), so the one-round-trip claim can be checked.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -417,6 +517,57 @@ impl Session {
             });
         }
         Ok(out)
+    }
+
+    /// Starts `script` and hands back its output as it arrives ([`ExecStream::next`]), for
+    /// commands whose output is unbounded (`logs -f`) or interactive (`exec -it`): nothing is
+    /// collected here, and a caller that reads slowly slows the host down (russh's channel
+    /// buffer is bounded, and the SSH window is not refilled past it), so memory stays flat
+    /// however much the host prints.
+    ///
+    /// Without `attach.stdin` the script travels on stdin as in [`Session::exec`]; with it, the
+    /// script is an argument and the caller feeds stdin through [`ExecStream::send`].
+    pub async fn exec_stream(&self, script: &str, attach: Attach) -> Result<ExecStream, SshError> {
+        self.stats.execs.fetch_add(1, Ordering::Relaxed);
+        let command = remote_command(script, &self.user, attach.stdin);
+        if command.len() > MAX_ARGUMENT {
+            return Err(SshError::CommandTooLong {
+                host: self.name.clone(),
+                len: command.len(),
+            });
+        }
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| self.channel_error("opening a session channel", e))?;
+        if let Some(pty) = &attach.pty {
+            channel
+                .request_pty(false, &pty.term, pty.cols, pty.rows, 0, 0, &[])
+                .await
+                .map_err(|e| self.channel_error("asking for a terminal", e))?;
+        }
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| self.channel_error("starting the command", e))?;
+        let (reader, writer) = channel.split();
+        if !attach.stdin {
+            writer
+                .data(&script_on_stdin(script)[..])
+                .await
+                .map_err(|e| self.channel_error("sending the script", e))?;
+            writer
+                .eof()
+                .await
+                .map_err(|e| self.channel_error("sending the script", e))?;
+        }
+        Ok(ExecStream {
+            host: self.name.clone(),
+            reader,
+            writer,
+            exited: None,
+        })
     }
 
     /// A byte stream to the host's own 127.0.0.1:`port`, inside this connection.

@@ -723,7 +723,7 @@ identityagent none
                 assert_eq!(g.user.as_deref(), Some("alice"));
                 assert_eq!(g.port, Some(2200));
             }
-            Ok(None) => eprintln!("ssh is not installed; skipping"),
+            Ok(None) => crate::errln!("ssh is not installed; skipping"),
             Err(e) => panic!("{e}"),
         }
         assert!(matches!(

@@ -7,7 +7,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<i32> {
     settings.progress =
         progress::for_output(args.dry_run || args.output == TextOrJson::Json).into();
     Ok(match hosts::converge(&args, &settings) {
-        Ok(runs) => report::print(&runs, args.output, args.stats),
+        Ok(runs) => report::print(&runs, args.output, args.stats)?,
         Err(code) => code,
     })
 }

@@ -24,7 +24,7 @@ pub fn run(mut args: DeleteArgs) -> anyhow::Result<i32> {
             args.connect.limit = Some(format!("kubernetes.io/hostname={}", args.target[1]));
         }
         _ => {
-            eprintln!(
+            crate::errln!(
                 "error: say what to delete: `delete ds NAME…`, `delete pod HOST DS` or `delete -f SPEC…`"
             );
             return Ok(EXIT_INVALID);
@@ -41,5 +41,5 @@ pub fn run(mut args: DeleteArgs) -> anyhow::Result<i32> {
         &settings,
         hosts::connector(&args.connect),
     ));
-    Ok(report::print(&runs, args.output, false))
+    Ok(report::print(&runs, args.output, false)?)
 }

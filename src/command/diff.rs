@@ -16,11 +16,11 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<i32> {
         match (&run.outcome, &run.plan, &run.observation) {
             (Outcome::Planned, Some(plan), Some(observed)) => {
                 drift = true;
-                print!("{}", host_diff(&run.host, plan, observed));
+                crate::out!("{}", host_diff(&run.host, plan, observed))?;
             }
             (Outcome::Unreachable(e) | Outcome::Failed(e), _, _) => {
                 failed = true;
-                eprintln!("{}: UNREACHABLE: {e}", run.host);
+                crate::errln!("{}: UNREACHABLE: {e}", run.host);
             }
             _ => {}
         }

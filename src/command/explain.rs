@@ -4,8 +4,6 @@
 //! Problems in the files are printed to stderr and exit 2, as `validate` does; warnings go to
 //! stderr too, so that stdout holds only the report (`-o json` stays machine-readable).
 
-use std::io::Write;
-
 use anyhow::Context;
 
 use crate::cli::{ExplainArgs, TableOrJson};
@@ -32,9 +30,6 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<i32> {
         }
         TableOrJson::Table => render_table(&report),
     };
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        // A reader that stopped early (`| head`) is not a failure of explain.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
-        result => result.context("writing the report").map(|()| 0),
-    }
+    crate::output::print(&text).context("writing the report")?;
+    Ok(0)
 }

@@ -25,7 +25,7 @@ pub fn run(args: GetArgs) -> anyhow::Result<i32> {
             None => {
                 failed = true;
                 if let apply::Outcome::Unreachable(e) | apply::Outcome::Failed(e) = &run.outcome {
-                    eprintln!("{}: UNREACHABLE: {e}", run.host);
+                    crate::errln!("{}: UNREACHABLE: {e}", run.host);
                 }
             }
         }
@@ -33,10 +33,10 @@ pub fn run(args: GetArgs) -> anyhow::Result<i32> {
     let only = args.name.as_deref();
     match (args.what, args.output) {
         (GetWhat::Ds, TextOrJson::Json) => {
-            println!(
+            crate::outln!(
                 "{:#}",
                 json!({ "daemonsets": status::daemonsets(&observed, only) })
-            );
+            )?;
         }
         (GetWhat::Ds, TextOrJson::Text) => {
             let rows: Vec<Vec<String>> = status::daemonsets(&observed, only)
@@ -64,10 +64,10 @@ pub fn run(args: GetArgs) -> anyhow::Result<i32> {
                 "NODE SELECTOR",
                 "AGE",
             ];
-            print!("{}", table(&header, &rows));
+            crate::out!("{}", table(&header, &rows))?;
         }
         (GetWhat::Pods, TextOrJson::Json) => {
-            println!("{:#}", json!({ "pods": status::pods(&observed, only) }))
+            crate::outln!("{:#}", json!({ "pods": status::pods(&observed, only) }))?
         }
         (GetWhat::Pods, TextOrJson::Text) => {
             let rows: Vec<Vec<String>> = status::pods(&observed, only)
@@ -83,13 +83,13 @@ pub fn run(args: GetArgs) -> anyhow::Result<i32> {
                     ]
                 })
                 .collect();
-            print!(
+            crate::out!(
                 "{}",
                 table(
                     &["HOST", "DAEMONSET", "STATE", "REVISION", "RESTARTS", "AGE"],
                     &rows
                 )
-            );
+            )?;
         }
     }
     Ok(i32::from(failed))

@@ -21,7 +21,7 @@ use crate::{load, ssh_config};
 /// Prints every problem and says how many; the caller exits with [`EXIT_INVALID`].
 fn invalid(diagnostics: Diagnostics) -> i32 {
     diagnostics.eprint();
-    eprintln!("invalid: {}", diagnostics.summary());
+    crate::errln!("invalid: {}", diagnostics.summary());
     EXIT_INVALID
 }
 
@@ -33,7 +33,7 @@ pub fn specs(files: &[PathBuf]) -> Result<Vec<DaemonSet>, i32> {
     let specs: Vec<DaemonSet> = loaded.daemonsets.into_iter().map(|l| l.value).collect();
     // Unit names must not clash across DaemonSets (`a-b`+`c` vs `a`+`b-c`).
     if let Err(e) = crate::render::check_unit_names(&specs) {
-        eprintln!("error: {e}");
+        crate::errln!("error: {e}");
         return Err(EXIT_INVALID);
     }
     Ok(specs)
@@ -57,7 +57,7 @@ pub fn inventory(path: &Path) -> Result<Vec<Host>, i32> {
 pub fn templates(dir: Option<&Path>) -> Result<Templates, i32> {
     match dir {
         Some(dir) => Templates::from_dir(dir).map_err(|e| {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             EXIT_INVALID
         }),
         None => Ok(Templates::embedded()),
@@ -88,7 +88,7 @@ pub fn targets(args: &ConnectArgs) -> Result<Vec<Host>, i32> {
         return Ok(hosts);
     };
     let selector = HostSelector::parse(limit).map_err(|e| {
-        eprintln!("error: --limit {limit:?}: {e}");
+        crate::errln!("error: --limit {limit:?}: {e}");
         EXIT_INVALID
     })?;
     let chosen: Vec<Host> = hosts
@@ -96,7 +96,7 @@ pub fn targets(args: &ConnectArgs) -> Result<Vec<Host>, i32> {
         .filter(|h| selector.matches(&h.name, &h.labels))
         .collect();
     if chosen.is_empty() {
-        eprintln!(
+        crate::errln!(
             "error: --limit {limit:?} matches no host in {}",
             args.inventory.inventory.display()
         );
@@ -156,7 +156,7 @@ pub type Connecting = Pin<Box<dyn Future<Output = Result<Session, String>> + Sen
 
 /// Connects to hosts: settings resolved through the inventory and `ssh -G`, one connection
 /// per host, one shared per bastion.
-pub fn connector(args: &ConnectArgs) -> impl Fn(Host) -> Connecting {
+pub fn connector(args: &ConnectArgs) -> impl Fn(Host) -> Connecting + Send + Sync + use<> {
     let connector = Arc::new(Connector::new(ConnectOptions {
         connect_timeout: Duration::from_secs(args.connect_timeout),
         accept_new_host_keys: args.accept_new_host_keys,

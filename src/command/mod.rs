@@ -3,9 +3,12 @@
 pub mod apply;
 pub mod delete;
 pub mod diff;
+pub mod docs;
+pub mod exec;
 pub mod explain;
 pub mod get;
 pub mod hosts;
+pub mod logs;
 pub mod render;
 pub mod rollout;
 pub mod validate;

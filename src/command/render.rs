@@ -6,8 +6,6 @@
 //! `apply` asks the host's podman for its version instead (Quadlet from 4.4); `render` has no
 //! host to ask, so set `unit_flavor = "quadlet"` in the inventory to see Quadlet files.
 
-use std::io::Write;
-
 use anyhow::Context;
 
 use crate::EXIT_INVALID;
@@ -36,7 +34,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<i32> {
         hosts.retain(|h| &h.name == name);
         if hosts.is_empty() {
             let known: Vec<String> = all.into_iter().map(|h| h.name).collect();
-            eprintln!(
+            crate::errln!(
                 "error: no host named {name:?} in {} (hosts: {})",
                 args.inventory.inventory.display(),
                 known.join(", ")
@@ -72,16 +70,13 @@ pub fn run(args: RenderArgs) -> anyhow::Result<i32> {
             }
         }
         if !any && args.host.is_some() {
-            eprintln!(
+            crate::errln!(
                 "host {:?} runs none of these DaemonSets (see `dsctl explain`)",
                 host.name
             );
         }
     }
 
-    match std::io::stdout().lock().write_all(out.as_bytes()) {
-        // A reader that stopped early (`| head`) is not a failure of render.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
-        result => result.context("writing the units").map(|()| 0),
-    }
+    crate::output::print(&out).context("writing the units")?;
+    Ok(0)
 }

@@ -90,36 +90,40 @@ fn status(
             })
             .collect();
         if !halted.is_empty() {
-            println!(
+            crate::outln!(
                 "daemon set {:?} rollout halted:\n  {}",
                 args.name,
                 halted.join("\n  ")
-            );
+            )?;
             return Ok(1);
         }
         let down = unreachable(&runs);
         if row.up_to_date == row.desired && row.available == row.desired && down.is_empty() {
-            println!(
+            crate::outln!(
                 "daemon set {:?} successfully rolled out ({} hosts)",
-                args.name, row.desired
-            );
+                args.name,
+                row.desired
+            )?;
             return Ok(0);
         }
-        println!(
+        crate::outln!(
             "Waiting for daemon set {:?} rollout to finish: {} of {} updated hosts are available...",
             args.name,
             row.available.min(row.up_to_date),
             row.desired
-        );
+        )?;
         for host in &down {
-            println!("  unreachable: {host}");
+            crate::outln!("  unreachable: {host}")?;
         }
         let limit = args.timeout.unwrap_or_else(|| {
             status::newest_spec(&observed, &args.name)
                 .and_then(|s| s.dsctl.and_then(|x| x.progress_deadline_seconds))
                 .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS)
         });
-        if args.no_watch || started.elapsed() >= Duration::from_secs(limit) {
+        if args.no_watch
+            || crate::output::reader_gone()
+            || started.elapsed() >= Duration::from_secs(limit)
+        {
             return Ok(1);
         }
         std::thread::sleep(Duration::from_secs(2));
@@ -145,15 +149,16 @@ fn history(args: &RolloutArgs, targets: &[Host], runs: &[HostRun]) -> anyhow::Re
             .as_deref()
             .context("no host keeps that revision's spec")?;
         let ds: DaemonSet = serde_json::from_str(json)?;
-        println!(
+        crate::outln!(
             "daemonset/{} with revision #{number} ({})",
-            args.name, row.revision
-        );
-        print!("{}", toml::to_string(&ds.spec.template)?);
+            args.name,
+            row.revision
+        )?;
+        crate::out!("{}", toml::to_string(&ds.spec.template)?)?;
         return Ok(0);
     }
     if args.output == TextOrJson::Json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(0);
     }
     let cells: Vec<Vec<String>> = rows
@@ -172,11 +177,11 @@ fn history(args: &RolloutArgs, targets: &[Host], runs: &[HostRun]) -> anyhow::Re
             ]
         })
         .collect();
-    println!("daemonset/{}", args.name);
-    print!(
+    crate::outln!("daemonset/{}", args.name)?;
+    crate::out!(
         "{}",
         table(&["REVISION", "HASH", "HOSTS", "CHANGE-CAUSE"], &cells)
-    );
+    )?;
     Ok(i32::from(!unreachable(runs).is_empty()))
 }
 
@@ -248,5 +253,5 @@ fn roll(
         settings,
         hosts::connector(&args.connect),
     ));
-    Ok(report::print(&runs, args.output, false))
+    Ok(report::print(&runs, args.output, false)?)
 }

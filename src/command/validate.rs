@@ -3,8 +3,6 @@
 //! Exit 0 when everything is valid (warnings go to stderr), otherwise print every error and
 //! exit 2.
 
-use std::io::Write;
-
 use crate::EXIT_INVALID;
 use crate::cli::ValidateArgs;
 use crate::diagnostic::Diagnostics;
@@ -32,16 +30,14 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
     }
     diags.eprint();
     if diags.has_errors() {
-        eprintln!("invalid: {}", diags.summary());
+        crate::errln!("invalid: {}", diags.summary());
         return Ok(EXIT_INVALID);
     }
-    let mut out = std::io::stdout().lock();
     for ds in &valid {
-        writeln!(out, "{}: valid ({})", ds.value.name(), ds.source.name())?;
+        crate::outln!("{}: valid ({})", ds.value.name(), ds.source.name())?;
     }
     if let Some(inventory) = inventory {
-        writeln!(
-            out,
+        crate::outln!(
             "inventory: valid, {} hosts ({})",
             inventory.value.hosts.len(),
             inventory.source.name()

@@ -1,0 +1,432 @@
+//! Day-2 commands on the fleet: `logs` (merged, `-f` on 4 hosts through a dropped host,
+//! `--previous` after a crash) and `exec` (exit codes, stdin, a TTY, several hosts).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::harness::*;
+
+/// A DaemonSet whose container `talk` prints `<tag> N` every `period` seconds, and whose
+/// container `quiet` prints to stderr every 2 s.
+fn talker(name: &str, tag: &str, period: &str) -> String {
+    format!(
+        r#"apiVersion = "apps/v1"
+kind = "DaemonSet"
+[metadata]
+name = "{name}"
+[spec.selector.matchLabels]
+app = "{name}"
+[spec.template.metadata.labels]
+app = "{name}"
+[spec.template.spec]
+terminationGracePeriodSeconds = 2
+[[spec.template.spec.containers]]
+name = "talk"
+image = "localhost/dsctl-test/web:1"
+imagePullPolicy = "Never"
+command = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo \"{tag} $i\"; sleep {period}; done"]
+[[spec.template.spec.containers]]
+name = "quiet"
+image = "localhost/dsctl-test/web:1"
+imagePullPolicy = "Never"
+command = ["sh", "-c", "while :; do echo murmur >&2; sleep 2; done"]
+"#
+    )
+}
+
+/// `dsctl ARGS` with the scene's inventory in DSCTL_INVENTORY (exec's `-i` is stdin).
+fn dsctl_cmd(scene: &Scene, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dsctl"));
+    cmd.args(args).env("DSCTL_INVENTORY", scene.inventory());
+    cmd
+}
+
+/// Ends the child (one we started) by its id when the test ends.
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts sshd again on a host whose sshd the test stopped, whatever happens in between.
+struct SshdBack(String);
+
+impl Drop for SshdBack {
+    fn drop(&mut self) {
+        on_host(&self.0, "systemctl start ssh");
+    }
+}
+
+fn lines_of(read: impl std::io::Read + Send + 'static) -> mpsc::Receiver<(Instant, String)> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(read).lines() {
+            let Ok(line) = line else { return };
+            if tx.send((Instant::now(), line)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time as `--timestamps` prints it.
+fn epoch_of(stamp: &str) -> Option<f64> {
+    let (date, time) = stamp.strip_suffix('Z')?.split_once('T')?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let (hms, frac) = time.split_once('.')?;
+    let t: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2];
+    Some(secs as f64 + format!("0.{frac}").parse::<f64>().ok()?)
+}
+
+fn now_epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn logs_follow_four_hosts_within_a_second_and_through_a_dropped_host() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    let hosts = fleet.of_suite("trixie", 4);
+    let scene = Scene::new(&fleet, &hosts);
+    scene.own(&["d2-follow"]);
+    let spec = scene.spec("follow.toml", &talker("d2-follow", "tick", "0.5"));
+    assert!(
+        scene
+            .dsctl(&["apply", "-f", path_str(&spec)])
+            .status
+            .success()
+    );
+
+    // The merged, non-following form first: every host, container prefixes, exit 0.
+    assert!(eventually(Duration::from_secs(20), || {
+        let out = scene.dsctl(&["logs", "d2-follow", "--tail", "3"]);
+        let text = stdout(&out);
+        out.status.success()
+            && hosts
+                .iter()
+                .all(|h| text.contains(&format!("[{}/talk] tick", h.name)))
+            && text.contains("/quiet] murmur")
+    }));
+
+    let mut child = dsctl_cmd(
+        &scene,
+        &[
+            "logs",
+            "d2-follow",
+            "-c",
+            "talk",
+            "-f",
+            "--tail",
+            "0",
+            "--timestamps",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let out = lines_of(child.stdout.take().unwrap());
+    let err = lines_of(child.stderr.take().unwrap());
+    let _child = Kill(child);
+
+    // Every host's new lines arrive within a second of being logged.
+    let mut seen = std::collections::BTreeMap::new();
+    let until = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < until {
+        let Ok((_, line)) = out.recv_timeout(Duration::from_secs(5)) else {
+            continue;
+        };
+        let arrived = now_epoch();
+        let (host, rest) = line[1..].split_once("] ").expect("a [host] prefix");
+        let stamp = rest.split(' ').next().unwrap();
+        let logged = epoch_of(stamp).unwrap_or_else(|| panic!("a timestamp in {line:?}"));
+        assert!(
+            arrived - logged < 1.0,
+            "{line:?} arrived {:.2}s after it was logged",
+            arrived - logged
+        );
+        *seen.entry(host.to_string()).or_insert(0) += 1;
+        if seen.len() == hosts.len() && seen.values().all(|n| *n >= 3) {
+            break;
+        }
+    }
+    for h in &hosts {
+        assert!(
+            seen.get(&h.name).copied().unwrap_or(0) >= 3,
+            "{}: {seen:?}",
+            h.name
+        );
+    }
+
+    // node 3 drops: sshd stopped, and the one connection serving this follow cut (by its
+    // sshd's pid, found from our own journalctl).
+    let dropped = &hosts[2].name;
+    let _back = SshdBack(dropped.clone());
+    let cut = on_host(
+        dropped,
+        "systemctl stop ssh; for p in $(pgrep -f 'journalctl.*d2-follow'); do \
+           s=$p; while [ \"$s\" -gt 1 ]; do s=$(awk '{print $4}' /proc/$s/stat); \
+             case $(cat /proc/$s/comm) in sshd*) kill $s; break;; esac; done; done",
+    );
+    assert!(cut.status.success(), "{}", stderr(&cut));
+    let said = |rx: &mpsc::Receiver<(Instant, String)>, what: &str, within: u64| {
+        let until = Instant::now() + Duration::from_secs(within);
+        while Instant::now() < until {
+            if let Ok((_, line)) = rx.recv_timeout(Duration::from_millis(500)) {
+                eprintln!("stderr: {line}");
+                if line.starts_with(&format!("{dropped}: ")) && line.contains(what) {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    assert!(said(&err, "reconnecting", 20), "the drop is said");
+    // The others keep going meanwhile.
+    let others: Vec<String> = out
+        .try_iter()
+        .chain(std::iter::from_fn(|| out.recv_timeout(Duration::from_secs(2)).ok()).take(6))
+        .map(|(_, l)| l)
+        .collect();
+    assert!(
+        others
+            .iter()
+            .any(|l| l.starts_with(&format!("[{}]", hosts[0].name))),
+        "{others:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    on_host(dropped, "systemctl start ssh");
+    assert!(said(&err, "reconnected", 40), "the host is picked up again");
+    let back = std::iter::from_fn(|| out.recv_timeout(Duration::from_secs(5)).ok())
+        .take(40)
+        .any(|(_, l)| l.starts_with(&format!("[{dropped}]")));
+    assert!(back, "{dropped}'s lines come again");
+}
+
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn logs_previous_shows_the_crashed_containers_last_lines() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    let hosts = fleet.of_suite("trixie", 1);
+    let host = &hosts[0].name;
+    let scene = Scene::new(&fleet, &hosts);
+    scene.own(&["d2-crash"]);
+    let spec = scene.spec(
+        "crash.toml",
+        r#"apiVersion = "apps/v1"
+kind = "DaemonSet"
+[metadata]
+name = "d2-crash"
+[spec.selector.matchLabels]
+app = "d2-crash"
+[spec.template.metadata.labels]
+app = "d2-crash"
+[[spec.template.spec.containers]]
+name = "crash"
+image = "localhost/dsctl-test/web:1"
+imagePullPolicy = "Never"
+command = ["sh", "-c", "echo \"run $RANDOM$RANDOM\"; sleep 8; echo 'last words'; exit 3"]
+"#,
+    );
+    scene.dsctl(&["apply", "-f", path_str(&spec)]);
+    let runs = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("run "))
+            .map(str::to_string)
+            .collect()
+    };
+    // Wait for the second run (the first crashed after 8 s; systemd restarts it 10 s later).
+    let mut all = Vec::new();
+    assert!(eventually(Duration::from_secs(60), || {
+        all = runs(&stdout(&scene.dsctl(&["logs", "d2-crash", "--host", host])));
+        all.len() >= 2
+            && !stdout(&on_host(
+                host,
+                "podman ps --filter label=dsctl.daemonset=d2-crash -q",
+            ))
+            .trim()
+            .is_empty()
+    }));
+    let out = scene.dsctl(&["logs", "d2-crash", "--host", host, "--previous"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let previous = stdout(&out);
+    let current = all.last().unwrap();
+    assert!(previous.contains("last words"), "{previous}");
+    assert_eq!(runs(&previous).len(), 1, "one instance: {previous}");
+    assert_ne!(&runs(&previous)[0], current, "not the running instance");
+    assert_eq!(runs(&previous)[0], all[all.len() - 2]);
+}
+
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn exec_passes_exit_codes_stdin_and_a_tty() {
+    let _serial = serial();
+    let fleet = Fleet::get();
+    let hosts = fleet.of_suite("trixie", 2);
+    let scene = Scene::new(&fleet, &hosts);
+    scene.own(&["d2-exec"]);
+    let spec = scene.spec("exec.toml", &talker("d2-exec", "x", "5"));
+    assert!(
+        scene
+            .dsctl(&["apply", "-f", path_str(&spec)])
+            .status
+            .success()
+    );
+    let h = hosts[0].name.as_str();
+
+    let out = dsctl_cmd(
+        &scene,
+        &[
+            "exec",
+            h,
+            "d2-exec",
+            "--",
+            "sh",
+            "-c",
+            "echo out 'a  b'; echo err >&2; exit 7",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(stdout(&out), "out a  b\n");
+    assert!(stderr(&out).contains("err"));
+    assert!(
+        stderr(&out).contains("Defaulted container \"talk\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut child = dsctl_cmd(
+        &scene,
+        &[
+            "exec",
+            h,
+            "d2-exec",
+            "-c",
+            "quiet",
+            "-i",
+            "--",
+            "sh",
+            "-c",
+            "read x; echo got $x; exit 4",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(stdout(&out), "got hello\n");
+
+    // -it under a pseudo-terminal (util-linux script): the command sees a terminal of the
+    // outer size, and its exit code comes back through script's.
+    let bin = env!("CARGO_BIN_EXE_dsctl");
+    let inner = format!(
+        "stty cols 91 rows 17; {bin} exec {h} d2-exec -it -- sh -c 'tty; stty size; exit 5'"
+    );
+    let out = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .env("DSCTL_INVENTORY", scene.inventory())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("17 91"), "{text}");
+
+    // Several hosts: every line prefixed, the worst exit code.
+    let out = dsctl_cmd(
+        &scene,
+        &[
+            "exec",
+            "-l",
+            "dsctl.test/suite=trixie",
+            "d2-exec",
+            "--",
+            "sh",
+            "-c",
+            "echo hi; exit 2",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    for host in &hosts {
+        assert!(
+            stdout(&out).contains(&format!("[{}] hi", host.name)),
+            "{}",
+            stdout(&out)
+        );
+    }
+
+    // In a pipe: `| head -1` ends logs -f and exec quietly.
+    for args in [
+        vec!["logs", "d2-exec", "-f"],
+        vec![
+            "exec",
+            "-l",
+            "dsctl.test/suite=trixie",
+            "d2-exec",
+            "--",
+            "sh",
+            "-c",
+            "yes | head -100000",
+        ],
+        vec!["get", "pods"],
+        vec!["get", "ds"],
+        vec!["rollout", "history", "d2-exec"],
+    ] {
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        let out = Command::new("bash")
+            .args([
+                "-c",
+                &format!(
+                    "timeout 30 {bin} {} | head -1; echo \"exit=${{PIPESTATUS[0]}}\" >&2",
+                    quoted.join(" ")
+                ),
+            ])
+            .env("DSCTL_INVENTORY", scene.inventory())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("exit=0"), "{args:?}: {err}");
+        assert_eq!(stdout(&out).lines().count(), 1, "{args:?}");
+    }
+}
