@@ -372,8 +372,8 @@ pub struct Container {
     // k8s fields with no meaning here: warned about or refused (see validate.rs).
     #[serde(default, skip_serializing)]
     pub env_from: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub lifecycle: Option<toml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
     #[serde(default, skip_serializing)]
     pub termination_message_path: Option<toml::Value>,
     #[serde(default, skip_serializing)]
@@ -626,6 +626,39 @@ pub struct TcpSocketAction {
     pub port: IntOrString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+}
+
+/// Hooks run after the container starts and before it is stopped (k8s `Lifecycle`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Lifecycle {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_start: Option<LifecycleHandler>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_stop: Option<LifecycleHandler>,
+    /// Refused (see validate.rs).
+    #[serde(default, skip_serializing)]
+    pub stop_signal: Option<toml::Value>,
+}
+
+/// One hook: exactly one of exec, httpGet, sleep (tcpSocket is deprecated and refused).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LifecycleHandler {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HttpGetAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep: Option<SleepAction>,
+    #[serde(default, skip_serializing)]
+    pub tcp_socket: Option<toml::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SleepAction {
+    pub seconds: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

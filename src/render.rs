@@ -266,6 +266,11 @@ struct CommonContext {
     memory_max: Option<String>,
     /// `ExecStartPre=` values: hostPath checks, escaped.
     exec_start_pre: Vec<String>,
+    /// `ExecStartPost=` values: the postStart hook, escaped.
+    exec_start_post: Vec<String>,
+    /// `ExecStop=` values before the container's own stop: the preStop hook, escaped (the
+    /// templates prefix `-`, so a failed hook does not keep the container from stopping).
+    exec_stop_hooks: Vec<String>,
     raw_daemonset: String,
     raw_container: String,
     raw_revision: String,
@@ -497,11 +502,15 @@ fn render_quadlet(plan: &ContainerPlan, templates: &Templates) -> Result<UnitFil
 }
 
 fn common_context(plan: &ContainerPlan) -> Result<CommonContext, RenderError> {
-    let pre = plan
-        .pre_start
-        .iter()
-        .map(|argv| exec_words(plan, argv, escape::exec_word))
-        .collect::<Result<Vec<_>, _>>()?;
+    let lines = |argvs: &[Vec<Word>]| {
+        argvs
+            .iter()
+            .map(|argv| exec_words(plan, argv, escape::exec_word))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let pre = lines(&plan.pre_start)?;
+    let exec_start_post = lines(&plan.post_start)?;
+    let exec_stop_hooks = lines(&plan.pre_stop)?;
     Ok(CommonContext {
         header: format!(
             "# Managed by dsctl: daemonset={} container={} revision={}  Do not edit; dsctl apply restores it.",
@@ -521,6 +530,8 @@ fn common_context(plan: &ContainerPlan) -> Result<CommonContext, RenderError> {
         cpu_quota: plan.cpu_quota.clone(),
         memory_max: plan.memory_max.map(|b| b.to_string()),
         exec_start_pre: pre,
+        exec_start_post,
+        exec_stop_hooks,
         raw_daemonset: plan.daemonset.clone(),
         raw_container: plan.container.clone(),
         raw_revision: plan.revision.clone(),

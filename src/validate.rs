@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
 
 use crate::daemonset::{
-    Container, DaemonSet, LabelSelector, LabelSelectorOperator, MountPropagation,
+    Container, DaemonSet, HttpGetAction, LabelSelector, LabelSelectorOperator, MountPropagation,
     NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Probe,
     SeccompProfile, SeccompProfileType, TaintEffect, TolerationOperator, UpdateStrategyType,
     Volume,
@@ -222,7 +222,6 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::Container, "tty", W, IfFalse, false, "units run without an attached terminal"),
     field(L::Container, "resizePolicy", W, Never, false, "resources change by replacing the instance"),
     field(L::Container, "envFrom", E, Never, true, "ConfigMaps and Secrets need an API server; list the variables under env"),
-    field(L::Container, "lifecycle", E, Never, true, "postStart and preStop hooks are not rendered into units, so the container would start and stop without them"),
     field(L::Container, "volumeDevices", E, Never, false, "block devices from claims need a cluster; mount the device with a hostPath volume"),
     field(L::Container, "restartPolicy", E, Never, false, "a container-level restartPolicy is for sidecar init containers, which dsctl does not run"),
     // Container securityContext
@@ -1040,6 +1039,7 @@ impl Findings {
             }
             self.volume_mounts(pod, c, volumes, &p);
             self.security_context(pod, c, &p);
+            self.lifecycle(c, &p);
             let probes = [
                 ("readinessProbe", &c.readiness_probe),
                 ("livenessProbe", &c.liveness_probe),
@@ -1052,7 +1052,6 @@ impl Findings {
             }
             for (k, value) in [
                 ("envFrom", &c.env_from),
-                ("lifecycle", &c.lifecycle),
                 ("terminationMessagePath", &c.termination_message_path),
                 ("terminationMessagePolicy", &c.termination_message_policy),
             ] {
@@ -1387,6 +1386,111 @@ impl Findings {
         }
     }
 
+    fn http_get_action(&mut self, http: &HttpGetAction, c: &Container, p: &str) {
+        self.probe_port(&http.port, c, &child(&p, "port"));
+        if http.path.is_empty() {
+            self.push(Finding::error(child(&p, "path"), "Required value"));
+        } else if http
+            .path
+            .chars()
+            .any(|ch| ch.is_whitespace() || ch.is_control())
+        {
+            self.push(invalid(
+                &child(&p, "path"),
+                &http.path,
+                "must not contain whitespace or control characters",
+            ));
+        }
+        if let Some(scheme) = &http.scheme
+            && scheme != "HTTP"
+            && scheme != "HTTPS"
+        {
+            self.push(unsupported(
+                &child(&p, "scheme"),
+                scheme,
+                &["HTTP", "HTTPS"],
+            ));
+        }
+        if let Some(host) = &http.host
+            && host.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+        {
+            self.push(invalid(
+                &child(&p, "host"),
+                host,
+                "must not contain whitespace or control characters",
+            ));
+        }
+        for (i, header) in http.http_headers.iter().enumerate() {
+            let hp = index(&child(&p, "httpHeaders"), i);
+            for msg in k8s_names::http_header_name(&header.name) {
+                self.push(invalid(&child(&hp, "name"), &header.name, &msg));
+            }
+            if header.value.chars().any(|ch| ch.is_control()) {
+                self.push(invalid(
+                    &child(&hp, "value"),
+                    &header.value,
+                    "must not contain control characters",
+                ));
+            }
+        }
+    }
+
+    /// postStart and preStop: one handler each, as the API server checks them.
+    fn lifecycle(&mut self, c: &Container, path: &str) {
+        let Some(lc) = &c.lifecycle else {
+            return;
+        };
+        let p = child(path, "lifecycle");
+        if lc.stop_signal.is_some() {
+            self.push(Finding::error(
+                child(&p, "stopSignal"),
+                "not supported on a bare host: podman's stop signal is not rendered into units, so the container would get SIGTERM instead",
+            ));
+        }
+        for (kind, handler) in [("postStart", &lc.post_start), ("preStop", &lc.pre_stop)] {
+            let Some(h) = handler else {
+                continue;
+            };
+            let hp = child(&p, kind);
+            let handlers = usize::from(h.exec.is_some())
+                + usize::from(h.http_get.is_some())
+                + usize::from(h.sleep.is_some())
+                + usize::from(h.tcp_socket.is_some());
+            match handlers {
+                0 => self.push(
+                    Finding::error(&hp, "Required value: must specify a handler type")
+                        .with_help("set one of exec, httpGet or sleep"),
+                ),
+                1 => {}
+                _ => self.push(Finding::error(
+                    &hp,
+                    "Forbidden: may not specify more than 1 handler type",
+                )),
+            }
+            if h.tcp_socket.is_some() {
+                self.push(Finding::error(
+                    child(&hp, "tcpSocket"),
+                    "not supported on a bare host: Kubernetes keeps tcpSocket hooks only for compatibility and fails them at runtime",
+                ));
+            }
+            if let Some(exec) = &h.exec {
+                let ep = child(&child(&hp, "exec"), "command");
+                if exec.command.is_empty() {
+                    self.push(Finding::error(&ep, "Required value"));
+                }
+                for (i, arg) in exec.command.iter().enumerate() {
+                    no_nul(self, arg, &index(&ep, i));
+                }
+            }
+            if let Some(http) = &h.http_get {
+                self.http_get_action(http, c, &child(&hp, "httpGet"));
+            }
+            if let Some(sleep) = &h.sleep {
+                non_negative(self, sleep.seconds, &child(&child(&hp, "sleep"), "seconds"));
+            }
+        }
+    }
+
     fn probe(&mut self, probe: &Probe, kind: &str, c: &Container, path: &str) {
         let handlers = usize::from(probe.http_get.is_some())
             + usize::from(probe.tcp_socket.is_some())
@@ -1439,53 +1543,7 @@ impl Findings {
             }
         }
         if let Some(http) = &probe.http_get {
-            let p = child(path, "httpGet");
-            self.probe_port(&http.port, c, &child(&p, "port"));
-            if http.path.is_empty() {
-                self.push(Finding::error(child(&p, "path"), "Required value"));
-            } else if http
-                .path
-                .chars()
-                .any(|ch| ch.is_whitespace() || ch.is_control())
-            {
-                self.push(invalid(
-                    &child(&p, "path"),
-                    &http.path,
-                    "must not contain whitespace or control characters",
-                ));
-            }
-            if let Some(scheme) = &http.scheme
-                && scheme != "HTTP"
-                && scheme != "HTTPS"
-            {
-                self.push(unsupported(
-                    &child(&p, "scheme"),
-                    scheme,
-                    &["HTTP", "HTTPS"],
-                ));
-            }
-            if let Some(host) = &http.host
-                && host.chars().any(|ch| ch.is_whitespace() || ch.is_control())
-            {
-                self.push(invalid(
-                    &child(&p, "host"),
-                    host,
-                    "must not contain whitespace or control characters",
-                ));
-            }
-            for (i, header) in http.http_headers.iter().enumerate() {
-                let hp = index(&child(&p, "httpHeaders"), i);
-                for msg in k8s_names::http_header_name(&header.name) {
-                    self.push(invalid(&child(&hp, "name"), &header.name, &msg));
-                }
-                if header.value.chars().any(|ch| ch.is_control()) {
-                    self.push(invalid(
-                        &child(&hp, "value"),
-                        &header.value,
-                        "must not contain control characters",
-                    ));
-                }
-            }
+            self.http_get_action(http, c, &child(path, "httpGet"));
         }
         if let Some(tcp) = &probe.tcp_socket {
             self.probe_port(&tcp.port, c, &child(&child(path, "tcpSocket"), "port"));

@@ -32,6 +32,7 @@ use crate::escape;
 
 use super::RenderError;
 
+mod hooks;
 mod security;
 pub use security::{
     SecurityOption, capability as capability_name, localhost_profile as localhost_seccomp_profile,
@@ -183,6 +184,11 @@ pub struct ContainerPlan {
     pub args: Vec<String>,
     /// `ExecStartPre=` commands (hostPath checks), each a full argv.
     pub pre_start: Vec<Vec<Word>>,
+    /// `ExecStartPost=` commands: the postStart hook.
+    pub post_start: Vec<Vec<Word>>,
+    /// `ExecStop=` commands before the container's stop: the preStop hook, bounded by the
+    /// grace period; a failure does not keep the container from stopping.
+    pub pre_stop: Vec<Vec<Word>>,
     pub grace_secs: u64,
     /// `CPUQuota=` for the unit, such as `50%`.
     pub cpu_quota: Option<String>,
@@ -370,6 +376,21 @@ pub fn plan_container(
     {
         pre_start.push(check);
     }
+    let mut post_start = Vec::new();
+    let mut pre_stop = Vec::new();
+    if let Some(lc) = &c.lifecycle {
+        if let Some(h) = &lc.post_start {
+            post_start.push(
+                hooks::hook_argv(h, c, &base, pod.host_network)
+                    .map_err(|r| err("lifecycle.postStart", r))?,
+            );
+        }
+        if let Some(h) = &lc.pre_stop {
+            let argv = hooks::hook_argv(h, c, &base, pod.host_network)
+                .map_err(|r| err("lifecycle.preStop", r))?;
+            pre_stop.push(hooks::bounded(argv, grace_secs));
+        }
+    }
     if let Some(dir) = &c.working_dir {
         check_path(dir).map_err(|r| err("workingDir", r))?;
         options.push(vec![fixed("-w"), value(dir.clone())]);
@@ -408,6 +429,8 @@ pub fn plan_container(
         entrypoint,
         args: c.args.clone(),
         pre_start,
+        post_start,
+        pre_stop,
         grace_secs,
         cpu_quota,
         memory_max,

@@ -159,3 +159,52 @@ fn run_as_non_root_with_a_root_image_fails_to_start_with_the_kubelets_message() 
         assert_eq!(running.trim(), "", "{}: nothing may run as root", host.name);
     }
 }
+
+#[test]
+#[ignore = "needs the test fleet (tests/run)"]
+fn post_start_and_pre_stop_hooks_run_in_the_container() {
+    let _fleet_lock = serial();
+    let fleet = Fleet::get();
+    let hosts = two_flavours(&fleet);
+    let scene = Scene::new(&fleet, &hosts);
+    scene.own(&["sc-hooks"]);
+    let dir = "/var/tmp/sc-hooks";
+    for host in &hosts {
+        on_host(&host.name, &format!("rm -rf {dir}"));
+    }
+    let hooks = r#"lifecycle = { postStart = { exec = { command = ["/bin/sh", "-c", "echo started > /hooks/post-start"] } }, preStop = { exec = { command = ["/bin/sh", "-c", "echo stopping > /hooks/pre-stop"] } } }
+volumeMounts = [{ name = "hooks", mountPath = "/hooks" }]
+"#;
+    let volume = format!(
+        "[[spec.template.spec.volumes]]\nname = \"hooks\"\nhostPath = {{ path = \"{dir}\", type = \"DirectoryOrCreate\" }}\n[dsctl]"
+    );
+    let text = spec("sc-hooks", 19252, "", "")
+        .replace(
+            "securityContext = {  }\n[[spec.template.spec.containers.ports]]",
+            &format!("{hooks}[[spec.template.spec.containers.ports]]"),
+        )
+        .replace("[dsctl]", &volume);
+    let file = scene.spec("hooks.toml", &text);
+    let out = scene.dsctl(&["apply", "-f", path_str(&file)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for host in &hosts {
+        let read = |f: &str| stdout(&on_host(&host.name, &format!("cat {dir}/{f} 2>/dev/null")));
+        assert_eq!(read("post-start").trim(), "started", "{}", host.name);
+        assert_eq!(
+            read("pre-stop").trim(),
+            "",
+            "{}: not stopped yet",
+            host.name
+        );
+    }
+    let out = scene.dsctl(&["delete", "ds", "sc-hooks"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for host in &hosts {
+        let pre_stop = stdout(&on_host(
+            &host.name,
+            &format!("cat {dir}/pre-stop 2>/dev/null"),
+        ));
+        assert_eq!(pre_stop.trim(), "stopping", "{}", host.name);
+        on_host(&host.name, &format!("rm -rf {dir}"));
+    }
+}
