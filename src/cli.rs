@@ -48,6 +48,8 @@ pub enum Command {
     Completion(CompletionArgs),
     /// Print the man page (or write one page per command into a directory).
     Man(ManArgs),
+    /// Write Kubernetes YAML manifests as dsctl TOML, one file per object.
+    Convert(ConvertArgs),
 }
 
 #[derive(Debug, Args)]
@@ -116,10 +118,11 @@ pub struct ManArgs {
     pub out_dir: Option<PathBuf>,
 }
 
-/// Spec files or directories of *.toml.
+/// Spec files or directories of them.
 #[derive(Debug, Args, Clone)]
 pub struct SpecArgs {
-    /// A DaemonSet TOML file or a directory of them (repeatable).
+    /// A DaemonSet TOML or Kubernetes YAML file (`---` between objects), or a directory of
+    /// *.toml/*.yaml/*.yml files (repeatable).
     #[arg(short = 'f', long = "filename", required = true)]
     pub files: Vec<PathBuf>,
 }
@@ -143,6 +146,20 @@ pub struct ValidateArgs {
     /// Also validate this inventory.
     #[arg(short, long)]
     pub inventory: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// A Kubernetes YAML file, `---` between objects (repeatable).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write one NAME.toml per object into this directory (created if missing). Without it,
+    /// the TOML of the one object goes to stdout.
+    #[arg(short = 'o', long = "output-dir")]
+    pub output_dir: Option<PathBuf>,
+    /// Replace files that already exist in the output directory.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]

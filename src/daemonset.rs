@@ -156,6 +156,9 @@ pub struct TemplateMeta {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSpec {
     pub containers: Vec<Container>,
+    /// Run in order, each to completion, before the app containers, on every instance start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<Container>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,8 +195,6 @@ pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<PodSecurityContext>,
     // k8s fields dsctl cannot honour on a bare host: refused (see validate.rs).
-    #[serde(default, skip_serializing)]
-    pub init_containers: Option<toml::Value>,
     #[serde(default, skip_serializing)]
     pub ephemeral_containers: Option<toml::Value>,
     #[serde(default, rename = "hostIPC", skip_serializing)]

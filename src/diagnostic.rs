@@ -349,7 +349,8 @@ pub fn span_of(text: &str, field: &str) -> Option<Range<usize>> {
     TomlSpans::parse(text)?.value(field)
 }
 
-/// A parsed TOML document that maps Kubernetes field paths to byte ranges and back.
+/// A parsed document that maps Kubernetes field paths to byte ranges and back: a TOML text,
+/// or a YAML document read into the same tree (`yaml::Document::to_table`).
 pub struct TomlSpans<'t> {
     root: DeTable<'t>,
 }
@@ -370,6 +371,11 @@ impl<'t> TomlSpans<'t> {
         DeTable::parse(text).ok().map(|root| TomlSpans {
             root: root.into_inner(),
         })
+    }
+
+    /// The index of a tree already parsed (whose spans may point into a YAML text).
+    pub fn from_table(root: DeTable<'t>) -> Self {
+        TomlSpans { root }
     }
 
     /// The value at `field` exactly (for a table or array of tables written with a header, the

@@ -174,8 +174,8 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 );
             }
             Action::ForgetState { daemonset } => {
-                // emptyDir volumes on disk are named dsctl-<ds>_<volume> (see render).
-                let prefix = crate::render::emptydir_volume_name(daemonset, "");
+                // emptyDir volumes of the earlier layout were named dsctl-<ds>_<volume>.
+                let prefix = crate::layout::legacy::empty_dir_volume_prefix(daemonset);
                 let _ = writeln!(
                     s,
                     "for v in $(podman volume ls -q 2>/dev/null); do case $v in {}*) podman volume rm -f \"$v\" >/dev/null ;; esac; done",

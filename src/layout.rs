@@ -84,6 +84,12 @@ impl<'a> Instance<'a> {
         format!("{}_{container}", self.pod_name())
     }
 
+    /// `dsctl_<ds>_<rev>-infra`: the pod's infra container (the name Quadlet ≥ 5.4 gives it
+    /// too), which holds the shared namespaces.
+    pub fn infra_name(&self) -> String {
+        format!("{}-infra", self.pod_name())
+    }
+
     /// The pod's systemd service: Quadlet names it `<file stem>-pod.service`; the service
     /// flavour uses the same name so that both flavours read alike.
     pub fn pod_service(&self) -> String {

@@ -11,6 +11,7 @@ pub mod apply;
 pub mod batches;
 pub mod cli;
 pub mod command;
+pub mod convert;
 pub mod daemonset;
 pub mod diagnostic;
 pub mod diff;
@@ -45,5 +46,6 @@ pub mod ssh_config;
 pub mod status;
 pub mod surge;
 pub mod validate;
+pub mod yaml;
 
 pub use run::{EXIT_INVALID, run};

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,12 +19,15 @@ use crate::daemonset::DaemonSet;
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile, TomlSpans, child, index};
 use crate::inventory::InventoryFile;
 use crate::validate::{self, Finding, Location, Target};
+use crate::yaml;
 
 /// A value read from a file, with the file kept for later diagnostics.
 #[derive(Debug, Clone)]
 pub struct Loaded<T> {
     pub value: T,
     pub source: Arc<SourceFile>,
+    /// Where the object's `metadata.name` is written (a YAML file may hold several objects).
+    pub name_span: Option<Range<usize>>,
 }
 
 /// Valid DaemonSets, and the warnings met while reading them.
@@ -33,21 +37,57 @@ pub struct LoadedSpecs {
     pub warnings: Diagnostics,
 }
 
-/// Reads DaemonSet specs: each path a file, or a directory whose `*.toml` files are read
-/// (sorted, not recursive), one DaemonSet per file. Every file is read and checked, so the
-/// error holds every problem of every file; warnings come back with the specs (or, on error,
-/// among the diagnostics). DaemonSet names must be unique across all the files.
+/// The kinds of object a spec file may hold; the loader dispatches on `kind`, so another
+/// kind is one more variant here and one more arm in [`parse_object`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    DaemonSet,
+}
+
+impl Kind {
+    pub const KNOWN: &'static [&'static str] = &["DaemonSet"];
+
+    /// The kind a document's `kind` names. A document without a string `kind` is read as a
+    /// DaemonSet, so that the DaemonSet's own error names the missing or mistyped field.
+    pub fn of(kind: Option<&str>) -> Option<Kind> {
+        match kind {
+            None | Some("DaemonSet") => Some(Kind::DaemonSet),
+            Some(_) => None,
+        }
+    }
+}
+
+/// The refusal of a document whose kind dsctl does not read: named by its kind, before any
+/// field of it is looked at.
+pub fn unknown_kind(source: &Arc<SourceFile>, kind: &str, span: Range<usize>) -> Diagnostic {
+    Diagnostic::error(
+        source,
+        "kind",
+        format!(
+            "unsupported kind `{kind}`: dsctl reads {}",
+            Kind::KNOWN.join(", ")
+        ),
+    )
+    .with_span(Some(span))
+    .with_help(Some(
+        "remove this document, or keep it in a file that is not passed to dsctl".into(),
+    ))
+}
+
+/// Reads DaemonSet specs: each path a file, or a directory whose `*.toml`, `*.yaml` and
+/// `*.yml` files are read (sorted, not recursive). A TOML file holds one object, a YAML file
+/// one per `---` document. Every file is read and checked, so the error holds every problem
+/// of every file; warnings come back with the specs (or, on error, among the diagnostics).
+/// DaemonSet names must be unique across all the files.
 pub fn daemonsets(paths: &[PathBuf]) -> Result<LoadedSpecs, Diagnostics> {
     let mut diags = Diagnostics::new();
     let mut loaded = Vec::new();
     for path in spec_files(paths, &mut diags) {
         match read(&path) {
             Ok(source) => {
-                let (ds, found) = parse_daemonset(&source);
+                let (objects, found) = parse_objects(&source);
                 diags.extend(found);
-                if let Some(ds) = ds {
-                    loaded.push(Loaded { value: ds, source });
-                }
+                loaded.extend(objects);
             }
             Err(d) => diags.push(d),
         }
@@ -80,12 +120,10 @@ pub fn check_daemonsets(paths: &[PathBuf]) -> CheckedSpecs {
     for path in spec_files(paths, &mut diags) {
         match read(&path) {
             Ok(source) => {
-                let (ds, found) = parse_daemonset(&source);
+                let (objects, found) = parse_objects(&source);
                 files.push((Arc::clone(&source), !found.has_errors()));
                 diags.extend(found);
-                if let Some(ds) = ds {
-                    loaded.push(Loaded { value: ds, source });
-                }
+                loaded.extend(objects);
             }
             Err(d) => diags.push(d),
         }
@@ -133,27 +171,28 @@ pub fn daemonsets_for_placement(paths: &[PathBuf]) -> Result<LoadedSpecs, Diagno
                 continue;
             }
         };
-        let (ds, found) = parse_daemonset(&source);
+        let (objects, found) = parse_objects(&source);
         let placement_ok = found.iter().all(|d| {
             d.severity != Severity::Error || (!d.field.is_empty() && !is_placement_field(&d.field))
         });
-        let ds = match ds {
-            Some(ds) => Some(ds),
-            None if placement_ok => {
-                // serde stopped at a runtime field before validation ran: check the
-                // placement fields of the view, and keep their errors.
-                let view = placement_view(&source);
-                if let Some(view) = &view {
-                    let findings = validate::validate_daemonset(view)
+        if objects.is_empty() && placement_ok {
+            // serde stopped at a runtime field before validation ran: check the placement
+            // fields of the view, and keep their errors.
+            if let Some(view) = placement_view(&source) {
+                if let Some(spans) = TomlSpans::parse(&source.text) {
+                    let findings = validate::validate_daemonset(&view)
                         .into_iter()
                         .filter(|f| is_placement_field(&f.field))
                         .collect();
-                    push_findings(&source, findings, &mut diags);
+                    push_findings(&source, &spans, findings, &mut diags);
                 }
-                view
+                loaded.push(Loaded {
+                    value: view,
+                    source: Arc::clone(&source),
+                    name_span: None,
+                });
             }
-            None => None,
-        };
+        }
         for mut d in found {
             if placement_ok && d.severity == Severity::Error {
                 d.severity = Severity::Warning;
@@ -164,9 +203,7 @@ pub fn daemonsets_for_placement(paths: &[PathBuf]) -> Result<LoadedSpecs, Diagno
             }
             diags.push(d);
         }
-        if let Some(ds) = ds {
-            loaded.push(Loaded { value: ds, source });
-        }
+        loaded.extend(objects);
     }
     check_unique_names(&loaded, &mut diags);
     if diags.has_errors() {
@@ -240,24 +277,108 @@ pub fn inventory_with_warnings(
     })?;
     let (inventory, diags) = parse_inventory(&source);
     match inventory {
-        Some(value) if !diags.has_errors() => Ok((Loaded { value, source }, diags)),
+        Some(value) if !diags.has_errors() => Ok((
+            Loaded {
+                value,
+                source,
+                name_span: None,
+            },
+            diags,
+        )),
         _ => Err(diags),
     }
 }
 
-/// Parses and validates one DaemonSet document. `None` when it does not deserialize; the
-/// diagnostics hold every error and warning found.
-pub fn parse_daemonset(source: &Arc<SourceFile>) -> (Option<DaemonSet>, Diagnostics) {
+/// Parses and validates every object of a spec file (YAML by its `.yaml`/`.yml` extension,
+/// TOML otherwise), dispatching on `kind`. The diagnostics hold every error and warning
+/// found, in file order; an object comes back only if it deserialized.
+pub fn parse_objects(source: &Arc<SourceFile>) -> (Vec<Loaded<DaemonSet>>, Diagnostics) {
     let mut diags = Diagnostics::new();
-    let Some(mut table) = parse_toml(source, &mut diags) else {
-        return (None, diags);
-    };
-    strip_undeclared(table.get_mut(), Walk::DaemonSet, "", source, &mut diags);
-    let ds: Option<DaemonSet> = deserialize(table, source, &mut diags);
-    if let Some(ds) = &ds {
-        push_findings(source, validate::validate_daemonset(ds), &mut diags);
+    let mut objects = Vec::new();
+    if yaml::is_yaml(&source.path) {
+        let file = match yaml::parse(&source.text) {
+            Ok(file) => file,
+            Err(err) => return (objects, yaml_diagnostic(source, err).into()),
+        };
+        if file.documents.is_empty() {
+            diags.push(Diagnostic::error(
+                source,
+                "",
+                "the YAML file holds no document",
+            ));
+        }
+        for document in &file.documents {
+            let numbers = yaml::Numbers::of(&document.root);
+            match document.to_table(&numbers) {
+                Ok(table) => {
+                    let (object, found) = parse_object(source, table);
+                    diags.extend(found);
+                    objects.extend(object);
+                }
+                Err(err) => diags.push(yaml_diagnostic(source, err)),
+            }
+        }
+    } else if let Some(table) = parse_toml(source, &mut diags) {
+        let (object, found) = parse_object(source, table);
+        diags.extend(found);
+        objects.extend(object);
     }
-    (ds, in_file_order(diags))
+    (objects, diags)
+}
+
+/// Parses and validates one DaemonSet document (the first object of the file). `None` when
+/// it does not deserialize; the diagnostics hold every error and warning found.
+pub fn parse_daemonset(source: &Arc<SourceFile>) -> (Option<DaemonSet>, Diagnostics) {
+    let (objects, diags) = parse_objects(source);
+    (objects.into_iter().next().map(|o| o.value), diags)
+}
+
+fn yaml_diagnostic(source: &Arc<SourceFile>, err: yaml::YamlError) -> Diagnostic {
+    Diagnostic::error(source, err.field, err.message).with_span(Some(err.span))
+}
+
+/// One document, by its kind.
+fn parse_object(
+    source: &Arc<SourceFile>,
+    table: toml::Spanned<DeTable<'_>>,
+) -> (Option<Loaded<DaemonSet>>, Diagnostics) {
+    let mut diags = Diagnostics::new();
+    let kind = table.get_ref().get("kind").and_then(|k| match k.get_ref() {
+        DeValue::String(s) => Some((s.to_string(), k.span())),
+        _ => None,
+    });
+    let spans = TomlSpans::from_table(table.get_ref().clone());
+    match Kind::of(kind.as_ref().map(|(k, _)| k.as_str())) {
+        Some(Kind::DaemonSet) => {
+            let ds = parse_daemonset_table(source, table, &spans, &mut diags);
+            let name_span = spans.value("metadata.name");
+            let object = ds.map(|value| Loaded {
+                value,
+                source: Arc::clone(source),
+                name_span,
+            });
+            (object, in_file_order(diags))
+        }
+        None => {
+            let (kind, span) = kind.unwrap_or_default();
+            diags.push(unknown_kind(source, &kind, span));
+            (None, diags)
+        }
+    }
+}
+
+fn parse_daemonset_table(
+    source: &Arc<SourceFile>,
+    mut table: toml::Spanned<DeTable<'_>>,
+    spans: &TomlSpans<'_>,
+    diags: &mut Diagnostics,
+) -> Option<DaemonSet> {
+    strip_undeclared(table.get_mut(), Walk::DaemonSet, "", source, diags);
+    let ds: Option<DaemonSet> = deserialize(table, source, spans, diags);
+    if let Some(ds) = &ds {
+        push_findings(source, spans, validate::validate_daemonset(ds), diags);
+    }
+    ds
 }
 
 /// Diagnostics of one file sorted by position, so the report reads top to bottom.
@@ -273,9 +394,15 @@ pub fn parse_inventory(source: &Arc<SourceFile>) -> (Option<InventoryFile>, Diag
     let Some(table) = parse_toml(source, &mut diags) else {
         return (None, diags);
     };
-    let inventory: Option<InventoryFile> = deserialize(table, source, &mut diags);
+    let spans = TomlSpans::from_table(table.get_ref().clone());
+    let inventory: Option<InventoryFile> = deserialize(table, source, &spans, &mut diags);
     if let Some(inventory) = &inventory {
-        push_findings(source, validate::validate_inventory(inventory), &mut diags);
+        push_findings(
+            source,
+            &spans,
+            validate::validate_inventory(inventory),
+            &mut diags,
+        );
     }
     (inventory, in_file_order(diags))
 }
@@ -294,20 +421,25 @@ fn read(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
     }
 }
 
-/// Files named by `-f`: files as given, directories expanded to their `*.toml` files. Each
-/// file once, even if named twice.
+/// Files named by `-f`: files as given, directories expanded to their spec files. Each file
+/// once, even if named twice.
 fn spec_files(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            match toml_files_in(path) {
+            match spec_files_in(path) {
                 Ok(found) if found.is_empty() => {
                     let dir = Arc::new(SourceFile::new(path, ""));
                     diags.push(
-                        Diagnostic::error(&dir, "", "the directory holds no *.toml files")
-                            .with_help(Some(
-                                "point -f at DaemonSet TOML files or a directory of them".into(),
-                            )),
+                        Diagnostic::error(
+                            &dir,
+                            "",
+                            "the directory holds no *.toml, *.yaml or *.yml files",
+                        )
+                        .with_help(Some(
+                            "point -f at DaemonSet TOML or YAML files or a directory of them"
+                                .into(),
+                        )),
                     );
                 }
                 Ok(found) => files.extend(found),
@@ -329,12 +461,13 @@ fn spec_files(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf> {
     files
 }
 
-fn toml_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+fn spec_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if path.is_file() && name.ends_with(".toml") && !name.starts_with('.') {
+        let spec = name.ends_with(".toml") || yaml::is_yaml(&path);
+        if path.is_file() && spec && !name.starts_with('.') {
             files.push(path);
         }
     }
@@ -353,12 +486,9 @@ fn check_unique_names(loaded: &[Loaded<DaemonSet>], diags: &mut Diagnostics) {
             }
             Some(earlier) => {
                 let earlier_at = Diagnostic::error(&earlier.source, "metadata.name", "")
-                    .with_span(
-                        TomlSpans::parse(&earlier.source.text)
-                            .and_then(|s| s.value("metadata.name")),
-                    )
+                    .with_span(earlier.name_span.clone())
                     .location();
-                let span = TomlSpans::parse(&ds.source.text).and_then(|s| s.value("metadata.name"));
+                let span = ds.name_span.clone();
                 diags.push(
                     Diagnostic::error(
                         &ds.source,
@@ -396,12 +526,13 @@ fn parse_toml<'t>(
 fn deserialize<T: DeserializeOwned>(
     table: toml::Spanned<DeTable<'_>>,
     source: &Arc<SourceFile>,
+    spans: &TomlSpans<'_>,
     diags: &mut Diagnostics,
 ) -> Option<T> {
     match T::deserialize(toml::de::Deserializer::from(table)) {
         Ok(value) => Some(value),
         Err(err) => {
-            diags.push(serde_diagnostic(&err, source));
+            diags.push(serde_diagnostic(&err, source, spans));
             None
         }
     }
@@ -409,13 +540,16 @@ fn deserialize<T: DeserializeOwned>(
 
 /// Turns serde's error (one per document) into a diagnostic naming the field, with a
 /// suggestion where a name or variant was misspelt.
-fn serde_diagnostic(err: &toml::de::Error, source: &Arc<SourceFile>) -> Diagnostic {
+fn serde_diagnostic(
+    err: &toml::de::Error,
+    source: &Arc<SourceFile>,
+    spans: &TomlSpans<'_>,
+) -> Diagnostic {
     let span = err.span();
-    let spans = TomlSpans::parse(&source.text);
-    let at = match (&spans, &span) {
-        (Some(spans), Some(span)) => spans.field_at(span),
-        _ => String::new(),
-    };
+    let at = span
+        .as_ref()
+        .map(|span| spans.field_at(span))
+        .unwrap_or_default();
     let message = err.message().trim().to_string();
     let (field, message, help) = if let Some(rest) = message.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or_default();
@@ -516,16 +650,18 @@ fn readable_types(message: &str) -> String {
     out
 }
 
-fn push_findings(source: &Arc<SourceFile>, findings: Vec<Finding>, diags: &mut Diagnostics) {
-    let spans = TomlSpans::parse(&source.text);
+fn push_findings(
+    source: &Arc<SourceFile>,
+    spans: &TomlSpans<'_>,
+    findings: Vec<Finding>,
+    diags: &mut Diagnostics,
+) {
     for finding in findings {
-        let span = spans.as_ref().map(|s| {
-            let exact = match finding.target {
-                Target::Key => s.key(&finding.field),
-                Target::Value => s.value(&finding.field),
-            };
-            exact.unwrap_or_else(|| s.nearest(&finding.field))
-        });
+        let exact = match finding.target {
+            Target::Key => spans.key(&finding.field),
+            Target::Value => spans.value(&finding.field),
+        };
+        let span = Some(exact.unwrap_or_else(|| spans.nearest(&finding.field)));
         diags.push(Diagnostic {
             severity: finding.severity,
             file: Arc::clone(source),
@@ -573,6 +709,7 @@ impl Walk {
             Walk::Pod => &[
                 ("securityContext", Walk::Other(Location::PodSecurityContext)),
                 ("containers", Walk::Container),
+                ("initContainers", Walk::Container),
                 ("volumes", Walk::Other(Location::Volume)),
             ],
             Walk::Container => &[

@@ -112,13 +112,14 @@ impl Observation {
         })
     }
 
-    /// The unit flavour this host supports: Quadlet needs podman ≥ 4.4 and its generator.
+    /// The unit flavour this host supports: Quadlet pods (`.pod`, `Pod=`) need podman ≥ 5.0
+    /// and its generator; 4.4–4.9 have Quadlet without pods and take the service flavour.
     pub fn detected_flavor(&self) -> UnitFlavor {
         let quadlet_capable = self
             .podman_version
             .as_deref()
             .and_then(parse_major_minor)
-            .is_some_and(|v| v >= (4, 4));
+            .is_some_and(|v| v >= (5, 0));
         if quadlet_capable && self.quadlet_generator {
             UnitFlavor::Quadlet
         } else {
@@ -384,7 +385,9 @@ end
     fn flavor_follows_podman_version() {
         let cases = [
             (Some("4.3.1"), true, UnitFlavor::Service),
-            (Some("4.4.0"), true, UnitFlavor::Quadlet),
+            (Some("4.4.0"), true, UnitFlavor::Service),
+            (Some("4.9.4"), true, UnitFlavor::Service),
+            (Some("5.0.0"), true, UnitFlavor::Quadlet),
             (Some("5.4.2"), false, UnitFlavor::Service),
             (Some("5.4.2-dev"), true, UnitFlavor::Quadlet),
             (None, true, UnitFlavor::Service),

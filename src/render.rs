@@ -1,4 +1,5 @@
-//! Rendering: a DaemonSet becomes one systemd unit per container, through handlebars templates.
+//! Rendering: an instance of a DaemonSet becomes one podman pod: a pod unit, one oneshot unit
+//! per init container and one unit per app container, through handlebars templates.
 //!
 //! `plan` maps the container spec onto `podman run` options; this file escapes every value for
 //! the place it lands (see `escape.rs`) and hands the templates a context of finished,
@@ -6,11 +7,16 @@
 //! only unescaped values are the ones named `raw_*`, and the `systemd_arg`, `unit_value` and
 //! `comment` helpers escape those on request.
 //!
-//! Two flavours: `service` (a `podman run` unit modelled on `podman generate systemd --new`,
-//! for every podman from 4.3) and `quadlet` (a `.container` file for podman ≥ 4.4). The Quadlet
-//! file only uses keys every Quadlet release has (`Image`, `ContainerName`, `Exec`,
-//! `Environment`, `Label`, `PublishPort`, `Network`, `Volume`, `PodmanArgs`); Quadlet refuses a
-//! whole file for one unknown key.
+//! Two flavours: `service` (a pod service and `podman run --pod-id-file` services, shaped as
+//! `podman generate systemd --new` makes them for pods; podman < 5.0) and `quadlet` (a `.pod`
+//! file and `.container` files with `Pod=`, podman ≥ 5.0). The Quadlet files only use keys
+//! Quadlet 5.0 knows (`.pod`: `PodName`, `Network`, `PublishPort`, `PodmanArgs`; `.container`:
+//! `Image`, `ContainerName`, `Pod`, `Exec`, `Environment`, `Label`, `Volume`, `PodmanArgs`):
+//! Quadlet refuses a whole file for one unknown key.
+//!
+//! Ordering: each init container's unit Requires+After the one before it, the app containers'
+//! the last one; every container unit BindsTo+After the pod's, which Wants+Before them all, so
+//! that starting (or restarting) the pod runs the init containers again, as the kubelet does.
 
 mod plan;
 
@@ -22,38 +28,36 @@ use handlebars::{
 };
 use serde::Serialize;
 
-use crate::daemonset::DaemonSet;
+use crate::daemonset::{Container, DaemonSet};
 use crate::escape::{self, EscapeError};
 use crate::inventory::UnitFlavor;
+use crate::layout::{Instance, Role};
 
+pub use crate::layout::{PODMAN, QUADLET_DIR, SERVICE_DIR};
 pub use plan::{
-    ContainerPlan, DEFAULT_GRACE_SECS, Mount, STOP_TIMEOUT_MARGIN_SECS, UNIT_CPU_HEADROOM_MILLI,
-    UNIT_MEMORY_HEADROOM_BYTES, Word, capability_name, check_sub_path, emptydir_volume_name,
-    is_safe_fixed, is_untyped_socket, localhost_seccomp_profile, plan_container, unit_base_name,
+    ContainerPlan, DEFAULT_GRACE_SECS, EmptyDir, Mount, PodPlan, STOP_TIMEOUT_MARGIN_SECS,
+    UNIT_CPU_HEADROOM_MILLI, UNIT_MEMORY_HEADROOM_BYTES, Word, capability_name, check_sub_path,
+    is_safe_fixed, is_untyped_socket, localhost_seccomp_profile, plan_container, plan_pod,
 };
-
-/// Where podman lives on Debian (and Fedora, RHEL, Ubuntu).
-pub const PODMAN: &str = "/usr/bin/podman";
-/// Where systemd services are written.
-pub const SERVICE_DIR: &str = "/etc/systemd/system";
-/// Where Quadlet reads `.container` files for the system manager.
-pub const QUADLET_DIR: &str = "/etc/containers/systemd";
 /// Seconds between a container's exit and its restart: the kubelet's first crash back-off.
 pub const RESTART_SEC: u64 = 10;
 /// Seconds a start may take, image pull included.
 pub const TIMEOUT_START_SEC: u64 = 900;
 
-/// The template names, each overridable by `<name>.hbs` in a template directory.
-pub const TEMPLATE_NAMES: [&str; 2] = ["service", "quadlet"];
-const EMBEDDED: [(&str, &str); 2] = [
+/// The template names, each overridable by `<name>.hbs` in a template directory: the
+/// container units (init containers too, with `init` set) and the pod units, per flavour.
+pub const TEMPLATE_NAMES: [&str; 4] = ["service", "quadlet", "service-pod", "quadlet-pod"];
+const EMBEDDED: [(&str, &str); 4] = [
     ("service", include_str!("templates/service.hbs")),
     ("quadlet", include_str!("templates/quadlet.hbs")),
+    ("service-pod", include_str!("templates/service-pod.hbs")),
+    ("quadlet-pod", include_str!("templates/quadlet-pod.hbs")),
 ];
 
 /// A rendered unit and where it goes on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnitFile {
-    /// The file name, such as `dsctl-web-web.service` or `dsctl-web-web.container`.
+    /// The file name, such as `dsctl_web_<rev>_web.service` or `dsctl_web_<rev>.pod`.
     pub name: String,
     /// The absolute target path on the host.
     pub path: String,
@@ -62,8 +66,9 @@ pub struct UnitFile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("DaemonSet {daemonset:?}, container {container:?}: {field}: {reason}")]
+    #[error("DaemonSet {daemonset:?}{}: {field}: {reason}", in_container(.container))]
     Value {
+        /// Empty for a field of the pod.
         daemonset: String,
         container: String,
         field: String,
@@ -87,17 +92,14 @@ pub enum RenderError {
         TEMPLATE_NAMES.map(|n| format!("{n}.hbs")).join(", ")
     )]
     UnknownTemplate { dir: PathBuf, file: String },
-    #[error(
-        "DaemonSet {first_ds:?} container {first_container:?} and DaemonSet {second_ds:?} container \
-         {second_container:?} would both be the unit {unit}: rename one of them"
-    )]
-    NameClash {
-        unit: String,
-        first_ds: String,
-        first_container: String,
-        second_ds: String,
-        second_container: String,
-    },
+}
+
+fn in_container(container: &str) -> String {
+    if container.is_empty() {
+        String::new()
+    } else {
+        format!(", container {container:?}")
+    }
 }
 
 fn location(line: Option<usize>, column: Option<usize>) -> String {
@@ -246,17 +248,23 @@ fn helper(
     }
 }
 
-/// What every template sees.
+/// What every container template sees.
 #[derive(Debug, Serialize)]
 struct CommonContext {
     /// `# Managed by dsctl: …` (one comment line).
     header: String,
-    /// `dsctl-<ds>-<container>.service`.
+    /// `dsctl_<ds>_<rev>_<container>.service`.
     unit_name: String,
-    /// `dsctl-<ds>-<container>`: the podman container name.
+    /// `dsctl_<ds>_<rev>_<container>`: the podman container name.
     container_name: String,
     /// `Description=` value.
     description: String,
+    /// An init container: a oneshot unit that runs to completion and does not restart.
+    init: bool,
+    /// The pod's service (`BindsTo=`/`After=`).
+    pod_unit: String,
+    /// The init container unit this one Requires and comes After, or null.
+    after_init: Option<String>,
     restart_sec: u64,
     timeout_start_sec: u64,
     timeout_stop_sec: u64,
@@ -293,9 +301,8 @@ struct QuadletContext {
     #[serde(flatten)]
     common: CommonContext,
     image: String,
-    /// `Network=` value, or null.
-    network: Option<String>,
-    publish_ports: Vec<String>,
+    /// `Pod=` value: the pod's `.pod` file.
+    pod_file: String,
     volumes: Vec<String>,
     /// `Environment=` values (`"NAME=VALUE"` tokens).
     environment: Vec<String>,
@@ -307,58 +314,230 @@ struct QuadletContext {
     exec: Option<String>,
 }
 
-/// One unit per container, named `dsctl-<daemonset>-<container>`.
+/// What both pod templates see.
+#[derive(Debug, Serialize)]
+struct PodContext {
+    header: String,
+    /// `dsctl_<ds>_<rev>-pod.service`.
+    unit_name: String,
+    /// `dsctl_<ds>_<rev>`: the podman pod name.
+    pod_name: String,
+    description: String,
+    /// Every container unit of the pod, init containers first.
+    container_units: Vec<String>,
+    timeout_start_sec: u64,
+    timeout_stop_sec: u64,
+    /// `ExecStartPre=` values before the pod is created: emptyDir directories and tmpfs.
+    exec_start_pre: Vec<String>,
+    /// `ExecStopPost=` values after the pod is removed: tmpfs unmounts.
+    exec_stop_post: Vec<String>,
+    raw_daemonset: String,
+    raw_revision: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ServicePodContext {
+    #[serde(flatten)]
+    common: PodContext,
+    /// `%t/<pod>.pid`: the infra container's conmon, which systemd follows.
+    pid_file: String,
+    /// `/bin/rm -f` of the pid and pod-id files.
+    exec_remove_files: String,
+    /// `podman pod create …`.
+    exec_create: String,
+    exec_start: String,
+    exec_stop: String,
+    exec_stop_remove: String,
+}
+
+#[derive(Debug, Serialize)]
+struct QuadletPodContext {
+    #[serde(flatten)]
+    common: PodContext,
+    /// `Network=` value, or null.
+    network: Option<String>,
+    publish_ports: Vec<String>,
+    podman_args: Vec<String>,
+}
+
+/// One instance: the pod unit, then one unit per init container (in order), then one per app
+/// container. Every name and path comes from `layout::Instance`.
 pub fn render_daemonset(
     ds: &DaemonSet,
     revision: &str,
     flavor: UnitFlavor,
     templates: &Templates,
 ) -> Result<Vec<UnitFile>, RenderError> {
-    (0..ds.pod_spec().containers.len())
-        .map(|index| {
-            let plan = plan_container(ds, index, revision)?;
-            match flavor {
-                UnitFlavor::Service => render_service(&plan, templates),
-                UnitFlavor::Quadlet => {
-                    check_quadlet_values(ds, index)?;
-                    render_quadlet(&plan, templates)
-                }
-            }
-        })
-        .collect()
-}
-
-/// Refuses two containers that would share a unit name: `dsctl-<ds>-<container>` is ambiguous
-/// when names hold `-` (DaemonSet `a-b` container `c` and DaemonSet `a` container `b-c`).
-pub fn check_unit_names(daemonsets: &[DaemonSet]) -> Result<(), RenderError> {
-    let mut seen: std::collections::BTreeMap<String, (&str, &str)> =
-        std::collections::BTreeMap::new();
-    for ds in daemonsets {
-        for c in &ds.pod_spec().containers {
-            let unit = unit_base_name(ds.name(), &c.name);
-            match seen.get(&unit) {
-                Some(&(first_ds, first_container))
-                    if (first_ds, first_container) != (ds.name(), c.name.as_str()) =>
-                {
-                    return Err(RenderError::NameClash {
-                        unit,
-                        first_ds: first_ds.to_string(),
-                        first_container: first_container.to_string(),
-                        second_ds: ds.name().to_string(),
-                        second_container: c.name.clone(),
-                    });
-                }
-                _ => {
-                    seen.insert(unit, (ds.name(), &c.name));
-                }
-            }
+    let pod = ds.pod_spec();
+    let instance = Instance::new(ds.name(), revision);
+    let mut plans = Vec::new();
+    for index in 0..pod.init_containers.len() {
+        plans.push(plan_container(ds, Role::Init, index, revision)?);
+    }
+    for index in 0..pod.containers.len() {
+        plans.push(plan_container(ds, Role::App, index, revision)?);
+    }
+    if flavor == UnitFlavor::Quadlet {
+        for (index, c) in pod.init_containers.iter().enumerate() {
+            check_quadlet_values(ds, c, &format!("initContainers[{index}]"))?;
+        }
+        for (index, c) in pod.containers.iter().enumerate() {
+            check_quadlet_values(ds, c, &format!("containers[{index}]"))?;
         }
     }
-    Ok(())
+    let pod_plan = plan_pod(ds, revision)?;
+    let container_units: Vec<String> = plans.iter().map(|p| p.unit.clone()).collect();
+    let mut units = vec![render_pod(
+        &pod_plan,
+        &instance,
+        &container_units,
+        flavor,
+        templates,
+    )?];
+    let mut last_init: Option<String> = None;
+    for plan in &plans {
+        let deps = Deps {
+            pod_unit: instance.pod_service(),
+            pod_file: instance.pod_unit_file(UnitFlavor::Quadlet).name,
+            pod_id_file: instance.pod_id_file(),
+            after_init: last_init.clone(),
+        };
+        let file = instance.container_unit_file(&plan.container, flavor);
+        let content = match flavor {
+            UnitFlavor::Service => render_service(plan, &deps, templates)?,
+            UnitFlavor::Quadlet => render_quadlet(plan, &deps, templates)?,
+        };
+        units.push(UnitFile {
+            name: file.name,
+            path: file.path,
+            content,
+        });
+        if plan.role == Role::Init {
+            last_init = Some(plan.unit.clone());
+        }
+    }
+    Ok(units)
 }
 
-/// The `podman run` command line of the service flavour.
-pub fn service_exec_start(plan: &ContainerPlan) -> Vec<Word> {
+/// How a container unit hangs off its pod and the init containers before it.
+struct Deps {
+    pod_unit: String,
+    pod_file: String,
+    pod_id_file: String,
+    after_init: Option<String>,
+}
+
+fn render_pod(
+    plan: &PodPlan,
+    instance: &Instance<'_>,
+    container_units: &[String],
+    flavor: UnitFlavor,
+    templates: &Templates,
+) -> Result<UnitFile, RenderError> {
+    let lines = |argvs: &[Vec<Word>]| {
+        argvs
+            .iter()
+            .map(|argv| pod_words(plan, argv, escape::exec_word))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let common = PodContext {
+        header: format!(
+            "# Managed by dsctl: daemonset={} pod={} revision={}  Do not edit; dsctl apply restores it.",
+            escape::comment_text(&plan.daemonset),
+            escape::comment_text(&plan.name),
+            escape::comment_text(&plan.revision),
+        ),
+        unit_name: instance.pod_service(),
+        pod_name: plan.name.clone(),
+        description: escape::unit_value_plain(&format!("dsctl DaemonSet {} pod", plan.daemonset)),
+        container_units: container_units.to_vec(),
+        timeout_start_sec: TIMEOUT_START_SEC,
+        timeout_stop_sec: plan.grace_secs + STOP_TIMEOUT_MARGIN_SECS,
+        exec_start_pre: lines(&plan.pre_start)?,
+        exec_stop_post: lines(&plan.stop_post)?,
+        raw_daemonset: plan.daemonset.clone(),
+        raw_revision: plan.revision.clone(),
+    };
+    let file = instance.pod_unit_file(flavor);
+    let content = match flavor {
+        UnitFlavor::Service => {
+            let f = |s: &str| Word::Fixed(s.to_string());
+            let pid_file = instance.pod_pid_file();
+            let id_file = instance.pod_id_file();
+            let mut create = vec![
+                f(PODMAN),
+                f("pod"),
+                f("create"),
+                f("--infra-conmon-pidfile"),
+                f(&pid_file),
+                f("--pod-id-file"),
+                f(&id_file),
+                f("--replace"),
+                f("--name"),
+                Word::Value(plan.name.clone()),
+            ];
+            if plan.host_network {
+                create.extend([f("--network"), f("host")]);
+            }
+            for p in &plan.publish {
+                create.extend([f("-p"), Word::Value(p.clone())]);
+            }
+            create.extend(plan.create_options().into_iter().flatten());
+            let grace = plan.grace_secs.to_string();
+            let fixed_line = |words: &[&str]| words.join(" ");
+            let context = ServicePodContext {
+                common,
+                exec_remove_files: fixed_line(&["/bin/rm", "-f", &pid_file, &id_file]),
+                exec_create: pod_words(plan, &create, escape::exec_word)?,
+                exec_start: fixed_line(&[PODMAN, "pod", "start", "--pod-id-file", &id_file]),
+                exec_stop: fixed_line(&[
+                    PODMAN,
+                    "pod",
+                    "stop",
+                    "--ignore",
+                    "--pod-id-file",
+                    &id_file,
+                    "-t",
+                    &grace,
+                ]),
+                exec_stop_remove: fixed_line(&[
+                    PODMAN,
+                    "pod",
+                    "rm",
+                    "--ignore",
+                    "-f",
+                    "--pod-id-file",
+                    &id_file,
+                ]),
+                pid_file,
+            };
+            templates.render("service-pod", &context)?
+        }
+        UnitFlavor::Quadlet => {
+            let podman_args = plan
+                .create_options()
+                .iter()
+                .map(|group| pod_words(plan, group, escape::quadlet_word))
+                .collect::<Result<Vec<_>, _>>()?;
+            let context = QuadletPodContext {
+                common,
+                network: plan.host_network.then(|| "host".to_string()),
+                publish_ports: plan.publish.clone(),
+                podman_args,
+            };
+            templates.render("quadlet-pod", &context)?
+        }
+    };
+    Ok(UnitFile {
+        name: file.name,
+        path: file.path,
+        content,
+    })
+}
+
+/// The `podman run` command line of the service flavour: in the pod (`--pod-id-file`),
+/// detached with conmon's readiness for an app container, in the foreground for an init one.
+pub fn service_exec_start(plan: &ContainerPlan, pod_id_file: &str) -> Vec<Word> {
     let f = |s: &str| Word::Fixed(s.to_string());
     let v = |s: &str| Word::Value(s.to_string());
     let mut argv = vec![
@@ -367,20 +546,15 @@ pub fn service_exec_start(plan: &ContainerPlan) -> Vec<Word> {
         f("--cidfile=%t/%n.ctr-id"),
         f("--cgroups=no-conmon"),
         f("--rm"),
-        f("--sdnotify=conmon"),
-        f("-d"),
-        f("--replace"),
-        f("--name"),
-        v(&plan.name),
+        f("--pod-id-file"),
+        f(pod_id_file),
     ];
+    if plan.role == Role::App {
+        argv.extend([f("--sdnotify=conmon"), f("-d")]);
+    }
+    argv.extend([f("--replace"), f("--name"), v(&plan.name)]);
     for (k, val) in &plan.labels {
         argv.extend([f("--label"), v(&format!("{k}={val}"))]);
-    }
-    if plan.host_network {
-        argv.extend([f("--network"), f("host")]);
-    }
-    for p in &plan.publish {
-        argv.extend([f("-p"), v(p)]);
     }
     for m in &plan.mounts {
         argv.extend(m.options());
@@ -398,7 +572,11 @@ pub fn service_exec_start(plan: &ContainerPlan) -> Vec<Word> {
     argv
 }
 
-fn render_service(plan: &ContainerPlan, templates: &Templates) -> Result<UnitFile, RenderError> {
+fn render_service(
+    plan: &ContainerPlan,
+    deps: &Deps,
+    templates: &Templates,
+) -> Result<String, RenderError> {
     let grace = plan.grace_secs.to_string();
     let stop = [
         PODMAN,
@@ -419,21 +597,24 @@ fn render_service(plan: &ContainerPlan, templates: &Templates) -> Result<UnitFil
     ];
     let fixed_line = |words: &[&str]| words.join(" ");
     let context = ServiceContext {
-        common: common_context(plan)?,
+        common: common_context(plan, deps)?,
         environment: vec!["PODMAN_SYSTEMD_UNIT=%n".to_string()],
-        exec_start: exec_words(plan, &service_exec_start(plan), escape::exec_word)?,
+        exec_start: exec_words(
+            plan,
+            &service_exec_start(plan, &deps.pod_id_file),
+            escape::exec_word,
+        )?,
         exec_stop: fixed_line(&stop),
         exec_stop_post: fixed_line(&stop_post),
     };
-    let name = format!("{}.service", plan.name);
-    Ok(UnitFile {
-        path: format!("{SERVICE_DIR}/{name}"),
-        content: templates.render("service", &context)?,
-        name,
-    })
+    templates.render("service", &context)
 }
 
-fn render_quadlet(plan: &ContainerPlan, templates: &Templates) -> Result<UnitFile, RenderError> {
+fn render_quadlet(
+    plan: &ContainerPlan,
+    deps: &Deps,
+    templates: &Templates,
+) -> Result<String, RenderError> {
     let value_err = |field: &str, e: EscapeError| RenderError::Value {
         daemonset: plan.daemonset.clone(),
         container: plan.container.clone(),
@@ -481,11 +662,10 @@ fn render_quadlet(plan: &ContainerPlan, templates: &Templates) -> Result<UnitFil
         Some(exec_words(plan, &words, escape::quadlet_word)?)
     };
     let context = QuadletContext {
-        common: common_context(plan)?,
+        common: common_context(plan, deps)?,
         // Image= is taken verbatim apart from specifiers; check_image refused the rest.
         image: plan.image.replace('%', "%%").replace('$', "$$"),
-        network: plan.host_network.then(|| "host".to_string()),
-        publish_ports: plan.publish.clone(),
+        pod_file: deps.pod_file.clone(),
         volumes,
         environment: kv("env", &plan.env)?,
         labels: kv("labels", &plan.labels)?,
@@ -493,15 +673,10 @@ fn render_quadlet(plan: &ContainerPlan, templates: &Templates) -> Result<UnitFil
         podman_args,
         exec,
     };
-    let name = format!("{}.container", plan.name);
-    Ok(UnitFile {
-        path: format!("{QUADLET_DIR}/{name}"),
-        content: templates.render("quadlet", &context)?,
-        name,
-    })
+    templates.render("quadlet", &context)
 }
 
-fn common_context(plan: &ContainerPlan) -> Result<CommonContext, RenderError> {
+fn common_context(plan: &ContainerPlan, deps: &Deps) -> Result<CommonContext, RenderError> {
     let lines = |argvs: &[Vec<Word>]| {
         argvs
             .iter()
@@ -511,6 +686,7 @@ fn common_context(plan: &ContainerPlan) -> Result<CommonContext, RenderError> {
     let pre = lines(&plan.pre_start)?;
     let exec_start_post = lines(&plan.post_start)?;
     let exec_stop_hooks = lines(&plan.pre_stop)?;
+    let init = plan.role == Role::Init;
     Ok(CommonContext {
         header: format!(
             "# Managed by dsctl: daemonset={} container={} revision={}  Do not edit; dsctl apply restores it.",
@@ -518,12 +694,17 @@ fn common_context(plan: &ContainerPlan) -> Result<CommonContext, RenderError> {
             escape::comment_text(&plan.container),
             escape::comment_text(&plan.revision),
         ),
-        unit_name: format!("{}.service", plan.name),
+        unit_name: plan.unit.clone(),
         container_name: plan.name.clone(),
         description: escape::unit_value_plain(&format!(
-            "dsctl DaemonSet {} container {}",
-            plan.daemonset, plan.container
+            "dsctl DaemonSet {} {}container {}",
+            plan.daemonset,
+            if init { "init " } else { "" },
+            plan.container
         )),
+        init,
+        pod_unit: deps.pod_unit.clone(),
+        after_init: deps.after_init.clone(),
         restart_sec: RESTART_SEC,
         timeout_start_sec: TIMEOUT_START_SEC,
         timeout_stop_sec: plan.grace_secs + STOP_TIMEOUT_MARGIN_SECS,
@@ -539,11 +720,38 @@ fn common_context(plan: &ContainerPlan) -> Result<CommonContext, RenderError> {
     })
 }
 
+/// [`exec_words`] for the pod's own command lines (errors name no container).
+fn pod_words(
+    plan: &PodPlan,
+    words: &[Word],
+    escape: fn(&str) -> Result<String, EscapeError>,
+) -> Result<String, RenderError> {
+    join_words(words, escape, |s, e| RenderError::Value {
+        daemonset: plan.daemonset.clone(),
+        container: String::new(),
+        field: "podman pod argument".to_string(),
+        reason: format!("{s:?} {e}"),
+    })
+}
+
 /// Words joined into one command line: fixed words as they are, values through `escape`.
 fn exec_words(
     plan: &ContainerPlan,
     words: &[Word],
     escape: fn(&str) -> Result<String, EscapeError>,
+) -> Result<String, RenderError> {
+    join_words(words, escape, |s, e| RenderError::Value {
+        daemonset: plan.daemonset.clone(),
+        container: plan.container.clone(),
+        field: "podman argument".to_string(),
+        reason: format!("{s:?} {e}"),
+    })
+}
+
+fn join_words(
+    words: &[Word],
+    escape: fn(&str) -> Result<String, EscapeError>,
+    error: impl Fn(&str, EscapeError) -> RenderError,
 ) -> Result<String, RenderError> {
     let mut line = String::new();
     for (i, word) in words.iter().enumerate() {
@@ -553,12 +761,7 @@ fn exec_words(
         match word {
             Word::Fixed(s) if is_safe_fixed(s) => line.push_str(s),
             Word::Fixed(s) | Word::Value(s) => {
-                let escaped = escape(s).map_err(|e| RenderError::Value {
-                    daemonset: plan.daemonset.clone(),
-                    container: plan.container.clone(),
-                    field: "podman argument".to_string(),
-                    reason: format!("{s:?} {e}"),
-                })?;
+                let escaped = escape(s).map_err(|e| error(s, e))?;
                 let _ = write!(line, "{escaped}");
             }
         }
@@ -568,15 +771,14 @@ fn exec_words(
 
 /// Quadlet cannot carry an empty argument, a lone `;` or U+0080 (see `escape.rs`): refuse them
 /// naming the field, before rendering.
-fn check_quadlet_values(ds: &DaemonSet, index: usize) -> Result<(), RenderError> {
-    let c = &ds.pod_spec().containers[index];
+fn check_quadlet_values(ds: &DaemonSet, c: &Container, at_list: &str) -> Result<(), RenderError> {
     let err = |field: String, e: EscapeError| RenderError::Value {
         daemonset: ds.name().to_string(),
         container: c.name.clone(),
         field,
         reason: format!("{e} (the service unit flavour can carry it)"),
     };
-    let at = |f: &str| format!("spec.template.spec.containers[{index}].{f}");
+    let at = |f: &str| format!("spec.template.spec.{at_list}.{f}");
     if c.image.ends_with(".image") || c.image.ends_with(".build") {
         return Err(RenderError::Value {
             daemonset: ds.name().to_string(),
@@ -654,47 +856,105 @@ mod tests {
         toml::from_str(&doc).unwrap()
     }
 
+    const REV: &str = "0a1b2c3d4e";
+
+    /// Issue 12: DaemonSet `node` container `exporter-agent` and DaemonSet `node-exporter`
+    /// container `main` were both `dsctl-node-exporter-*`; with `_` separators no file,
+    /// service, pod or container name is shared.
     #[test]
-    fn unit_names_that_clash_are_refused() {
-        assert!(check_unit_names(&[ds("a", &["b", "c"]), ds("a-b", &["d"])]).is_ok());
-        let err = check_unit_names(&[ds("a-b", &["c"]), ds("a", &["b-c"])])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("dsctl-a-b-c") && err.contains("\"a-b\"") && err.contains("\"b-c\""),
-            "{err}"
-        );
+    fn names_of_different_daemonsets_never_clash() {
+        let t = Templates::embedded();
+        for flavor in [UnitFlavor::Service, UnitFlavor::Quadlet] {
+            let mut names = std::collections::BTreeSet::new();
+            let mut count = 0;
+            for d in [
+                ds("node", &["exporter-agent"]),
+                ds("node-exporter", &["main"]),
+            ] {
+                for u in render_daemonset(&d, REV, flavor, &t).unwrap() {
+                    count += 1;
+                    names.insert(u.path.clone());
+                    let container_name = u.content.lines().find_map(|l| {
+                        l.strip_prefix("ContainerName=")
+                            .or_else(|| l.split(" --name ").nth(1))
+                            .map(|rest| rest.split(' ').next().unwrap().to_string())
+                    });
+                    if let Some(n) = container_name {
+                        count += 1;
+                        names.insert(n);
+                    }
+                }
+            }
+            assert_eq!(names.len(), count, "{names:#?}");
+        }
     }
 
     #[test]
-    fn one_unit_per_container_at_its_path() {
+    fn one_pod_unit_then_init_then_app_units() {
         let t = Templates::embedded();
-        let units = render_daemonset(
-            &ds("web", &["app", "sidecar"]),
-            "r1",
-            UnitFlavor::Service,
-            &t,
-        )
-        .unwrap();
+        let mut d = ds("web", &["app", "sidecar"]);
+        d.spec.template.spec.init_containers = ds("x", &["setup"]).spec.template.spec.containers;
+        let units = render_daemonset(&d, REV, UnitFlavor::Service, &t).unwrap();
         let paths: Vec<&str> = units.iter().map(|u| u.path.as_str()).collect();
         assert_eq!(
             paths,
             [
-                "/etc/systemd/system/dsctl-web-app.service",
-                "/etc/systemd/system/dsctl-web-sidecar.service"
+                "/etc/systemd/system/dsctl_web_0a1b2c3d4e-pod.service",
+                "/etc/systemd/system/dsctl_web_0a1b2c3d4e_setup.service",
+                "/etc/systemd/system/dsctl_web_0a1b2c3d4e_app.service",
+                "/etc/systemd/system/dsctl_web_0a1b2c3d4e_sidecar.service",
             ]
         );
+        assert!(units[0].content.starts_with(
+            "# Managed by dsctl: daemonset=web pod=dsctl_web_0a1b2c3d4e revision=0a1b2c3d4e "
+        ));
+        assert!(
+            units[2].content.starts_with(
+                "# Managed by dsctl: daemonset=web container=app revision=0a1b2c3d4e "
+            )
+        );
+        for unit in &units[1..] {
+            assert!(
+                unit.content
+                    .contains("BindsTo=dsctl_web_0a1b2c3d4e-pod.service\n")
+            );
+            assert!(
+                unit.content
+                    .contains(" --pod-id-file %t/dsctl_web_0a1b2c3d4e.pod-id ")
+            );
+        }
+        assert!(
+            units[1]
+                .content
+                .contains("Type=oneshot\nRemainAfterExit=yes\n")
+        );
+        assert!(!units[1].content.contains("Restart=") && !units[1].content.contains(" -d "));
+        for app in &units[2..] {
+            assert!(app.content.contains(
+                "Requires=dsctl_web_0a1b2c3d4e_setup.service\nAfter=dsctl_web_0a1b2c3d4e_setup.service\n"
+            ));
+            assert!(app.content.contains("Restart=always\n"));
+        }
+        let units = render_daemonset(&d, REV, UnitFlavor::Quadlet, &t).unwrap();
+        let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "dsctl_web_0a1b2c3d4e.pod",
+                "dsctl_web_0a1b2c3d4e_setup.container",
+                "dsctl_web_0a1b2c3d4e_app.container",
+                "dsctl_web_0a1b2c3d4e_sidecar.container",
+            ]
+        );
+        assert!(units[0].path.starts_with("/etc/containers/systemd/"));
         assert!(
             units[0]
                 .content
-                .starts_with("# Managed by dsctl: daemonset=web container=app revision=r1 ")
+                .contains("[Pod]\nPodName=dsctl_web_0a1b2c3d4e\n")
         );
-        let units = render_daemonset(&ds("web", &["app"]), "r1", UnitFlavor::Quadlet, &t).unwrap();
-        assert_eq!(units[0].name, "dsctl-web-app.container");
-        assert_eq!(
-            units[0].path,
-            "/etc/containers/systemd/dsctl-web-app.container"
-        );
+        for unit in &units[1..] {
+            assert!(unit.content.contains("Pod=dsctl_web_0a1b2c3d4e.pod\n"));
+        }
     }
 
     #[test]
@@ -702,17 +962,17 @@ mod tests {
         let t = Templates::embedded();
         let mut d = ds("web", &["app"]);
         d.spec.template.spec.containers[0].args = vec!["ok".into(), ";".into()];
-        let err = render_daemonset(&d, "r", UnitFlavor::Quadlet, &t)
+        let err = render_daemonset(&d, REV, UnitFlavor::Quadlet, &t)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("containers[0].args[1]") && err.contains("command separator"),
             "{err}"
         );
-        assert!(render_daemonset(&d, "r", UnitFlavor::Service, &t).is_ok());
+        assert!(render_daemonset(&d, REV, UnitFlavor::Service, &t).is_ok());
         d.spec.template.spec.containers[0].args = vec![];
         d.spec.template.spec.containers[0].image = "thing.image".into();
-        let err = render_daemonset(&d, "r", UnitFlavor::Quadlet, &t)
+        let err = render_daemonset(&d, REV, UnitFlavor::Quadlet, &t)
             .unwrap_err()
             .to_string();
         assert!(err.contains("containers[0].image"), "{err}");

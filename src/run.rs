@@ -25,6 +25,7 @@ pub fn run() -> i32 {
         Command::Exec(args) => command::exec::run(args),
         Command::Completion(args) => command::docs::completion(args),
         Command::Man(args) => command::docs::man(args),
+        Command::Convert(args) => command::convert::run(args),
     };
     match result {
         Ok(code) => code,

@@ -164,37 +164,27 @@ image = "img:side"
         for flavor in [UnitFlavor::Quadlet, UnitFlavor::Service] {
             let (clone, units, change) = up(&original, flavor, &Templates::embedded()).unwrap();
             assert_eq!(clone, surge_clone(&original));
-            let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
-            let ext = match flavor {
-                UnitFlavor::Quadlet => "container",
-                UnitFlavor::Service => "service",
-            };
+            // The pod unit, then one per container (surge is rewritten for pods elsewhere).
+            let rev = revision(&original);
+            let instance = crate::layout::Instance::new("web", &rev);
+            let names: Vec<String> = units.iter().map(|u| u.name.clone()).collect();
             assert_eq!(
                 names,
                 [
-                    format!("dsctl-web-app-surge.{ext}"),
-                    format!("dsctl-web-side-surge.{ext}")
+                    instance.pod_unit_file(flavor).name,
+                    instance.container_unit_file("app-surge", flavor).name,
+                    instance.container_unit_file("side-surge", flavor).name,
                 ]
             );
-            assert!(
-                units
-                    .iter()
-                    .all(|u| u.content.contains(&revision(&original)))
-            );
-            assert!(
-                units
-                    .iter()
-                    .all(|u| u.content.contains("dsctl-web-app-surge")
-                        || u.content.contains("dsctl-web-side-surge"))
-            );
+            assert!(units.iter().all(|u| u.content.contains(&rev)));
             assert_eq!(
                 change.actions.last(),
                 Some(&Action::Start {
-                    unit: "dsctl-web-side-surge.service".into(),
+                    unit: instance.container_service("side-surge"),
                     enable: false
                 })
             );
-            assert_eq!(change.actions.len(), 4);
+            assert_eq!(change.actions.len(), 6);
             assert!(
                 change
                     .actions

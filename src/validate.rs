@@ -190,7 +190,6 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::PodSpec, "topologySpreadConstraints", W, Never, false, "a DaemonSet runs one instance per host, so there is nothing to spread"),
     // PodSpec: refused
     field(L::PodSpec, "restartPolicy", E, IfString("Always"), true, "DaemonSet instances always restart (Kubernetes accepts only Always); the units use Restart=always"),
-    field(L::PodSpec, "initContainers", E, Never, true, "dsctl runs long-lived containers only; do the setup in the container's command, or in its own DaemonSet"),
     field(L::PodSpec, "ephemeralContainers", E, Never, true, "debug containers need the kubelet; use `podman exec` on the host"),
     field(L::PodSpec, "hostIPC", E, IfFalse, true, "sharing the host's IPC namespace is not rendered into units"),
     field(L::PodSpec, "hostUsers", E, IfTrue, false, "user namespaces are not set up; containers share the host's users"),
@@ -697,7 +696,6 @@ impl Findings {
             ("restartPolicy", &pod.restart_policy),
             ("imagePullSecrets", &pod.image_pull_secrets),
             ("schedulerName", &pod.scheduler_name),
-            ("initContainers", &pod.init_containers),
             ("ephemeralContainers", &pod.ephemeral_containers),
             ("hostIPC", &pod.host_ipc),
         ] {
@@ -1004,10 +1002,22 @@ impl Findings {
                 "Required value: a DaemonSet needs at least one container",
             ));
         }
+        // Init and app containers share one namespace of names, as in Kubernetes.
         let mut names = BTreeSet::new();
         let mut host_ports: HashMap<(i64, String, String), String> = HashMap::new();
-        for (i, c) in pod.containers.iter().enumerate() {
-            let p = index(&path, i);
+        let init_path = child(POD, "initContainers");
+        let all = pod
+            .init_containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (index(&init_path, i), c, true))
+            .chain(
+                pod.containers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (index(&path, i), c, false)),
+            );
+        for (p, c, init) in all {
             let name_path = child(&p, "name");
             if c.name.is_empty() {
                 self.push(Finding::error(&name_path, "Required value"));
@@ -1033,7 +1043,15 @@ impl Findings {
                 no_nul(self, dir, &wp);
             }
             self.env(c, &p);
-            self.ports(c, pod.host_network, &p, &mut host_ports);
+            if init && !c.ports.is_empty() {
+                // As Kubernetes: an init container serves nothing, so it publishes nothing.
+                self.push(Finding::error(
+                    child(&p, "ports"),
+                    "Forbidden: may not be set for init containers",
+                ));
+            } else {
+                self.ports(c, pod.host_network, &p, &mut host_ports);
+            }
             if let Some(resources) = &c.resources {
                 self.resources(resources, &child(&p, "resources"));
             }
@@ -1046,8 +1064,14 @@ impl Findings {
                 ("startupProbe", &c.startup_probe),
             ];
             for (kind, probe) in probes {
-                if let Some(probe) = probe {
-                    self.probe(probe, kind, c, &child(&p, kind));
+                match probe {
+                    // Kubernetes refuses probes on init containers: they run to completion.
+                    Some(_) if init => self.push(Finding::error(
+                        child(&p, kind),
+                        "Forbidden: may not be set for init containers",
+                    )),
+                    Some(probe) => self.probe(probe, kind, c, &child(&p, kind)),
+                    None => {}
                 }
             }
             for (k, value) in [
@@ -2031,9 +2055,19 @@ image = "localhost/agent:1"
                 "name part must consist of",
             ),
             (
-                "[spec.template.spec]\ninitContainers = [{ name = \"init\" }]\n",
-                "spec.template.spec.initContainers",
-                "not supported on a bare host",
+                "[[spec.template.spec.initContainers]]\nname = \"init\"\nimage = \"i\"\nports = [{ containerPort = 80 }]\n",
+                "spec.template.spec.initContainers[0].ports",
+                "may not be set for init containers",
+            ),
+            (
+                "[[spec.template.spec.initContainers]]\nname = \"init\"\nimage = \"i\"\nreadinessProbe = { tcpSocket = { port = 80 } }\n",
+                "spec.template.spec.initContainers[0].readinessProbe",
+                "may not be set for init containers",
+            ),
+            (
+                "[[spec.template.spec.initContainers]]\nname = \"main\"\nimage = \"i\"\n",
+                "spec.template.spec.containers[0].name",
+                "Duplicate value",
             ),
             (
                 "[spec.template.spec]\nrestartPolicy = \"OnFailure\"\n",

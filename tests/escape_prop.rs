@@ -13,6 +13,7 @@ use dsctl::daemonset::{
 };
 use dsctl::escape;
 use dsctl::inventory::UnitFlavor;
+use dsctl::layout::{Instance, Role};
 use dsctl::render::{self, ContainerPlan, RenderError, Templates, Word};
 use oracle::{Dialect, Specifiers};
 use proptest::prelude::*;
@@ -214,7 +215,8 @@ fn hostile_image() -> impl Strategy<Value = String> {
 
 fn hostile_spec() -> impl Strategy<Value = Hostile> {
     (
-        (dns_label(), dns_label(), hostile(), hostile_image()),
+        // Revisions are hex (revision.rs): they are part of every name, never free text.
+        (dns_label(), dns_label(), "[0-9a-f]{1,10}", hostile_image()),
         (
             prop::collection::vec(hostile(), 0..3),
             prop::collection::vec(hostile(), 0..4),
@@ -425,7 +427,7 @@ fn benign(h: &Hostile) -> Hostile {
     Hostile {
         ds: h.ds.clone(),
         container: h.container.clone(),
-        revision: "r".into(),
+        revision: "0a".into(),
         image: "img".into(),
         command: h.command.iter().map(word).collect(),
         args: h.args.iter().map(|_| "w".to_string()).collect(),
@@ -444,7 +446,7 @@ fn benign(h: &Hostile) -> Hostile {
 }
 
 fn plan_of(h: &Hostile) -> ContainerPlan {
-    render::plan_container(&daemonset(h), 0, &h.revision).unwrap()
+    render::plan_container(&daemonset(h), Role::App, 0, &h.revision).unwrap()
 }
 
 proptest! {
@@ -455,15 +457,16 @@ proptest! {
         let ds = daemonset(&h);
         let templates = Templates::embedded();
         let units = render::render_daemonset(&ds, &h.revision, UnitFlavor::Service, &templates).unwrap();
-        prop_assert_eq!(units.len(), 1);
-        let unit = &units[0];
-        let benign_unit = &render::render_daemonset(&daemonset(&benign(&h)), "r", UnitFlavor::Service, &templates).unwrap()[0];
+        // The pod's unit, then the container's.
+        prop_assert_eq!(units.len(), 2);
+        let unit = &units[1];
+        let benign_unit = &render::render_daemonset(&daemonset(&benign(&h)), "0a", UnitFlavor::Service, &templates).unwrap()[1];
         prop_assert_eq!(shape(&unit.content), shape(&benign_unit.content), "{}", unit.content);
 
         let parsed = oracle::parse_service(unit.content.as_bytes(), &unit.name).unwrap();
         let start = &parsed.exec["ExecStart"];
         prop_assert_eq!(start.len(), 1);
-        prop_assert_eq!(&start[0].argv, &resolved(&render::service_exec_start(&plan_of(&h)), &unit.name));
+        prop_assert_eq!(&start[0].argv, &resolved(&render::service_exec_start(&plan_of(&h), &Instance::new(&h.ds, &h.revision).pod_id_file()), &unit.name));
         check_podman_argv(&start[0].argv, &h, "-v");
         // The stale cid-file cleanup, then the hostPath directory.
         let pre = &parsed.exec["ExecStartPre"];
@@ -491,8 +494,8 @@ proptest! {
             Err(e) => prop_assert!(false, "unexpected refusal: {e}"),
             Ok(_) if refused => prop_assert!(false, "should refuse {:?}", h),
             Ok(units) => {
-                let unit = &units[0];
-                let benign_unit = &render::render_daemonset(&daemonset(&benign(&h)), "r", UnitFlavor::Quadlet, &templates).unwrap()[0];
+                let unit = &units[1];
+                let benign_unit = &render::render_daemonset(&daemonset(&benign(&h)), "0a", UnitFlavor::Quadlet, &templates).unwrap()[1];
                 prop_assert_eq!(shape(&unit.content), shape(&benign_unit.content), "{}", unit.content);
                 let service = oracle::quadlet_generate(&unit.content, &unit.name).unwrap();
                 let service_name = unit.name.replace(".container", ".service");
@@ -501,7 +504,7 @@ proptest! {
                 prop_assert_eq!(start.len(), 1, "{}", service);
                 check_podman_argv(&start[0].argv, &h, "-v");
                 prop_assert_eq!(&parsed.exec["ExecStartPre"][0].argv[2], &bytes(&h.host_path));
-                let name = format!("dsctl-{}-{}", h.ds, h.container);
+                let name = Instance::new(&h.ds, &h.revision).container_name(&h.container);
                 prop_assert!(has_pair(&start[0].argv, "--name", &name), "--name {}", name);
             }
         }
@@ -522,7 +525,7 @@ fn hostile_images_are_refused_not_mangled() {
         let h = Hostile {
             ds: "d".into(),
             container: "c".into(),
-            revision: "r".into(),
+            revision: "0a".into(),
             image: image.into(),
             command: vec![],
             args: vec![],
@@ -534,8 +537,9 @@ fn hostile_images_are_refused_not_mangled() {
             probe: vec!["p".into()],
         };
         for flavor in [UnitFlavor::Service, UnitFlavor::Quadlet] {
-            let err = render::render_daemonset(&daemonset(&h), "r", flavor, &Templates::embedded())
-                .unwrap_err();
+            let err =
+                render::render_daemonset(&daemonset(&h), "0a", flavor, &Templates::embedded())
+                    .unwrap_err();
             assert!(err.to_string().contains("containers[0].image"), "{err}");
         }
     }
@@ -648,8 +652,11 @@ fn systemd_analyze_accepts_hostile_units() {
             render::render_daemonset(&ds, &h.revision, UnitFlavor::Quadlet, &templates)
         {
             for q in quadlet {
-                let name = q.name.replace(".container", ".service");
-                let content = oracle::quadlet_generate(&q.content, &q.name).unwrap();
+                let name = dsctl::layout::service_name(&q.name);
+                let content = match q.name.ends_with(".pod") {
+                    true => oracle::quadlet_generate_pod(&q.content).unwrap(),
+                    false => oracle::quadlet_generate(&q.content, &q.name).unwrap(),
+                };
                 units.push(render::UnitFile {
                     name,
                     path: String::new(),

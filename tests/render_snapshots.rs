@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use dsctl::daemonset::DaemonSet;
 use dsctl::inventory::UnitFlavor;
+use dsctl::layout::Instance;
 use dsctl::render::{self, Templates, UnitFile};
 
 const REVISION: &str = "0123456789";
@@ -41,7 +42,11 @@ fn flavor_name(flavor: UnitFlavor) -> &'static str {
 
 /// What systemd would run for a unit: the unit itself, or the service Quadlet makes of it.
 fn as_service(unit: &UnitFile) -> (String, String) {
-    if unit.name.ends_with(".container") {
+    if let Some(stem) = unit.name.strip_suffix(".pod") {
+        let service = oracle::quadlet_generate_pod(&unit.content)
+            .unwrap_or_else(|e| panic!("Quadlet refuses {}: {e}\n{}", unit.name, unit.content));
+        (format!("{stem}-pod.service"), service)
+    } else if unit.name.ends_with(".container") {
         let service = oracle::quadlet_generate(&unit.content, &unit.name)
             .unwrap_or_else(|e| panic!("Quadlet refuses {}: {e}\n{}", unit.name, unit.content));
         (unit.name.replace(".container", ".service"), service)
@@ -51,31 +56,37 @@ fn as_service(unit: &UnitFile) -> (String, String) {
 }
 
 /// Each exec line is exactly one command, systemd has nothing to say about the unit, and the
-/// container's argv ends with its image and args.
+/// container's argv ends with its image and args (the pod's ExecStart starts the pod).
 fn check_unit(unit: &UnitFile, ds: &DaemonSet, dir: &Path) {
     let (name, service) = as_service(unit);
     let parsed = oracle::parse_service(service.as_bytes(), &name)
         .unwrap_or_else(|w| panic!("{name}: {w:?}\n{service}"));
     for (key, commands) in &parsed.exec {
-        if key != "ExecStartPre" {
+        if key != "ExecStartPre" && key != "ExecStopPost" {
             assert_eq!(commands.len(), 1, "{name} {key}: {commands:?}");
         }
     }
     let argv = &parsed.exec["ExecStart"][0].argv;
-    let container = ds
-        .pod_spec()
-        .containers
-        .iter()
-        .find(|c| name == format!("{}.service", render::unit_base_name(ds.name(), &c.name)))
-        .expect("a unit per container");
-    let tail: Vec<Vec<u8>> = std::iter::once(&container.image)
-        .chain(&container.args)
-        .map(|s| s.as_bytes().to_vec())
-        .collect();
-    assert!(
-        argv.ends_with(&tail),
-        "{name}: argv {argv:?} should end with {tail:?}"
-    );
+    let instance = Instance::new(ds.name(), REVISION);
+    let pod = ds.pod_spec();
+    if name == instance.pod_service() {
+        assert_eq!(argv[1..3], [b"pod".to_vec(), b"start".to_vec()], "{name}");
+    } else {
+        let container = pod
+            .init_containers
+            .iter()
+            .chain(&pod.containers)
+            .find(|c| name == instance.container_service(&c.name))
+            .expect("a unit per container");
+        let tail: Vec<Vec<u8>> = std::iter::once(&container.image)
+            .chain(&container.args)
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        assert!(
+            argv.ends_with(&tail),
+            "{name}: argv {argv:?} should end with {tail:?}"
+        );
+    }
     if let Some(complaints) = oracle::systemd_analyze_verify(dir, &name, &service) {
         assert!(complaints.is_empty(), "{name}: {complaints:#?}\n{service}");
     }
@@ -87,7 +98,11 @@ fn render_all(daemonsets: &[DaemonSet], flavor: UnitFlavor, dir: &Path) -> Strin
     for ds in daemonsets {
         let units = render::render_daemonset(ds, REVISION, flavor, &templates)
             .unwrap_or_else(|e| panic!("{}: {e}", ds.name()));
-        assert_eq!(units.len(), ds.pod_spec().containers.len());
+        let pod = ds.pod_spec();
+        assert_eq!(
+            units.len(),
+            1 + pod.init_containers.len() + pod.containers.len()
+        );
         for unit in units {
             check_unit(&unit, ds, dir);
             out.push_str(&format!("# ---- {}\n{}\n", unit.path, unit.content));
@@ -156,6 +171,59 @@ hostPath = { path = "/srv/$data/100%", type = "Directory" }
     }
 }
 
+/// A pod in the shape of issue 8: two init containers (the second writes into the emptyDir
+/// the app serves), two app containers with ports, an emptyDir on disk and one in memory.
+#[test]
+fn pod_with_init_containers() {
+    let ds: DaemonSet = toml::from_str(
+        r#"
+apiVersion = "apps/v1"
+kind = "DaemonSet"
+[metadata]
+name = "agent"
+[spec.selector.matchLabels]
+app = "agent"
+[spec.template.metadata.labels]
+app = "agent"
+[spec.template.spec]
+terminationGracePeriodSeconds = 5
+[[spec.template.spec.initContainers]]
+name = "wait"
+image = "localhost/dsctl-test/web:1"
+command = ["/bin/sh", "-c", "true"]
+[[spec.template.spec.initContainers]]
+name = "seed"
+image = "localhost/dsctl-test/web:1"
+command = ["/bin/sh", "-c", "echo seeded > /shared/index.html"]
+volumeMounts = [{ name = "shared", mountPath = "/shared" }]
+[[spec.template.spec.containers]]
+name = "web"
+image = "localhost/dsctl-test/web:1"
+ports = [{ containerPort = 8080, hostPort = 19100 }]
+volumeMounts = [{ name = "shared", mountPath = "/srv", readOnly = true }, { name = "scratch", mountPath = "/tmp/scratch" }]
+[[spec.template.spec.containers]]
+name = "reloader"
+image = "localhost/dsctl-test/web:1"
+command = ["/bin/sh", "-c"]
+args = ["while sleep 5; do wget -qO- http://localhost:8080/ >/dev/null; done"]
+ports = [{ containerPort = 9090, hostPort = 19101, protocol = "UDP" }]
+volumeMounts = [{ name = "scratch", mountPath = "/tmp/scratch" }]
+[[spec.template.spec.volumes]]
+name = "shared"
+emptyDir = {}
+[[spec.template.spec.volumes]]
+name = "scratch"
+emptyDir = { medium = "Memory", sizeLimit = "16Mi" }
+"#,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for flavor in [UnitFlavor::Service, UnitFlavor::Quadlet] {
+        let rendered = render_all(std::slice::from_ref(&ds), flavor, dir.path());
+        insta::assert_snapshot!(format!("pod_{}", flavor_name(flavor)), rendered);
+    }
+}
+
 #[test]
 fn user_templates_override_and_strict_mode_names_the_variable() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,16 +235,22 @@ fn user_templates_override_and_strict_mode_names_the_variable() {
     let templates = Templates::from_dir(dir.path()).unwrap();
     let ds = &load(&examples()[0])[0];
     let units = render::render_daemonset(ds, REVISION, UnitFlavor::Service, &templates).unwrap();
+    // units[0] is the pod (service-pod.hbs, embedded); units[1] the first container.
     assert!(
         units[0]
             .content
+            .contains("ExecStart=/usr/bin/podman pod start ")
+    );
+    assert!(
+        units[1]
+            .content
             .starts_with("[Service]\nExecStart=/usr/bin/podman run "),
         "{}",
-        units[0].content
+        units[1].content
     );
     // quadlet.hbs is missing from the directory, so the embedded one is used.
     let quadlet = render::render_daemonset(ds, REVISION, UnitFlavor::Quadlet, &templates).unwrap();
-    assert!(quadlet[0].content.contains("[Container]"));
+    assert!(quadlet[1].content.contains("[Container]"));
 
     std::fs::write(
         dir.path().join("quadlet.hbs"),
@@ -250,11 +324,14 @@ taints = [{ key = "dedicated", value = "x", effect = "NoSchedule" }]
         .lines()
         .filter(|l| l.starts_with("# ---- "))
         .collect();
+    let rev = dsctl::revision::revision(&load(&web)[0]);
     assert_eq!(
         headers,
         [
-            "# ---- plain: /etc/systemd/system/dsctl-web-web.service",
-            "# ---- quad: /etc/containers/systemd/dsctl-web-web.container",
+            format!("# ---- plain: /etc/systemd/system/dsctl_web_{rev}-pod.service"),
+            format!("# ---- plain: /etc/systemd/system/dsctl_web_{rev}_web.service"),
+            format!("# ---- quad: /etc/containers/systemd/dsctl_web_{rev}.pod"),
+            format!("# ---- quad: /etc/containers/systemd/dsctl_web_{rev}_web.container"),
         ]
     );
     assert!(
@@ -264,7 +341,9 @@ taints = [{ key = "dedicated", value = "x", effect = "NoSchedule" }]
 
     let (code, stdout, _) = run(&["--host", "quad"]);
     assert_eq!(code, Some(0));
-    assert!(stdout.starts_with("# ---- quad: /etc/containers/systemd/dsctl-web-web.container\n# Managed by dsctl: daemonset=web "));
+    assert!(stdout.starts_with(&format!(
+        "# ---- quad: /etc/containers/systemd/dsctl_web_{rev}.pod\n# Managed by dsctl: daemonset=web pod=dsctl_web_{rev} "
+    )));
 
     let (code, stdout, stderr) = run(&["--host", "tainted"]);
     assert_eq!((code, stdout.as_str()), (Some(0), ""));

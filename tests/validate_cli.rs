@@ -339,12 +339,12 @@ fn volume_mount_naming_a_missing_volume() {
 
 #[test]
 fn refused_field() {
-    let text = with_pod("initContainers = [{ name = \"setup\", image = \"busybox\" }]");
+    let text = with_pod("ephemeralContainers = [{ name = \"debug\", image = \"busybox\" }]");
     assert_spec_error(
         &text,
-        "initContainers",
+        "ephemeralContainers",
         "[{",
-        "spec.template.spec.initContainers",
+        "spec.template.spec.ephemeralContainers",
         "not supported on a bare host",
     );
 }
@@ -520,7 +520,8 @@ fn missing_file_is_named() {
     let run = validate(&[empty.path()]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("the directory holds no *.toml files"),
+        run.stderr
+            .contains("the directory holds no *.toml, *.yaml or *.yml files"),
         "{}",
         run.stderr
     );

@@ -31,11 +31,6 @@ pub fn specs(files: &[PathBuf]) -> Result<Vec<DaemonSet>, i32> {
     let loaded = load::daemonsets(files).map_err(invalid)?;
     loaded.warnings.eprint();
     let specs: Vec<DaemonSet> = loaded.daemonsets.into_iter().map(|l| l.value).collect();
-    // Unit names must not clash across DaemonSets (`a-b`+`c` vs `a`+`b-c`).
-    if let Err(e) = crate::render::check_unit_names(&specs) {
-        crate::errln!("error: {e}");
-        return Err(EXIT_INVALID);
-    }
     Ok(specs)
 }
 

@@ -1,6 +1,7 @@
 //! One file per subcommand: each turns parsed flags into calls on the core and the shell.
 
 pub mod apply;
+pub mod convert;
 pub mod delete;
 pub mod diff;
 pub mod docs;

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::daemonset::{Container, DaemonSet, Probe, Protocol};
 use crate::int_or_string::IntOrString;
-use crate::render::unit_base_name;
+use crate::layout::Instance;
+use crate::revision::revision;
 
 /// The address a tunnel probe connects to, as the host sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -127,9 +128,12 @@ pub(crate) fn bracket(ip: &str) -> String {
 }
 
 fn names(ds: &DaemonSet, container: &Container) -> (String, String) {
-    let base = unit_base_name(ds.name(), &container.name);
-    let unit = format!("{base}.service");
-    (base, unit)
+    let revision = revision(ds);
+    let instance = Instance::new(ds.name(), &revision);
+    (
+        instance.container_name(&container.name),
+        instance.container_service(&container.name),
+    )
 }
 
 /// The readiness stand-in for a container without a readinessProbe.
@@ -450,8 +454,10 @@ protocol = "UDP"
         for (name, pod, probe, want) in cases {
             let got = resolved(pod, probe).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(got.action, want, "{name}");
-            assert_eq!(got.podman_name, "dsctl-web-nginx", "{name}");
-            assert_eq!(got.unit, "dsctl-web-nginx.service", "{name}");
+            let rev = revision(&ds(pod));
+            let instance = Instance::new("web", &rev);
+            assert_eq!(got.podman_name, instance.container_name("nginx"), "{name}");
+            assert_eq!(got.unit, instance.container_service("nginx"), "{name}");
         }
     }
 
@@ -553,7 +559,10 @@ protocol = "UDP"
         let ds = ds(PORTS);
         assert_eq!(
             running_check(&ds, &ds.pod_spec().containers[0]).describe(),
-            "dsctl-web-nginx.service active and container running"
+            format!(
+                "{} active and container running",
+                Instance::new("web", &revision(&ds)).container_service("nginx")
+            )
         );
     }
 }

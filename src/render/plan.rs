@@ -3,14 +3,17 @@
 //! systemd service or as a Quadlet `.container`.
 //!
 //! Choices that Kubernetes leaves to the node, made here and why:
-//! * `--init` always: the container's PID 1 is catatonit, which forwards SIGTERM, so images
-//!   whose process ignores SIGTERM as PID 1 (busybox httpd) still stop within the grace period.
+//! * `--init` unless hostPID: the container's PID 1 is catatonit, which forwards SIGTERM, so
+//!   images whose process ignores SIGTERM as PID 1 (busybox httpd) still stop within the grace
+//!   period. In the host's PID namespace there is no PID 1 to take, and podman refuses `--init`.
 //! * hostPath `type` is checked before start (`ExecStartPre=`), as the kubelet checks it; an
 //!   unset type creates a missing directory, as containerd does for the kubelet.
-//! * emptyDir on disk is the named volume `dsctl-<ds>_<volume>`: containers of one DaemonSet
-//!   share it and it survives container restarts, like a pod's emptyDir (unlike k8s, it also
-//!   survives a new revision; `dsctl delete` removes it). `medium: Memory` is a per-container
-//!   tmpfs (`--tmpfs`), sized by `sizeLimit`.
+//! * An instance is one podman pod (see [`PodPlan`]): its containers share the network, IPC and
+//!   UTS namespaces; ports are published on the pod, and hostNetwork/hostPID are the pod's.
+//! * emptyDir is a bind mount of the plain directory `layout::Instance::empty_dir` (a podman
+//!   named volume would be filled with the image's files): it starts empty, is shared by the
+//!   pod's containers and survives their restarts. `medium: Memory` mounts a tmpfs there (sized
+//!   by `sizeLimit`) when the pod starts; the pod unit creates both.
 //! * The unit's `CPUQuota=`/`MemoryMax=` are the container's limits plus headroom for podman
 //!   (see `UNIT_MEMORY_HEADROOM_BYTES`); the container's own limits are exact.
 //! * CPU limits become `--cpus`; CPU requests (or the limit, as k8s defaults requests to
@@ -28,7 +31,7 @@ use crate::daemonset::{
     Container, DaemonSet, HostPathVolumeSource, MountPropagation, Probe, Protocol, PullPolicy,
     Volume,
 };
-use crate::escape;
+use crate::layout::{self, Instance, Role};
 
 use super::RenderError;
 
@@ -86,7 +89,7 @@ pub fn is_safe_fixed(s: &str) -> bool {
         })
 }
 
-/// A bind mount, a named volume or a tmpfs.
+/// A bind mount: a hostPath, or an emptyDir's directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mount {
     Bind {
@@ -97,66 +100,181 @@ pub enum Mount {
         /// leaves podman's default for binds, rprivate, which is Kubernetes' None.
         propagation: Option<&'static str>,
     },
-    Named {
-        name: String,
-        dest: String,
-        read_only: bool,
-    },
-    Tmpfs {
-        dest: String,
-        size: Option<u64>,
-        read_only: bool,
-    },
 }
 
 impl Mount {
-    /// The `-v` argument, for bind mounts and named volumes.
+    /// The `-v` argument.
     pub fn volume_spec(&self) -> Option<String> {
-        let (source, dest, read_only, propagation) = match self {
-            Mount::Bind {
-                host,
-                dest,
-                read_only,
-                propagation,
-            } => (host, dest, *read_only, *propagation),
-            Mount::Named {
-                name,
-                dest,
-                read_only,
-            } => (name, dest, *read_only, None),
-            Mount::Tmpfs { .. } => return None,
-        };
+        let Mount::Bind {
+            host,
+            dest,
+            read_only,
+            propagation,
+        } = self;
         let opts: Vec<&str> = read_only
             .then_some("ro")
             .into_iter()
-            .chain(propagation)
+            .chain(*propagation)
             .collect();
         Some(if opts.is_empty() {
-            format!("{source}:{dest}")
+            format!("{host}:{dest}")
         } else {
-            format!("{source}:{dest}:{}", opts.join(","))
+            format!("{host}:{dest}:{}", opts.join(","))
         })
     }
 
     pub fn options(&self) -> Vec<Word> {
-        match self {
-            Mount::Tmpfs {
-                dest,
-                size,
-                read_only,
-            } => {
-                let mut opts = vec![if *read_only { "ro" } else { "rw" }.to_string()];
-                if let Some(size) = size {
-                    opts.push(format!("size={size}"));
-                }
-                vec![
-                    fixed("--tmpfs"),
-                    value(format!("{dest}:{}", opts.join(","))),
-                ]
-            }
-            _ => vec![fixed("-v"), value(self.volume_spec().unwrap_or_default())],
-        }
+        vec![fixed("-v"), value(self.volume_spec().unwrap_or_default())]
     }
+}
+
+/// An emptyDir of the pod: its directory, and the tmpfs size when `medium: Memory` (the inner
+/// `None`: no sizeLimit, the kernel's default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmptyDir {
+    pub path: String,
+    pub memory: Option<Option<u64>>,
+}
+
+/// The pod of one instance: what `podman pod create` needs, and what its unit prepares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodPlan {
+    pub daemonset: String,
+    pub revision: String,
+    /// `dsctl_<ds>_<rev>`.
+    pub name: String,
+    pub infra_name: String,
+    /// `--label` pairs for the pod (dsctl's own).
+    pub labels: Vec<(String, String)>,
+    /// Every app container's `-p` values: ports belong to the pod.
+    pub publish: Vec<String>,
+    pub host_network: bool,
+    pub host_pid: bool,
+    pub empty_dirs: Vec<EmptyDir>,
+    /// `ExecStartPre=` commands: emptyDir directories and tmpfs mounts, each a full argv.
+    pub pre_start: Vec<Vec<Word>>,
+    /// `ExecStopPost=` commands (tmpfs unmounts); failures are ignored (`-` prefix).
+    pub stop_post: Vec<Vec<Word>>,
+    pub grace_secs: u64,
+}
+
+impl PodPlan {
+    /// `podman pod create` options beyond the ones both flavours' machinery adds (name, pid
+    /// and id files): the shared namespaces, host namespaces, infra name, labels. An init
+    /// container exits before any app container starts, so the pod must not stop when its
+    /// last container exits (`--exit-policy=continue`; Kubernetes keeps a pod for its whole
+    /// life).
+    pub fn create_options(&self) -> Vec<Vec<Word>> {
+        let mut share = "ipc,net,uts".to_string();
+        if self.host_pid {
+            share.push_str(",pid");
+        }
+        let mut options = vec![
+            vec![fixed("--exit-policy=continue")],
+            vec![fixed("--infra-name"), value(self.infra_name.clone())],
+            vec![fixed(format!("--share={share}"))],
+        ];
+        if self.host_pid {
+            options.push(vec![fixed("--pid=host")]);
+        }
+        for (k, v) in &self.labels {
+            options.push(vec![fixed("--label"), value(format!("{k}={v}"))]);
+        }
+        options
+    }
+}
+
+/// The pod of `ds` at `revision`: app containers' ports, host namespaces, emptyDir volumes.
+pub fn plan_pod(ds: &DaemonSet, revision: &str) -> Result<PodPlan, RenderError> {
+    let pod = ds.pod_spec();
+    let instance = Instance::new(ds.name(), revision);
+    let mut publish = Vec::new();
+    for index in 0..pod.containers.len() {
+        publish.extend(plan_container(ds, Role::App, index, revision)?.publish);
+    }
+    let mut empty_dirs = Vec::new();
+    let mut pre_start = Vec::new();
+    let mut stop_post = Vec::new();
+    for (j, v) in pod.volumes.iter().enumerate() {
+        let Some(ed) = &v.empty_dir else { continue };
+        let err = |which: &str, reason: String| RenderError::Value {
+            daemonset: ds.name().to_string(),
+            container: String::new(),
+            field: format!("spec.template.spec.volumes[{j}].{which}"),
+            reason,
+        };
+        let path = instance.empty_dir(&v.name);
+        let memory = match ed.medium.as_deref().unwrap_or("") {
+            "" => None,
+            "Memory" => Some(match &ed.size_limit {
+                None => None,
+                Some(q) => Some(
+                    q.value()
+                        .map_err(|e| err("emptyDir.sizeLimit", e.to_string()))
+                        .and_then(|b| {
+                            u64::try_from(b).map_err(|_| {
+                                err("emptyDir.sizeLimit", "must not be negative".to_string())
+                            })
+                        })?,
+                ),
+            }),
+            other => {
+                return Err(err(
+                    "emptyDir.medium",
+                    format!("unknown emptyDir medium {other:?} (\"\" or \"Memory\")"),
+                ));
+            }
+        };
+        // 0755 root, created at every start so that it is there after a reboot.
+        pre_start.push(vec![
+            fixed("/bin/mkdir"),
+            fixed("-p"),
+            fixed("-m"),
+            fixed("0755"),
+            value(path.clone()),
+        ]);
+        if let Some(size) = memory {
+            let mut opts = "mode=0755".to_string();
+            if let Some(size) = size {
+                opts.push_str(&format!(",size={size}"));
+            }
+            // Only when not mounted yet: a restart after a failed stop must not stack mounts.
+            pre_start.push(vec![
+                fixed("/bin/sh"),
+                fixed("-c"),
+                value(r#"mountpoint -q "$2" || mount -t tmpfs -o "$1" tmpfs "$2""#),
+                fixed("dsctl-emptydir"),
+                fixed(opts),
+                value(path.clone()),
+            ]);
+            stop_post.push(vec![fixed("-/bin/umount"), value(path.clone())]);
+        }
+        empty_dirs.push(EmptyDir { path, memory });
+    }
+    Ok(PodPlan {
+        daemonset: ds.name().to_string(),
+        revision: revision.to_string(),
+        name: instance.pod_name(),
+        infra_name: instance.infra_name(),
+        labels: vec![
+            (layout::LABEL_DAEMONSET.to_string(), ds.name().to_string()),
+            (layout::LABEL_REVISION.to_string(), revision.to_string()),
+        ],
+        publish,
+        host_network: pod.host_network,
+        host_pid: pod.host_pid,
+        empty_dirs,
+        pre_start,
+        stop_post,
+        grace_secs: grace_secs(ds),
+    })
+}
+
+fn grace_secs(ds: &DaemonSet) -> u64 {
+    ds.pod_spec()
+        .termination_grace_period_seconds
+        .map(|g| u64::try_from(g).unwrap_or(0))
+        .unwrap_or(DEFAULT_GRACE_SECS)
 }
 
 /// Everything `podman run` needs for one container, before it is written as a unit.
@@ -165,15 +283,19 @@ pub struct ContainerPlan {
     pub daemonset: String,
     pub container: String,
     pub revision: String,
-    /// `dsctl-<ds>-<container>`: the unit's base name and the podman container name.
+    pub role: Role,
+    /// `dsctl_<ds>_<rev>_<container>`: the podman container name (layout.rs).
     pub name: String,
+    /// The pod it joins.
+    pub pod: String,
+    /// The container's unit: `<name>.service`.
+    pub unit: String,
     pub image: String,
     /// `--label` pairs: dsctl's own first, then the pod template's labels.
     pub labels: Vec<(String, String)>,
     pub env: Vec<(String, String)>,
-    /// `-p` values (`[hostIP:]hostPort:containerPort/proto`).
+    /// `-p` values (`[hostIP:]hostPort:containerPort/proto`), published by the pod.
     pub publish: Vec<String>,
-    pub host_network: bool,
     pub mounts: Vec<Mount>,
     /// Every other `podman run` option, one group of words per option.
     pub options: Vec<Vec<Word>>,
@@ -196,23 +318,20 @@ pub struct ContainerPlan {
     pub memory_max: Option<u64>,
 }
 
-/// `dsctl-<ds>-<container>`, from names that validation has already checked as DNS labels.
-pub fn unit_base_name(daemonset: &str, container: &str) -> String {
-    format!(
-        "dsctl-{}-{}",
-        escape::unit_name_component(daemonset),
-        escape::unit_name_component(container)
-    )
-}
-
+/// Container `index` of the init (`Role::Init`) or app containers.
 pub fn plan_container(
     ds: &DaemonSet,
+    role: Role,
     index: usize,
     revision: &str,
 ) -> Result<ContainerPlan, RenderError> {
     let pod = ds.pod_spec();
-    let c = &pod.containers[index];
-    let field = |f: &str| format!("spec.template.spec.containers[{index}].{f}");
+    let (list, c) = match role {
+        Role::App => ("containers", &pod.containers[index]),
+        Role::Init => ("initContainers", &pod.init_containers[index]),
+    };
+    let instance = Instance::new(ds.name(), revision);
+    let field = |f: &str| format!("spec.template.spec.{list}[{index}].{f}");
     let err_at = |path: String, reason: String| RenderError::Value {
         daemonset: ds.name().to_string(),
         container: c.name.clone(),
@@ -224,9 +343,9 @@ pub fn plan_container(
     check_image(&c.image).map_err(|r| err("image", r))?;
 
     let mut labels = vec![
-        ("dsctl.daemonset".to_string(), ds.name().to_string()),
-        ("dsctl.container".to_string(), c.name.clone()),
-        ("dsctl.revision".to_string(), revision.to_string()),
+        (layout::LABEL_DAEMONSET.to_string(), ds.name().to_string()),
+        (layout::LABEL_CONTAINER.to_string(), c.name.clone()),
+        (layout::LABEL_REVISION.to_string(), revision.to_string()),
     ];
     labels.extend(
         ds.spec
@@ -300,7 +419,6 @@ pub fn plan_container(
         }
     }
 
-    let base = unit_base_name(ds.name(), &c.name);
     let mut mounts = Vec::new();
     let mut pre_start = Vec::new();
     for (i, vm) in c.volume_mounts.iter().enumerate() {
@@ -316,7 +434,7 @@ pub fn plan_container(
             ));
         };
         let (mut mount, check) =
-            plan_volume(ds.name(), &pod.volumes[j], &vm.mount_path, vm.read_only).map_err(
+            plan_volume(&instance, &pod.volumes[j], &vm.mount_path, vm.read_only).map_err(
                 |(which, r)| err_at(format!("spec.template.spec.volumes[{j}].{which}"), r),
             )?;
         if let Some(check) = check
@@ -324,45 +442,40 @@ pub fn plan_container(
         {
             pre_start.push(check);
         }
-        if let Mount::Bind {
+        let Mount::Bind {
             host, propagation, ..
-        } = &mut mount
-        {
-            *propagation = match vm.mount_propagation {
-                None | Some(MountPropagation::None) => None,
-                Some(MountPropagation::HostToContainer) => Some("rslave"),
-                Some(MountPropagation::Bidirectional) => Some("rshared"),
-            };
-            if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
-                check_sub_path(sub).map_err(|r| err(&f("subPath"), r))?;
-                *host = format!("{}/{sub}", host.trim_end_matches('/'));
-                check_path(host).map_err(|r| err(&f("subPath"), r))?;
-                // As the kubelet: a missing sub-path is created as a directory.
-                pre_start.push(vec![
-                    fixed("/bin/sh"),
-                    fixed("-c"),
-                    value(r#"[ -e "$1" ] || mkdir -p "$1""#),
-                    fixed("dsctl-subpath"),
-                    value(host.clone()),
-                ]);
-            }
+        } = &mut mount;
+        *propagation = match vm.mount_propagation {
+            None | Some(MountPropagation::None) => None,
+            Some(MountPropagation::HostToContainer) => Some("rslave"),
+            Some(MountPropagation::Bidirectional) => Some("rshared"),
+        };
+        if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            check_sub_path(sub).map_err(|r| err(&f("subPath"), r))?;
+            *host = format!("{}/{sub}", host.trim_end_matches('/'));
+            check_path(host).map_err(|r| err(&f("subPath"), r))?;
+            // As the kubelet: a missing sub-path is created as a directory, before the start.
+            pre_start.push(vec![
+                fixed("/bin/sh"),
+                fixed("-c"),
+                value(r#"[ -e "$1" ] || mkdir -p "$1""#),
+                fixed("dsctl-subpath"),
+                value(host.clone()),
+            ]);
         }
         mounts.push(mount);
     }
 
-    let grace_secs = pod
-        .termination_grace_period_seconds
-        .map(|g| u64::try_from(g).unwrap_or(0))
-        .unwrap_or(DEFAULT_GRACE_SECS);
+    let grace_secs = grace_secs(ds);
 
-    let mut options: Vec<Vec<Word>> = vec![
-        vec![fixed("--init")],
+    let mut options: Vec<Vec<Word>> = Vec::new();
+    if !pod.host_pid {
+        options.push(vec![fixed("--init")]);
+    }
+    options.extend([
         vec![fixed(format!("--pull={}", pull_policy(c)))],
         vec![fixed("--stop-timeout"), fixed(grace_secs.to_string())],
-    ];
-    if pod.host_pid {
-        options.push(vec![fixed("--pid"), fixed("host")]);
-    }
+    ]);
     let sec = pod.effective_security(c);
     let security = security::security_options(&sec).map_err(|(f, r)| {
         if f == "supplementalGroups" {
@@ -376,17 +489,18 @@ pub fn plan_container(
     {
         pre_start.push(check);
     }
+    let name = instance.container_name(&c.name);
     let mut post_start = Vec::new();
     let mut pre_stop = Vec::new();
     if let Some(lc) = &c.lifecycle {
         if let Some(h) = &lc.post_start {
             post_start.push(
-                hooks::hook_argv(h, c, &base, pod.host_network)
+                hooks::hook_argv(h, c, &name, pod.host_network)
                     .map_err(|r| err("lifecycle.postStart", r))?,
             );
         }
         if let Some(h) = &lc.pre_stop {
-            let argv = hooks::hook_argv(h, c, &base, pod.host_network)
+            let argv = hooks::hook_argv(h, c, &name, pod.host_network)
                 .map_err(|r| err("lifecycle.preStop", r))?;
             pre_stop.push(hooks::bounded(argv, grace_secs));
         }
@@ -417,12 +531,14 @@ pub fn plan_container(
         daemonset: ds.name().to_string(),
         container: c.name.clone(),
         revision: revision.to_string(),
-        name: base,
+        role,
+        name,
+        pod: instance.pod_name(),
+        unit: instance.container_service(&c.name),
         image: c.image.clone(),
         labels,
         env,
         publish,
-        host_network: pod.host_network,
         mounts,
         options,
         security,
@@ -494,7 +610,7 @@ type VolumeError = (&'static str, String);
 /// A volume as a mount, plus the hostPath check to run before start. Errors name the part of
 /// the volume that is wrong (`volumes`).
 fn plan_volume(
-    ds: &str,
+    instance: &Instance<'_>,
     volume: &Volume,
     dest: &str,
     read_only: bool,
@@ -543,58 +659,22 @@ fn plan_volume(
             check,
         ));
     }
-    if let Some(ed) = &volume.empty_dir {
-        return match ed.medium.as_deref().unwrap_or("") {
-            "" => Ok((
-                Mount::Named {
-                    name: emptydir_volume_name(ds, &volume.name),
-                    dest,
-                    read_only,
-                },
-                None,
-            )),
-            "Memory" => {
-                let size = match &ed.size_limit {
-                    None => None,
-                    Some(q) => Some(
-                        q.value()
-                            .map_err(|e| ("emptyDir.sizeLimit", e.to_string()))
-                            .and_then(|b| {
-                                u64::try_from(b).map_err(|_| {
-                                    ("emptyDir.sizeLimit", "must not be negative".to_string())
-                                })
-                            })?,
-                    ),
-                };
-                Ok((
-                    Mount::Tmpfs {
-                        dest,
-                        size,
-                        read_only,
-                    },
-                    None,
-                ))
-            }
-            other => Err((
-                "emptyDir.medium",
-                format!("unknown emptyDir medium {other:?} (\"\" or \"Memory\")"),
-            )),
-        };
+    if volume.empty_dir.is_some() {
+        // The pod unit creates the directory (and mounts a Memory medium's tmpfs on it).
+        return Ok((
+            Mount::Bind {
+                host: instance.empty_dir(&volume.name),
+                dest,
+                read_only,
+                propagation: None,
+            },
+            None,
+        ));
     }
     Err((
         "name",
         "only hostPath and emptyDir volumes can be mounted".into(),
     ))
-}
-
-/// `dsctl-<ds>_<volume>`: `_` never occurs in either (DNS labels, or escaped by
-/// `unit_name_component`), so two DaemonSets never share an emptyDir volume by accident.
-pub fn emptydir_volume_name(daemonset: &str, volume: &str) -> String {
-    format!(
-        "dsctl-{}_{}",
-        escape::unit_name_component(daemonset),
-        escape::unit_name_component(volume)
-    )
 }
 
 /// k8s' default pull policy: Always for `:latest` or no tag (and no digest), else IfNotPresent.
@@ -806,12 +886,14 @@ mod tests {
         toml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"))
     }
 
+    const REV: &str = "0abc";
+
     fn plan(container: &str, pod: &str) -> ContainerPlan {
-        plan_container(&ds(container, pod), 0, "rev").unwrap()
+        plan_container(&ds(container, pod), Role::App, 0, REV).unwrap()
     }
 
     fn refusal(container: &str, pod: &str) -> String {
-        plan_container(&ds(container, pod), 0, "rev")
+        plan_container(&ds(container, pod), Role::App, 0, REV)
             .unwrap_err()
             .to_string()
     }
@@ -949,25 +1031,19 @@ mod tests {
             assert_eq!(p.mounts, vec![want_mount], "{pod}");
             assert_eq!(words(&p.pre_start), want_check, "{pod}");
         }
-        let named = plan(mount_ro, "volumes = [{ name = \"v\", emptyDir = {} }]");
-        assert_eq!(
-            named.mounts,
-            vec![Mount::Named {
-                name: "dsctl-d_v".into(),
-                dest: "/m".into(),
-                read_only: true
-            }]
-        );
-        assert_eq!(named.mounts[0].volume_spec().unwrap(), "dsctl-d_v:/m:ro");
-        assert!(named.pre_start.is_empty());
-        let tmpfs = plan(
-            mount,
-            "volumes = [{ name = \"v\", emptyDir = { medium = \"Memory\", sizeLimit = \"64Mi\" } }]",
-        );
-        assert_eq!(
-            words(&[tmpfs.mounts[0].options()]),
-            ["--tmpfs", "/m:rw,size=67108864"]
-        );
+        // emptyDir, on disk or in memory, is the instance's directory: the pod unit makes it.
+        for medium in ["", ", medium = \"Memory\", sizeLimit = \"64Mi\""] {
+            let pod = format!(
+                "volumes = [{{ name = \"v\", emptyDir = {{ {} }} }}]",
+                &medium.trim_start_matches(", ")
+            );
+            let empty = plan(mount_ro, &pod);
+            assert_eq!(
+                empty.mounts[0].volume_spec().unwrap(),
+                "/var/lib/dsctl/pods/dsctl_d_0abc/volumes/v:/m:ro"
+            );
+            assert!(empty.pre_start.is_empty());
+        }
 
         for (container, pod, field) in [
             (
@@ -995,15 +1071,119 @@ mod tests {
                 host(""),
                 "volumeMounts[0].name",
             ),
-            (
-                mount,
-                "volumes = [{ name = \"v\", emptyDir = { medium = \"HugePages\" } }]".into(),
-                "emptyDir.medium",
-            ),
         ] {
             let err = refusal(container, &pod);
             assert!(err.contains(field), "{err} should name {field}");
         }
+    }
+
+    /// Pod-level options: ports of every app container on the pod, host namespaces for the
+    /// whole pod, emptyDir directories (tmpfs for Memory) prepared by the pod unit.
+    #[test]
+    fn pod_options_table() {
+        let two_ports = "ports = [{ containerPort = 80, hostPort = 19100 }, { containerPort = 53, hostPort = 19101, protocol = \"UDP\" }]";
+        let base = [
+            "--exit-policy=continue",
+            "--infra-name",
+            "dsctl_d_0abc-infra",
+        ];
+        let labels = [
+            "--label",
+            "dsctl.daemonset=d",
+            "--label",
+            "dsctl.revision=0abc",
+        ];
+        /// (container TOML, pod TOML, published ports, hostNetwork, namespace options)
+        type Case<'a> = (&'a str, &'a str, &'a [&'a str], bool, &'a [&'a str]);
+        let cases: &[Case] = &[
+            ("", "", &[], false, &["--share=ipc,net,uts"]),
+            (
+                two_ports,
+                "",
+                &["19100:80/tcp", "19101:53/udp"],
+                false,
+                &["--share=ipc,net,uts"],
+            ),
+            (
+                two_ports,
+                "hostNetwork = true",
+                &[],
+                true,
+                &["--share=ipc,net,uts"],
+            ),
+            (
+                "",
+                "hostPID = true",
+                &[],
+                false,
+                &["--share=ipc,net,uts,pid", "--pid=host"],
+            ),
+        ];
+        for (container, pod, publish, host_network, share) in cases {
+            let p = plan_pod(&ds(container, pod), REV).unwrap();
+            assert_eq!(p.publish, *publish, "{container} {pod}");
+            assert_eq!(p.host_network, *host_network, "{pod}");
+            let mut want: Vec<&str> = base.to_vec();
+            want.extend(*share);
+            want.extend(labels);
+            assert_eq!(words(&p.create_options()), want, "{pod}");
+            assert_eq!(p.name, "dsctl_d_0abc");
+        }
+
+        let dir = "/var/lib/dsctl/pods/dsctl_d_0abc/volumes";
+        let p = plan_pod(
+            &ds(
+                "",
+                "volumes = [{ name = \"a\", emptyDir = {} }, { name = \"m\", emptyDir = { medium = \"Memory\", sizeLimit = \"64Mi\" } }, { name = \"h\", hostPath = { path = \"/h\" } }]",
+            ),
+            REV,
+        )
+        .unwrap();
+        assert_eq!(
+            p.empty_dirs,
+            [
+                EmptyDir {
+                    path: format!("{dir}/a"),
+                    memory: None
+                },
+                EmptyDir {
+                    path: format!("{dir}/m"),
+                    memory: Some(Some(64 << 20))
+                },
+            ]
+        );
+        assert_eq!(
+            words(&p.pre_start),
+            [
+                "/bin/mkdir",
+                "-p",
+                "-m",
+                "0755",
+                &format!("{dir}/a"),
+                "/bin/mkdir",
+                "-p",
+                "-m",
+                "0755",
+                &format!("{dir}/m"),
+                "/bin/sh",
+                "-c",
+                r#"mountpoint -q "$2" || mount -t tmpfs -o "$1" tmpfs "$2""#,
+                "dsctl-emptydir",
+                "mode=0755,size=67108864",
+                &format!("{dir}/m"),
+            ]
+        );
+        assert_eq!(words(&p.stop_post), ["-/bin/umount", &format!("{dir}/m")]);
+        let err = plan_pod(
+            &ds(
+                "",
+                "volumes = [{ name = \"v\", emptyDir = { medium = \"HugePages\" } }]",
+            ),
+            REV,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("volumes[0].emptyDir.medium"), "{err}");
     }
 
     #[test]
@@ -1076,13 +1256,14 @@ mod tests {
             ["--init", "--pull=missing", "--stop-timeout", "30"]
         );
         assert_eq!(p.grace_secs, DEFAULT_GRACE_SECS);
-        assert_eq!(p.name, "dsctl-d-c");
+        assert_eq!(p.name, "dsctl_d_0abc_c");
+        assert_eq!(p.unit, "dsctl_d_0abc_c.service");
         assert_eq!(
             p.labels[..3],
             [
                 ("dsctl.daemonset".into(), "d".into()),
                 ("dsctl.container".into(), "c".into()),
-                ("dsctl.revision".into(), "rev".into())
+                ("dsctl.revision".into(), REV.into())
             ]
         );
         let p = plan(
@@ -1091,16 +1272,7 @@ mod tests {
         );
         assert_eq!(
             words(&p.options),
-            [
-                "--init",
-                "--pull=missing",
-                "--stop-timeout",
-                "0",
-                "--pid",
-                "host",
-                "-w",
-                "/w"
-            ]
+            ["--pull=missing", "--stop-timeout", "0", "-w", "/w"]
         );
         let security: Vec<&str> = p
             .security

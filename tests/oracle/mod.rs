@@ -788,11 +788,12 @@ pub fn quadlet_escape_words(words: &[String]) -> String {
     out
 }
 
-/// The `[Container]` keys dsctl writes: present in every Quadlet release (an unknown key makes
-/// Quadlet refuse the whole file).
-pub const QUADLET_KEYS: [&str; 14] = [
+/// The `[Container]` keys dsctl writes: present in Quadlet 5.0 (an unknown key makes Quadlet
+/// refuse the whole file).
+pub const QUADLET_KEYS: [&str; 15] = [
     "Image",
     "ContainerName",
+    "Pod",
     "Exec",
     "Environment",
     "Label",
@@ -841,7 +842,15 @@ pub fn quadlet_generate(container_file: &str, file_name: &str) -> Result<String,
     for network in unit.lookup_all("Container", "Network") {
         podman.extend(["--network".to_string(), network]);
     }
-    podman.extend(["--sdnotify=conmon".to_string(), "-d".to_string()]);
+    if let Some(pod) = unit.lookup("Container", "Pod") {
+        let stem = pod.strip_suffix(".pod").ok_or("Pod= is not a .pod unit")?;
+        podman.extend(["--pod-id-file".to_string(), format!("%t/{stem}-pod.pod-id")]);
+    }
+    // Type=oneshot in [Service]: the container runs in the foreground, without sd-notify.
+    let oneshot = unit.lookup("Service", "Type").as_deref() == Some("oneshot");
+    if !oneshot {
+        podman.extend(["--sdnotify=conmon".to_string(), "-d".to_string()]);
+    }
     for volume in unit.lookup_all("Container", "Volume") {
         let parts: Vec<&str> = volume.splitn(3, ':').collect();
         let spec = match parts.as_slice() {
@@ -907,7 +916,10 @@ pub fn quadlet_generate(container_file: &str, file_name: &str) -> Result<String,
             out.push_str(&format!("{k}={v}\n"));
         }
     }
-    out.push_str("[Service]\nEnvironment=PODMAN_SYSTEMD_UNIT=%n\nKillMode=mixed\nDelegate=yes\nType=notify\nNotifyAccess=all\n");
+    out.push_str("[Service]\nEnvironment=PODMAN_SYSTEMD_UNIT=%n\nKillMode=mixed\nDelegate=yes\n");
+    if !oneshot {
+        out.push_str("Type=notify\nNotifyAccess=all\n");
+    }
     out.push_str(&format!("ExecStart={}\n", quadlet_escape_words(&podman)));
     Ok(out)
 }
@@ -945,4 +957,94 @@ pub fn systemd_analyze_verify(
             .map(String::from)
             .collect(),
     )
+}
+
+/// The `[Pod]` keys Quadlet 5.0 accepts (pkg/systemd/quadlet `supportedPodKeys` at v5.0.0).
+pub const QUADLET_POD_KEYS: [&str; 7] = [
+    "ContainersConfModule",
+    "GlobalArgs",
+    "Network",
+    "PodName",
+    "PodmanArgs",
+    "PublishPort",
+    "Volume",
+];
+
+/// Quadlet 5.0's `ConvertPod()`, cut down to the keys dsctl writes: the generated pod service.
+/// The file's own `[Service]` lines come first, so its `ExecStartPre=` run before the pod is
+/// created and its `ExecStopPost=` before the pod is removed.
+pub fn quadlet_generate_pod(pod_file: &str) -> Result<String, String> {
+    let unit = QuadletFile::parse(pod_file)?;
+    for key in unit.keys("Pod") {
+        if !QUADLET_POD_KEYS.contains(&key.as_str()) {
+            return Err(format!("unsupported key '{key}' in group 'Pod'"));
+        }
+    }
+    let name = unit
+        .lookup("Pod", "PodName")
+        .filter(|n| !n.is_empty())
+        .ok_or("dsctl always sets PodName=")?;
+    let base = |args: &[&str]| {
+        let mut v = vec!["/usr/bin/podman".to_string()];
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    };
+    let mut create = base(&[
+        "pod",
+        "create",
+        "--infra-conmon-pidfile=%t/%N.pid",
+        "--pod-id-file=%t/%N.pod-id",
+        "--exit-policy=stop",
+        "--replace",
+    ]);
+    for port in unit.lookup_all("Pod", "PublishPort") {
+        create.extend(["--publish".to_string(), port]);
+    }
+    for network in unit.lookup_all("Pod", "Network") {
+        create.extend(["--network".to_string(), network]);
+    }
+    create.push(format!("--name={name}"));
+    create.extend(unit.lookup_all_args("Pod", "PodmanArgs"));
+    let mut out = String::new();
+    for (group, lines) in &unit.groups {
+        let group = if group == "Pod" {
+            "X-Pod"
+        } else {
+            group.as_str()
+        };
+        out.push_str(&format!("[{group}]\n"));
+        for (k, v) in lines {
+            out.push_str(&format!("{k}={v}\n"));
+        }
+    }
+    out.push_str("[Unit]\nRequiresMountsFor=%t/containers\n[Service]\nSyslogIdentifier=%N\n");
+    out.push_str(&format!(
+        "ExecStart={}\n",
+        quadlet_escape_words(&base(&["pod", "start", "--pod-id-file=%t/%N.pod-id"]))
+    ));
+    out.push_str(&format!(
+        "ExecStop={}\n",
+        quadlet_escape_words(&base(&[
+            "pod",
+            "stop",
+            "--pod-id-file=%t/%N.pod-id",
+            "--ignore",
+            "--time=10"
+        ]))
+    ));
+    out.push_str(&format!(
+        "ExecStopPost={}\n",
+        quadlet_escape_words(&base(&[
+            "pod",
+            "rm",
+            "--pod-id-file=%t/%N.pod-id",
+            "--ignore",
+            "--force"
+        ]))
+    ));
+    out.push_str(&format!("ExecStartPre={}\n", quadlet_escape_words(&create)));
+    out.push_str(
+        "Environment=PODMAN_SYSTEMD_UNIT=%n\nType=forking\nRestart=on-failure\nPIDFile=%t/%N.pid\n",
+    );
+    Ok(out)
 }
