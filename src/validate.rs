@@ -1055,7 +1055,7 @@ impl Findings {
             if let Some(resources) = &c.resources {
                 self.resources(resources, &child(&p, "resources"));
             }
-            self.volume_mounts(pod, c, volumes, &p);
+            self.volume_mounts(c, volumes, &p);
             self.security_context(pod, c, &p);
             self.lifecycle(c, &p);
             let probes = [
@@ -1270,13 +1270,7 @@ impl Findings {
         }
     }
 
-    fn volume_mounts(
-        &mut self,
-        pod: &PodSpec,
-        c: &Container,
-        volumes: &BTreeSet<String>,
-        path: &str,
-    ) {
+    fn volume_mounts(&mut self, c: &Container, volumes: &BTreeSet<String>, path: &str) {
         let mut mount_paths = BTreeSet::new();
         for (i, mount) in c.volume_mounts.iter().enumerate() {
             let p = index(&child(path, "volumeMounts"), i);
@@ -1307,18 +1301,10 @@ impl Findings {
             if !mount.mount_path.is_empty() && !mount_paths.insert(mount.mount_path.as_str()) {
                 self.push(invalid(&mount_path, &mount.mount_path, "must be unique"));
             }
-            let volume = pod.volumes.iter().find(|v| v.name == mount.name);
-            let host_path = volume.is_some_and(|v| v.host_path.is_some());
-            if let Some(sub) = mount.sub_path.as_deref().filter(|s| !s.is_empty()) {
-                let sp = child(&p, "subPath");
-                if let Err(msg) = render::check_sub_path(sub) {
-                    self.push(invalid(&sp, sub, &msg));
-                } else if !host_path {
-                    self.push(Finding::error(
-                        sp,
-                        "not supported on a bare host: subPath is rendered for hostPath volumes; on an emptyDir it is not rendered into units yet",
-                    ));
-                }
+            if let Some(sub) = mount.sub_path.as_deref().filter(|s| !s.is_empty())
+                && let Err(msg) = render::check_sub_path(sub)
+            {
+                self.push(invalid(&child(&p, "subPath"), sub, &msg));
             }
             let propagation = child(&p, "mountPropagation");
             let privileged = c
@@ -1333,10 +1319,6 @@ impl Findings {
                         "Forbidden: Bidirectional mount propagation is available only to privileged containers",
                     ));
                 }
-                Some(_) if !host_path => self.push(Finding::warning(
-                    propagation,
-                    "ignored on a bare host: mount propagation is rendered for hostPath volumes only; this mount stays private (rprivate)",
-                )),
                 Some(_) => {}
             }
         }
@@ -1390,9 +1372,12 @@ impl Findings {
                     ));
                 }
             }
-            for (k, value) in [("seLinuxOptions", &sc.se_linux_options)] {
-                self.hostless_opt(L::SecurityContext, &p, k, value);
-            }
+            self.hostless_opt(
+                L::SecurityContext,
+                &p,
+                "seLinuxOptions",
+                &sc.se_linux_options,
+            );
         }
         // As the kubelet (verifyRunAsNonRoot): a uid of 0 known now can never start.
         let sec = pod.effective_security(c);
@@ -1411,16 +1396,16 @@ impl Findings {
     }
 
     fn http_get_action(&mut self, http: &HttpGetAction, c: &Container, p: &str) {
-        self.probe_port(&http.port, c, &child(&p, "port"));
+        self.probe_port(&http.port, c, &child(p, "port"));
         if http.path.is_empty() {
-            self.push(Finding::error(child(&p, "path"), "Required value"));
+            self.push(Finding::error(child(p, "path"), "Required value"));
         } else if http
             .path
             .chars()
             .any(|ch| ch.is_whitespace() || ch.is_control())
         {
             self.push(invalid(
-                &child(&p, "path"),
+                &child(p, "path"),
                 &http.path,
                 "must not contain whitespace or control characters",
             ));
@@ -1429,23 +1414,19 @@ impl Findings {
             && scheme != "HTTP"
             && scheme != "HTTPS"
         {
-            self.push(unsupported(
-                &child(&p, "scheme"),
-                scheme,
-                &["HTTP", "HTTPS"],
-            ));
+            self.push(unsupported(&child(p, "scheme"), scheme, &["HTTP", "HTTPS"]));
         }
         if let Some(host) = &http.host
             && host.chars().any(|ch| ch.is_whitespace() || ch.is_control())
         {
             self.push(invalid(
-                &child(&p, "host"),
+                &child(p, "host"),
                 host,
                 "must not contain whitespace or control characters",
             ));
         }
         for (i, header) in http.http_headers.iter().enumerate() {
-            let hp = index(&child(&p, "httpHeaders"), i);
+            let hp = index(&child(p, "httpHeaders"), i);
             for msg in k8s_names::http_header_name(&header.name) {
                 self.push(invalid(&child(&hp, "name"), &header.name, &msg));
             }
@@ -2384,10 +2365,8 @@ image = "localhost/agent:1"
             (format!("{SC}allowPrivilegeEscalation = false\nprivileged = true\n"), format!("{C0}.securityContext"), Severity::Error, "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"),
             (format!("{SC}allowPrivilegeEscalation = false\ncapabilities = {{ add = [\"SYS_ADMIN\"] }}\n"), format!("{C0}.securityContext"), Severity::Error, "CAP_SYS_ADMIN"),
             (mount("name = \"h\"\nmountPath = \"/m\"\nmountPropagation = \"Bidirectional\""), format!("{C0}.volumeMounts[0].mountPropagation"), Severity::Error, "Forbidden: Bidirectional mount propagation is available only to privileged containers"),
-            (mount("name = \"e\"\nmountPath = \"/m\"\nmountPropagation = \"HostToContainer\""), format!("{C0}.volumeMounts[0].mountPropagation"), Severity::Warning, "hostPath volumes only"),
             (mount("name = \"h\"\nmountPath = \"/m\"\nsubPath = \"../etc\""), format!("{C0}.volumeMounts[0].subPath"), Severity::Error, "must not contain '..'"),
             (mount("name = \"h\"\nmountPath = \"/m\"\nsubPath = \"/etc\""), format!("{C0}.volumeMounts[0].subPath"), Severity::Error, "must be a relative path"),
-            (mount("name = \"e\"\nmountPath = \"/m\"\nsubPath = \"x\""), format!("{C0}.volumeMounts[0].subPath"), Severity::Error, "on an emptyDir it is not rendered"),
             (format!("{hostpath}{PSC}fsGroup = 2000\n"), "spec.template.spec.securityContext.fsGroup".into(), Severity::Warning, "supplemental groups"),
             ("[[spec.template.spec.volumes]]\nname = \"s\"\nhostPath = { path = \"/run/containerd/containerd.sock\" }\n".into(), "spec.template.spec.volumes[0].hostPath.path".into(), Severity::Warning, "not created as a directory"),
             ("[[spec.template.spec.containers.ports]]\ncontainerPort = 9100\n".into(), format!("{C0}.ports[0].containerPort"), Severity::Warning, "neither published"),
@@ -2424,6 +2403,9 @@ image = "localhost/agent:1"
             format!("{SC}runAsNonRoot = false\nrunAsUser = 0\n"),
             mount(
                 "name = \"h\"\nmountPath = \"/m\"\nsubPath = \"a/b\"\nmountPropagation = \"HostToContainer\"",
+            ),
+            mount(
+                "name = \"e\"\nmountPath = \"/m\"\nsubPath = \"conf\"\nmountPropagation = \"HostToContainer\"",
             ),
             format!(
                 "{}{SC}privileged = true\n",

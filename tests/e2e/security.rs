@@ -14,8 +14,7 @@ fn two_flavours(fleet: &Fleet) -> Vec<FleetHost> {
             fleet
                 .hosts
                 .iter()
-                .filter(|h| h.suite == *suite)
-                .last()
+                .rfind(|h| h.suite == *suite)
                 .unwrap_or_else(|| panic!("the fleet needs a {suite} host"))
                 .clone()
         })
