@@ -53,7 +53,7 @@ fn proc_status(host: &str, ds: &str) -> String {
     stdout(&on_host(
         host,
         &format!(
-            "id=$(podman ps -q --filter label=dsctl.daemonset={ds} | head -n1); [ -n \"$id\" ] && podman exec \"$id\" cat /proc/1/status"
+            "id=$(podman ps -q --filter label=dsctl.daemonset={ds} --filter label=dsctl.container=web | head -n1); [ -n \"$id\" ] && podman exec \"$id\" cat /proc/1/status"
         ),
     ))
 }
@@ -153,7 +153,7 @@ fn run_as_non_root_with_a_root_image_fails_to_start_with_the_kubelets_message() 
         );
         let running = stdout(&on_host(
             &host.name,
-            "podman ps -q --filter label=dsctl.daemonset=sc-nonroot",
+            "podman ps -q --filter label=dsctl.daemonset=sc-nonroot --filter label=dsctl.container=web",
         ));
         assert_eq!(running.trim(), "", "{}: nothing may run as root", host.name);
     }
