@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::batches::{HostChanges, Policy, schedule};
 use crate::daemonset::DaemonSet;
+use crate::host_facts::HostFacts;
 use crate::host_script::{self, EXIT_LOCKED};
 use crate::intent::host_intent;
 use crate::inventory::Host;
@@ -19,7 +20,7 @@ use crate::observe::{self, Observation};
 use crate::plan::Change;
 use crate::plan::{ChangeKind, HostIntent, HostPlan, plan_host};
 use crate::progress::{Phase, Progress};
-use crate::render::{Templates, UnitFile};
+use crate::render::Templates;
 use crate::rollout_math::resolve_budget;
 use crate::ssh::{ExecOutput, RemoteHost};
 use crate::surge;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub restart: Option<String>,
     /// Where the rollout's progress goes (bars, lines or nothing).
     pub progress: Arc<dyn Progress>,
+    /// `--max-unreachable`: beyond it, no disruptive wave starts.
+    pub max_unreachable: Option<crate::unreachable::MaxUnreachable>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -206,7 +209,8 @@ fn plan_for(
                 .settings
                 .unit_flavor
                 .unwrap_or_else(|| observed.detected_flavor());
-            let mut intent = host_intent(specs, host, flavor, templates, settings.prune)
+            let facts = HostFacts::observed(host, &observed.host);
+            let mut intent = host_intent(specs, host, &facts, flavor, templates, settings.prune)
                 .map_err(|e| e.to_string())?;
             intent.restart.extend(settings.restart.clone());
             intent
@@ -245,6 +249,22 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
     };
     if !calm.is_empty() {
         run_wave(runs, &ctx, &calm, "calm").await;
+    }
+    if let Some(limit) = settings.max_unreachable {
+        let down: Vec<&str> = runs
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Unreachable(_)))
+            .map(|r| r.host.as_str())
+            .collect();
+        if let Some(why) = crate::unreachable::refusal(limit, &down, runs.len()) {
+            for (i, run) in runs.iter_mut().enumerate() {
+                if run.outcome == Outcome::Changed && disrupts(run) {
+                    run.outcome = Outcome::Halted(why.clone());
+                    settings.progress.host(&hosts[i].name, Phase::Halted);
+                }
+            }
+            return;
+        }
     }
 
     let policies = policies(runs, hosts, specs, &pull_failures);
@@ -324,8 +344,8 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
         .map(|c| progress_deadline(specs, &c.daemonset))
         .max()
         .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS);
-    let surges = surge_up(runs, ctx, wave, Duration::from_secs(deadline)).await;
-    let surged = started.elapsed();
+    surge_up(runs, ctx, wave, Duration::from_secs(deadline)).await;
+    let surge_time = started.elapsed();
     for &i in wave
         .iter()
         .filter(|i| runs[**i].outcome == Outcome::Changed)
@@ -347,13 +367,6 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     let scripts_done = std::time::Instant::now();
     gate_wave(runs, remotes, wave, specs, Duration::from_secs(deadline)).await;
     let probes_done = std::time::Instant::now();
-    let surge_time = if surges.is_empty() {
-        surged
-    } else {
-        let down_started = std::time::Instant::now();
-        surge_down(runs, ctx, surges).await;
-        surged + down_started.elapsed()
-    };
     for &i in wave {
         match &runs[i].outcome {
             Outcome::Changed => settings.progress.host(&hosts[i].name, Phase::Available),
@@ -406,57 +419,39 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     ))
 }
 
-/// A host's surge instances: (DaemonSet, its surge units), removed once the wave is gated.
-type Surges = Vec<(usize, Vec<(String, Vec<UnitFile>)>)>;
-
 /// maxSurge: on each host of the wave that replaces an available instance of a surge
-/// DaemonSet, starts the new revision beside the old instance (`surge.rs`) and waits until it
-/// is available, so the host always has an available instance. A host whose surge instance
-/// does not become available in time has it removed again, keeps its old instance untouched,
-/// and fails (which halts the rollout).
+/// DaemonSet, starts the new revision's pod beside the old one (`surge.rs`) and waits until it
+/// is available, so the host always has an available instance; the wave's own script then
+/// stops and removes the old pod. A host whose new pod does not become available in time has it
+/// removed again, keeps its old instance untouched, and fails (which halts the rollout).
 async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     runs: &mut [HostRun],
     ctx: &WaveContext<'_, R>,
     wave: &[usize],
     deadline: Duration,
-) -> Surges {
+) -> usize {
     let until = tokio::time::Instant::now() + deadline;
     let mut tasks = Vec::new();
     for &i in wave {
         let run = &runs[i];
-        let (Some(remote), Some(plan), Some(observed)) = (
-            ctx.remotes[i].clone(),
-            run.plan.as_ref(),
-            run.observation.as_ref(),
-        ) else {
+        let (Some(remote), Some(plan)) = (ctx.remotes[i].clone(), run.plan.as_ref()) else {
             continue;
         };
         if run.outcome != Outcome::Changed {
             continue;
         }
-        let flavor = ctx.hosts[i]
-            .settings
-            .unit_flavor
-            .unwrap_or_else(|| observed.detected_flavor());
-        let surging: Result<Vec<_>, String> = plan
+        let surging: Vec<(DaemonSet, Change)> = plan
             .changes
             .iter()
             .filter(|c| c.disruptive)
-            .filter_map(|c| ctx.specs.iter().find(|s| s.name() == c.daemonset))
-            .filter(|ds| surge::max_surge(ds, 1) > 0)
-            .map(|ds| {
-                surge::up(ds, flavor, ctx.templates)
-                    .map_err(|e| format!("daemonset/{}: surge instance: {e}", ds.name()))
+            .filter_map(|c| {
+                let ds = ctx.specs.iter().find(|s| s.name() == c.daemonset)?;
+                (surge::max_surge(ds, 1) > 0).then(|| (ds.clone(), surge::up(c)))
             })
             .collect();
-        let surging = match surging {
-            Ok(s) if s.is_empty() => continue,
-            Ok(s) => s,
-            Err(e) => {
-                runs[i].outcome = Outcome::Failed(e);
-                continue;
-            }
-        };
+        if surging.is_empty() {
+            continue;
+        }
         ctx.settings
             .progress
             .host(&ctx.hosts[i].name, Phase::Surging);
@@ -468,42 +463,37 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
             }),
         ));
     }
-    let mut surges = Vec::new();
+    let surged = tasks.len();
     for (i, task) in tasks {
         match task.await {
-            Ok(Ok(started)) => surges.push((i, started)),
+            Ok(Ok(())) => {}
             Ok(Err(e)) => runs[i].outcome = Outcome::Failed(e),
             Err(e) => runs[i].outcome = Outcome::Failed(format!("internal error: {e}")),
         }
     }
-    surges
+    surged
 }
 
-/// Starts one host's surge instances in one exec and waits until each is available; removes
-/// them again when one is not.
+/// Starts one host's new pods in one exec and waits until each is available; removes them
+/// again when one is not.
 async fn surge_host<R: RemoteHost>(
     remote: &R,
-    surging: Vec<(DaemonSet, Vec<UnitFile>, Change)>,
+    surging: Vec<(DaemonSet, Change)>,
     until: tokio::time::Instant,
     lock_timeout: u64,
     holder: &str,
-) -> Result<Vec<(String, Vec<UnitFile>)>, String> {
-    let started: Vec<(String, Vec<UnitFile>)> = surging
-        .iter()
-        .map(|(_, units, change)| (change.daemonset.clone(), units.clone()))
-        .collect();
-    let changes: Vec<Change> = surging.iter().map(|s| s.2.clone()).collect();
-    let script = host_script::script(&changes, lock_timeout, holder);
+) -> Result<(), String> {
+    let changes: Vec<Change> = surging.iter().map(|(_, c)| c.clone()).collect();
     let result = async {
         let out = remote
-            .exec(&script, None)
+            .exec(&host_script::script(&changes, lock_timeout, holder), None)
             .await
             .map_err(|e| e.to_string())?;
         if let Outcome::Failed(e) = script_outcome(&out) {
             return Err(e);
         }
-        for (clone, _, change) in &surging {
-            crate::probe::wait_available(remote, clone, until, |_| {})
+        for (ds, change) in &surging {
+            crate::probe::wait_available(remote, ds, until, |_| {})
                 .await
                 .map_err(|e| format!("daemonset/{}: {e}", change.daemonset))?;
         }
@@ -511,76 +501,24 @@ async fn surge_host<R: RemoteHost>(
     }
     .await;
     let Err(e) = result else {
-        return Ok(started);
+        return Ok(());
     };
-    let cleanup = match remove_surge(remote, &started, lock_timeout, holder).await {
-        Ok(()) => "it was removed".to_string(),
-        Err(c) => format!("removing it failed ({c}); the next apply removes it"),
+    let downs: Vec<Change> = changes.iter().map(surge::down).collect();
+    let cleanup = match remote
+        .exec(&host_script::script(&downs, lock_timeout, holder), None)
+        .await
+        .map_err(|e| e.to_string())
+        .map(|out| script_outcome(&out))
+    {
+        Ok(Outcome::Failed(c)) | Err(c) => {
+            format!("removing it failed ({c}); the next apply removes it")
+        }
+        Ok(_) => "it was removed".to_string(),
     };
     Err(format!(
         "{e}\nmaxSurge: the new instance did not become available beside the old one; {cleanup}, \
          and the old instance was left running"
     ))
-}
-
-/// Stops and removes one host's surge instances (its record is untouched).
-async fn remove_surge<R: RemoteHost>(
-    remote: &R,
-    started: &[(String, Vec<UnitFile>)],
-    lock_timeout: u64,
-    holder: &str,
-) -> Result<(), String> {
-    let changes: Vec<Change> = started
-        .iter()
-        .map(|(ds, units)| surge::down(ds, units))
-        .collect();
-    let script = host_script::script(&changes, lock_timeout, holder);
-    let out = remote
-        .exec(&script, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    match script_outcome(&out) {
-        Outcome::Failed(e) => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// Removes a gated wave's surge instances, whether the new instance became available or not
-/// (a host that failed is halted, and auto-revert or the next apply converges it).
-async fn surge_down<R: RemoteHost + Send + Sync + 'static>(
-    runs: &mut [HostRun],
-    ctx: &WaveContext<'_, R>,
-    surges: Surges,
-) {
-    let mut tasks = Vec::new();
-    for (i, started) in surges {
-        let Some(remote) = ctx.remotes[i].clone() else {
-            continue;
-        };
-        let (lock_timeout, holder) = (ctx.settings.lock_timeout_secs, ctx.settings.holder.clone());
-        tasks.push((
-            i,
-            tokio::spawn(async move {
-                remove_surge(remote.as_ref(), &started, lock_timeout, &holder).await
-            }),
-        ));
-    }
-    for (i, task) in tasks {
-        let error = match task.await {
-            Ok(Ok(())) => continue,
-            Ok(Err(e)) => e,
-            Err(e) => format!("internal error: {e}"),
-        };
-        tracing::warn!(
-            "{}: the surge instance was not removed: {error}",
-            runs[i].host
-        );
-        if let Some(plan) = runs[i].plan.as_mut() {
-            plan.notes.push(format!(
-                "the surge instance could not be removed ({error}); the next apply removes it"
-            ));
-        }
-    }
 }
 
 /// Leaves the reason on each failed host (`rollout status` reports it) until a later apply
@@ -636,10 +574,16 @@ fn policies(
         .iter()
         .map(|ds| {
             let name = ds.name();
-            // Eligibility needs no observation, so unreachable hosts count as desired too.
+            // Unreachable hosts count as desired too, by their inventory labels (their
+            // well-known labels are not observed).
             let desired: Vec<usize> = (0..runs.len())
                 .filter(|i| {
-                    crate::eligibility::node_should_run_daemon_pod(ds, &hosts[*i]).should_run
+                    let host = &hosts[*i];
+                    let node = match &runs[*i].observation {
+                        Some(o) => HostFacts::observed(host, &o.host).node(host),
+                        None => host.clone(),
+                    };
+                    crate::eligibility::node_should_run_daemon_pod(ds, &node).should_run
                 })
                 .collect();
             let revision = crate::revision::revision(ds);
@@ -834,8 +778,15 @@ async fn revert<R: RemoteHost>(
             .settings
             .unit_flavor
             .unwrap_or_else(|| now.detected_flavor());
-        let intent =
-            host_intent(&previous, host, flavor, templates, false).map_err(|e| e.to_string())?;
+        let intent = host_intent(
+            &previous,
+            host,
+            &HostFacts::observed(host, &now.host),
+            flavor,
+            templates,
+            false,
+        )
+        .map_err(|e| e.to_string())?;
         let plan = plan_host(&intent, &now);
         let script =
             host_script::script(&plan.changes, settings.lock_timeout_secs, &settings.holder);

@@ -175,10 +175,12 @@ pub struct PodSpec {
     pub termination_grace_period_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
-    // k8s fields with no meaning on a bare host: warned about (see validate.rs).
-    #[serde(default, skip_serializing)]
+    // k8s fields with no meaning on a bare host: warned about (see validate.rs). The service
+    // account's name is still what the downward API's spec.serviceAccountName shows, so it is
+    // part of the template (and of its revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<toml::Value>,
     #[serde(default, skip_serializing)]
     pub automount_service_account_token: Option<toml::Value>,
@@ -319,8 +321,37 @@ pub struct Volume {
     pub persistent_volume_claim: Option<toml::Value>,
     #[serde(default, skip_serializing)]
     pub projected: Option<toml::Value>,
-    #[serde(default, rename = "downwardAPI", skip_serializing)]
-    pub downward_api: Option<toml::Value>,
+    #[serde(
+        default,
+        rename = "downwardAPI",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub downward_api: Option<DownwardApiVolumeSource>,
+}
+
+/// A `downwardAPI` volume: files holding pod fields, written per host before the container
+/// starts (see `downward.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DownwardApiVolumeSource {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<DownwardApiVolumeFile>,
+    /// File mode bits; 0644 when absent, as the API server defaults it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DownwardApiVolumeFile {
+    /// Relative to the volume, without `..`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<ObjectFieldSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -394,9 +425,50 @@ pub struct EnvVar {
     pub name: String,
     #[serde(default)]
     pub value: String,
-    /// Needs the API server (fieldRef, secretKeyRef …): refused (see validate.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvVarSource>,
+}
+
+/// `valueFrom`: the downward API is resolved per host at render time (see `downward.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvVarSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<ObjectFieldSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+    // Need ConfigMaps, Secrets or volume files: refused (see validate.rs).
     #[serde(default, skip_serializing)]
-    pub value_from: Option<toml::Value>,
+    pub config_map_key_ref: Option<toml::Value>,
+    #[serde(default, skip_serializing)]
+    pub secret_key_ref: Option<toml::Value>,
+    #[serde(default, skip_serializing)]
+    pub file_key_ref: Option<toml::Value>,
+}
+
+/// `fieldRef`: a field of the pod, such as `spec.nodeName` or `metadata.labels['app']`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectFieldSelector {
+    /// Defaults to "v1", as the API server defaults it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub field_path: String,
+}
+
+/// `resourceFieldRef`: a container's limit or request, such as `limits.memory`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceFieldSelector {
+    /// Another container of the pod; this container when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(default)]
+    pub resource: String,
+    /// The unit the value is given in (rounded up); 1 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divisor: Option<Quantity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -440,6 +512,10 @@ pub struct VolumeMount {
     /// A path inside the volume to mount instead of its root (relative, without `..`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_path: Option<String>,
+    /// A sub-path of the volume with `$(VAR)` references to the container's env, expanded per
+    /// host (`expansion::expand_sub_path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_path_expr: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_propagation: Option<MountPropagation>,
 }

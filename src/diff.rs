@@ -44,6 +44,12 @@ pub fn host_diff(host: &str, plan: &HostPlan, observed: &Observation) -> String 
                         state(observed, unit)
                     );
                 }
+                Action::RemoveLegacyVolumes { daemonset } => {
+                    let _ = writeln!(
+                        out,
+                        "{host}: daemonset/{daemonset}: emptyDir volumes of the earlier layout -> removed"
+                    );
+                }
                 Action::RecordState { revision, .. } => {
                     let live = observed
                         .daemonsets
@@ -60,6 +66,16 @@ pub fn host_diff(host: &str, plan: &HostPlan, observed: &Observation) -> String 
                 }
                 Action::ForgetState { daemonset } => {
                     let _ = writeln!(out, "{host}: daemonset/{daemonset}: record removed");
+                }
+                Action::RecordRevision {
+                    daemonset,
+                    revision,
+                    ..
+                } => {
+                    let _ = writeln!(
+                        out,
+                        "{host}: daemonset/{daemonset} history: + revision {revision} (OnDelete)"
+                    );
                 }
             }
         }

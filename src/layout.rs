@@ -43,6 +43,12 @@ pub fn daemonset_dir(daemonset: &str) -> String {
     format!("{DAEMONSETS_DIR}/{daemonset}")
 }
 
+/// The applied unit files in a DaemonSet's record (a container unit's file stem is its
+/// container's name, in both layouts).
+pub fn record_units_dir(daemonset: &str) -> String {
+    format!("{}/units", daemonset_dir(daemonset))
+}
+
 /// The applied spec (JSON) in a DaemonSet's record.
 pub fn spec_file(daemonset: &str) -> String {
     format!("{}/spec.json", daemonset_dir(daemonset))
@@ -134,6 +140,12 @@ impl<'a> Instance<'a> {
         format!("{}/volumes/{volume}", self.pod_dir())
     }
 
+    /// A downwardAPI volume: a directory of the instance whose files dsctl writes before the
+    /// containers start.
+    pub fn downward_api_dir(&self, volume: &str) -> String {
+        format!("{}/volumes/{volume}", self.pod_dir())
+    }
+
     /// Run-time files of the service flavour's pod (`%t` is /run for the system manager).
     pub fn pod_id_file(&self) -> String {
         format!("%t/{}.pod-id", self.pod_name())
@@ -199,6 +211,17 @@ pub fn revision_of_unit_file(file_name: &str) -> Option<&str> {
     is_revision(revision).then_some(revision)
 }
 
+/// The instance whose pod service this is (`dsctl_<ds>_<rev>-pod.service`), if it is one.
+pub fn instance_of_pod_service(unit: &str) -> Option<Instance<'_>> {
+    let stem = unit.strip_suffix("-pod.service")?;
+    let daemonset = owner_of_unit_file(unit)?;
+    let revision = stem
+        .strip_prefix(PREFIX)?
+        .strip_prefix(daemonset)?
+        .strip_prefix('_')?;
+    (is_name(daemonset) && is_revision(revision)).then(|| Instance::new(daemonset, revision))
+}
+
 /// Is this a name dsctl may build paths from: a DNS-1123 subdomain of at most 253 characters
 /// (`..` and a leading `.` or `-` can never pass)?
 pub fn is_name(name: &str) -> bool {
@@ -255,6 +278,7 @@ mod tests {
             i.pod_service(),
             "dsctl_node-exporter_0a1b2c3d4e-pod.service"
         );
+        assert_eq!(i.infra_name(), "dsctl_node-exporter_0a1b2c3d4e-infra");
         assert_eq!(
             i.pod_unit_file(UnitFlavor::Quadlet).path,
             "/etc/containers/systemd/dsctl_node-exporter_0a1b2c3d4e.pod"
@@ -298,6 +322,10 @@ mod tests {
             assert_eq!(owner_of_unit_file(file), Some(owner), "{file}");
         }
         assert_eq!(owner_of_unit_file("dsctl-node-exporter-main.service"), None);
+        let pod = instance_of_pod_service("dsctl_a.b_0a1b2c3d4e-pod.service").unwrap();
+        assert_eq!((pod.daemonset, pod.revision), ("a.b", "0a1b2c3d4e"));
+        assert!(instance_of_pod_service("dsctl_a.b_0a1b2c3d4e_c.service").is_none());
+        assert!(instance_of_pod_service("dsctl_../x_0a1b2c3d4e-pod.service").is_none());
         assert_eq!(
             revision_of_unit_file("dsctl_a.b_0a1b2c3d4e-pod.service"),
             Some("0a1b2c3d4e")

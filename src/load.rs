@@ -333,8 +333,12 @@ pub fn parse_daemonset(source: &Arc<SourceFile>) -> (Option<DaemonSet>, Diagnost
     (objects.into_iter().next().map(|o| o.value), diags)
 }
 
-fn yaml_diagnostic(source: &Arc<SourceFile>, err: yaml::YamlError) -> Diagnostic {
-    Diagnostic::error(source, err.field, err.message).with_span(Some(err.span))
+/// A YAML problem as a diagnostic of its file.
+pub fn yaml_diagnostic(source: &Arc<SourceFile>, err: yaml::YamlError) -> Diagnostic {
+    let help = err.help();
+    Diagnostic::error(source, err.field, err.message)
+        .with_span(Some(err.span))
+        .with_help(help)
 }
 
 /// One document, by its kind.
@@ -945,6 +949,37 @@ mod tests {
         }
         let (_, diags) = load("apiVersion = \"apps/v1\"\n");
         assert_eq!(diags[0].field, "kind");
+    }
+
+    #[test]
+    fn a_kind_dsctl_does_not_read_is_refused_by_its_kind() {
+        let (ds, diags) = load(&BASE.replace("\"DaemonSet\"", "\"ConfigMap\""));
+        assert!(ds.is_none());
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].field, "kind");
+        assert_eq!(
+            diags[0].message,
+            "unsupported kind `ConfigMap`: dsctl reads DaemonSet"
+        );
+        assert_eq!(
+            &diags[0].file.text[diags[0].span.clone().unwrap()],
+            "\"ConfigMap\""
+        );
+        // Read as YAML, each document on its own.
+        let source = Arc::new(SourceFile::new(
+            "t.yaml",
+            "kind: Secret\n---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: a}\n",
+        ));
+        let (objects, diags) = parse_objects(&source);
+        assert!(objects.is_empty());
+        let found: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            found,
+            vec![
+                "unsupported kind `Secret`: dsctl reads DaemonSet",
+                "missing required field `spec`"
+            ]
+        );
     }
 
     #[test]

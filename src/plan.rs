@@ -7,11 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::layout::{self, service_name, unit_path};
 use crate::observe::Observation;
 use crate::render::UnitFile;
-
-/// Where dsctl keeps what it knows about each DaemonSet on a host.
-pub const STATE_DIR: &str = "/var/lib/dsctl";
 
 /// What one DaemonSet should look like on one host.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +65,8 @@ pub enum ChangeKind {
     Prune,
     /// `rollout restart`: same revision, restarted within the budget.
     Restart,
+    /// OnDelete: a new revision recorded in the host's history, no instance touched.
+    Record,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,6 +92,17 @@ pub enum Action {
     },
     /// Delete the DaemonSet's record under STATE_DIR.
     ForgetState { daemonset: String },
+    /// Remove the podman named volumes the earlier layout used for the DaemonSet's emptyDirs.
+    RemoveLegacyVolumes { daemonset: String },
+    /// Add a revision (and its spec) to the record's history without making it the applied
+    /// one: OnDelete's new revision, which `rollout history` lists at once and which the
+    /// record takes (with this number) when a deleted instance comes back.
+    RecordRevision {
+        daemonset: String,
+        revision: String,
+        spec_json: String,
+        cause: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -129,23 +140,6 @@ pub fn content_sha(content: &str) -> String {
     hex::encode(Sha256::digest(content.as_bytes()))
 }
 
-/// The systemd service a unit file yields (`x.container` → `x.service`).
-pub fn service_name(file_name: &str) -> String {
-    let stem = file_name
-        .rsplit_once('.')
-        .map_or(file_name, |(stem, _)| stem);
-    format!("{stem}.service")
-}
-
-/// Where a unit file of this name lives (Quadlet files and services have fixed directories).
-pub fn unit_path(file_name: &str) -> String {
-    if file_name.ends_with(".container") {
-        format!("/etc/containers/systemd/{file_name}")
-    } else {
-        format!("/etc/systemd/system/{file_name}")
-    }
-}
-
 fn file_name(path: &str) -> &str {
     path.rsplit_once('/').map_or(path, |(_, name)| name)
 }
@@ -159,7 +153,8 @@ pub fn plan_host(intent: &HostIntent, observed: &Observation) -> HostPlan {
                 plan.notes.push(format!(
                     "{name}: OnDelete: the running instance keeps its revision until it is deleted \
                  (dsctl delete pod HOST {name})"
-                ))
+                ));
+                plan.changes.extend(record_on_delete(desired, observed));
             }
             Placement::Run(desired) => {
                 if let Some(change) = converge(desired, observed) {
@@ -207,36 +202,49 @@ fn holds(observed: &Observation, name: &str) -> bool {
     observed.daemonsets.contains_key(name) || !recorded_files(observed, name).is_empty()
 }
 
-/// Unit files recorded for the DaemonSet, plus present files that carry its name prefix.
+/// Unit files of the DaemonSet: those its record lists (the only way to own a file of the
+/// earlier, ambiguous `dsctl-<ds>-<c>` layout), plus present files whose injective name says
+/// they are its own (`layout::owner_of_unit_file`), such as those of an interrupted update.
 fn recorded_files(observed: &Observation, name: &str) -> BTreeSet<String> {
     let mut files: BTreeSet<String> = observed
         .daemonsets
         .get(name)
         .map(|r| r.units.keys().cloned().collect())
         .unwrap_or_default();
-    let prefix = format!("dsctl-{name}-");
     files.extend(
         observed
             .unit_files
             .keys()
             .map(|p| file_name(p))
-            .filter(|f| {
-                f.starts_with(&prefix)
-                    && observed
-                        .daemonsets
-                        .keys()
-                        .all(|other| !owned_by_longer(f, name, other))
-            })
+            .filter(|f| layout::owner_of_unit_file(f) == Some(name))
             .map(str::to_string),
     );
     files
 }
 
-/// `dsctl-a-b-c.service` starts with both `dsctl-a-` and `dsctl-a-b-`: the longer name owns it.
-fn owned_by_longer(file: &str, name: &str, other: &str) -> bool {
-    other.len() > name.len()
-        && other.starts_with(name)
-        && file.starts_with(&format!("dsctl-{other}-"))
+/// OnDelete records a new revision in the history at once (as Kubernetes writes its
+/// ControllerRevision), once, touching no instance.
+fn record_on_delete(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change> {
+    let record = observed.daemonsets.get(&desired.name)?;
+    if record.history.contains_key(&desired.revision) {
+        return None;
+    }
+    Some(Change {
+        daemonset: desired.name.clone(),
+        kind: ChangeKind::Record,
+        reasons: vec![format!(
+            "OnDelete: revision {} recorded; the running instance keeps revision {} until it is deleted",
+            desired.revision,
+            record.revision.as_deref().unwrap_or("unrecorded")
+        )],
+        actions: vec![Action::RecordRevision {
+            daemonset: desired.name.clone(),
+            revision: desired.revision.clone(),
+            spec_json: desired.spec_json.clone(),
+            cause: desired.cause.clone(),
+        }],
+        disruptive: false,
+    })
 }
 
 /// OnDelete leaves a healthy instance of another revision alone; a failed, stopped or
@@ -259,14 +267,30 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
     let mut any_was_active = false;
 
     let wanted: BTreeSet<&str> = desired.units.iter().map(|u| u.name.as_str()).collect();
+    let mut stops_active = false;
+    let mut legacy = false;
     for stale in recorded_files(observed, &desired.name) {
         if !wanted.contains(stale.as_str()) {
-            reasons.push(format!("{stale} is no longer part of the DaemonSet"));
+            let service = service_name(&stale);
+            stops_active |= observed.units.get(&service).is_some_and(|s| s.is_active());
+            if layout::legacy::is_legacy_unit_file(&stale) {
+                legacy = true;
+                reasons.push(format!(
+                    "{stale} is of the earlier unit layout (one pod now)"
+                ));
+            } else {
+                reasons.push(format!("{stale} is no longer part of the DaemonSet"));
+            }
             removes.push(Action::RemoveUnit {
                 path: unit_path(&stale),
-                unit: service_name(&stale),
+                unit: service,
             });
         }
+    }
+    if legacy {
+        removes.push(Action::RemoveLegacyVolumes {
+            daemonset: desired.name.clone(),
+        });
     }
     for unit in &desired.units {
         let service = service_name(&unit.name);
@@ -338,23 +362,32 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
     if removes.is_empty() && writes.is_empty() && starts.is_empty() && record_current {
         return None;
     }
+    // An update stops the old revision's pod (its units have other names), unless the new pod
+    // already runs (a maxSurge step), and a hand-edited unit is restarted: either takes an
+    // active instance out of service.
+    let disruptive = (stops_active && !starts.is_empty())
+        || (any_was_active && starts.iter().any(|a| matches!(a, Action::Restart { .. })));
     let kind = match record.and_then(|r| r.revision.as_deref()) {
         None if !holds(observed, &desired.name) => ChangeKind::Create,
         Some(rev) if rev != desired.revision => ChangeKind::Update,
         _ if !writes.is_empty() && any_was_active && record.is_none() => ChangeKind::Update,
+        _ if stops_active && disruptive => ChangeKind::Update,
         _ => ChangeKind::Heal,
     };
     if kind == ChangeKind::Update {
         let from = record
             .and_then(|r| r.revision.as_deref())
             .unwrap_or("unrecorded");
-        reasons.insert(0, format!("revision {from} → {}", desired.revision));
+        if from == desired.revision {
+            reasons.insert(0, format!("revision {from}: the instance is replaced"));
+        } else {
+            reasons.insert(0, format!("revision {from} → {}", desired.revision));
+        }
     } else if kind == ChangeKind::Create {
         reasons = vec![format!("install revision {}", desired.revision)];
     } else if reasons.is_empty() {
         reasons.push("the host's record of the DaemonSet is out of date".to_string());
     }
-    let disruptive = any_was_active && starts.iter().any(|a| matches!(a, Action::Restart { .. }));
     let mut actions = removes;
     actions.extend(writes);
     actions.extend(starts);
@@ -496,6 +529,18 @@ mod tests {
             Observation,
             Vec<(ChangeKind, bool)>,
         );
+        let recorded = {
+            let mut o = host("r1", "v1", "active");
+            let record = o.daemonsets.get_mut("web").expect("the web record");
+            record.history.insert(
+                "r2".into(),
+                crate::observe::HistoryEntry {
+                    number: 2,
+                    ..Default::default()
+                },
+            );
+            o
+        };
         let cases: Vec<Case> = vec![
             (
                 "empty host gets it",
@@ -564,9 +609,15 @@ mod tests {
                 vec![],
             ),
             (
-                "OnDelete keeps a running old revision",
+                "OnDelete keeps a running old revision and records the new one",
                 Placement::Run(on_delete("r2", "v2")),
                 host("r1", "v1", "active"),
+                vec![(ChangeKind::Record, false)],
+            ),
+            (
+                "OnDelete records the new revision once",
+                Placement::Run(on_delete("r2", "v2")),
+                recorded,
                 vec![],
             ),
             (
@@ -651,66 +702,222 @@ mod tests {
         assert_eq!(kinds(&pruned), vec![(ChangeKind::Prune, false)]);
     }
 
-    /// A run that died during a maxSurge step leaves `dsctl-<ds>-<c>-surge` files and a
-    /// running surge unit, never a record: the next apply removes them as stale files.
-    #[test]
-    fn leftover_surge_units_are_removed_by_the_next_apply() {
-        const SURGE: &str = "/etc/containers/systemd/dsctl-web-web-surge.container";
-        let with_surge = |revision: &str, content: &str| {
-            let mut o = host(revision, content, "active");
-            o.unit_files.insert(SURGE.into(), content_sha("surge"));
-            o.units.insert(
-                "dsctl-web-web-surge.service".into(),
-                UnitStatus {
-                    active_state: "active".into(),
-                    unit_file_state: "generated".into(),
-                    ..Default::default()
-                },
-            );
-            o
-        };
-        let remove_surge = Action::RemoveUnit {
-            path: SURGE.into(),
-            unit: "dsctl-web-web-surge.service".into(),
-        };
-        // Died after the canonical units were replaced: a calm heal that removes the copy.
-        let plan = plan_host(
-            &intent(Placement::Run(desired("r2", "v2"))),
-            &with_surge("r2", "v2"),
-        );
-        assert_eq!(kinds(&plan), vec![(ChangeKind::Heal, false)]);
-        assert_eq!(plan.changes[0].actions[0], remove_surge);
-        assert!(
-            plan.changes[0].reasons.contains(
-                &"dsctl-web-web-surge.container is no longer part of the DaemonSet".into()
-            )
-        );
-        // Died while the copy started: the update goes on and removes the copy too.
-        let plan = plan_host(
-            &intent(Placement::Run(desired("r2", "v2"))),
-            &with_surge("r1", "v1"),
-        );
-        assert_eq!(kinds(&plan), vec![(ChangeKind::Update, true)]);
-        assert_eq!(plan.changes[0].actions[0], remove_surge);
+    const R1: &str = "0000000001";
+    const R2: &str = "0000000002";
+
+    /// The pod layout's units of `web` at `revision` (a Quadlet pod with one container).
+    fn pod_units(revision: &str, content: &str) -> Vec<UnitFile> {
+        let i = layout::Instance::new("web", revision);
+        [
+            i.pod_unit_file(crate::inventory::UnitFlavor::Quadlet),
+            i.container_unit_file("web", crate::inventory::UnitFlavor::Quadlet),
+        ]
+        .into_iter()
+        .map(|u| UnitFile {
+            name: u.name,
+            path: u.path,
+            content: content.into(),
+        })
+        .collect()
     }
 
+    fn pod_desired(revision: &str) -> DesiredDaemonSet {
+        DesiredDaemonSet {
+            units: pod_units(revision, revision),
+            ..desired(revision, "")
+        }
+    }
+
+    /// A host whose record and units are `units` at `revision`, every service `state`.
+    fn pod_host(revision: &str, units: &[UnitFile], state: &str) -> Observation {
+        let mut obs = Observation::default();
+        let mut record = RecordedDaemonSet {
+            revision: Some(revision.into()),
+            ..Default::default()
+        };
+        for u in units {
+            record.units.insert(u.name.clone(), content_sha(&u.content));
+            add_unit(&mut obs, u, state);
+        }
+        obs.daemonsets.insert("web".into(), record);
+        obs
+    }
+
+    fn add_unit(obs: &mut Observation, u: &UnitFile, state: &str) {
+        obs.unit_files
+            .insert(u.path.clone(), content_sha(&u.content));
+        obs.units.insert(
+            service_name(&u.name),
+            UnitStatus {
+                active_state: state.into(),
+                unit_file_state: "generated".into(),
+                ..Default::default()
+            },
+        );
+    }
+
+    fn removed(plan: &HostPlan) -> Vec<String> {
+        plan.changes
+            .iter()
+            .flat_map(|c| &c.actions)
+            .filter_map(|a| match a {
+                Action::RemoveUnit { unit, .. } => Some(unit.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Instances are named by revision: an update stops and removes the old pod (first, so
+    /// that its hostPorts are free) and starts the new one; it takes an instance down.
     #[test]
-    fn a_longer_daemonset_name_owns_its_files() {
+    fn a_new_revision_is_a_new_pod_and_the_old_one_goes() {
+        let old = pod_units(R1, R1);
+        let plan = plan_host(
+            &intent(Placement::Run(pod_desired(R2))),
+            &pod_host(R1, &old, "active"),
+        );
+        assert_eq!(kinds(&plan), vec![(ChangeKind::Update, true)]);
+        assert_eq!(
+            removed(&plan),
+            [
+                "dsctl_web_0000000001-pod.service",
+                "dsctl_web_0000000001_web.service"
+            ]
+        );
+        let actions = &plan.changes[0].actions;
+        assert!(matches!(actions[0], Action::RemoveUnit { .. }));
+        let starts: Vec<&str> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Start { unit, .. } => Some(unit.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            starts,
+            [
+                "dsctl_web_0000000002-pod.service",
+                "dsctl_web_0000000002_web.service"
+            ]
+        );
+        // In sync afterwards.
+        let plan = plan_host(
+            &intent(Placement::Run(pod_desired(R2))),
+            &pod_host(R2, &pod_units(R2, R2), "active"),
+        );
+        assert!(plan.is_empty(), "{plan:?}");
+    }
+
+    /// A run killed during a maxSurge step leaves the new pod running beside the old one,
+    /// with no record of it: the next apply goes on with the update (and keeps the new pod's
+    /// files, which are the desired ones); a pod of a revision no one wants is removed.
+    #[test]
+    fn pods_left_by_an_interrupted_surge_are_finished_or_removed() {
+        let mut observed = pod_host(R1, &pod_units(R1, R1), "active");
+        for u in pod_units(R2, R2) {
+            add_unit(&mut observed, &u, "active");
+        }
+        let plan = plan_host(&intent(Placement::Run(pod_desired(R2))), &observed);
+        assert_eq!(kinds(&plan), vec![(ChangeKind::Update, false)]);
+        assert_eq!(
+            removed(&plan),
+            [
+                "dsctl_web_0000000001-pod.service",
+                "dsctl_web_0000000001_web.service"
+            ]
+        );
+        assert!(
+            !plan.changes[0]
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::WriteUnit { .. } | Action::Start { .. })),
+            "the new pod is already there: {:?}",
+            plan.changes[0].actions
+        );
+        // Rolled back to R1 instead: the R2 pod is stale, the R1 pod stays as it is.
+        let plan = plan_host(&intent(Placement::Run(pod_desired(R1))), &observed);
+        assert_eq!(kinds(&plan), vec![(ChangeKind::Heal, false)]);
+        assert_eq!(
+            removed(&plan),
+            [
+                "dsctl_web_0000000002-pod.service",
+                "dsctl_web_0000000002_web.service"
+            ]
+        );
+    }
+
+    /// Issue 12: DaemonSets `node` (container `exporter-agent`) and `node-exporter`
+    /// (container `main`) were both `dsctl-node-exporter-*`; in the pod layout the name says
+    /// which DaemonSet owns a file, and a file of the earlier layout is owned only by record.
+    #[test]
+    fn ownership_is_by_record_and_injective_name() {
         let mut observed = Observation::default();
-        observed
-            .daemonsets
-            .insert("web-api".into(), RecordedDaemonSet::default());
+        for (ds, c) in [("node", "exporter-agent"), ("node-exporter", "main")] {
+            let i = layout::Instance::new(ds, R1);
+            let u = i.container_unit_file(c, crate::inventory::UnitFlavor::Service);
+            observed.unit_files.insert(u.path, "s".into());
+        }
         observed.unit_files.insert(
-            "/etc/systemd/system/dsctl-web-api-x.service".into(),
+            "/etc/systemd/system/dsctl-node-exporter-main.service".into(),
             "s".into(),
         );
-        observed
-            .unit_files
-            .insert("/etc/systemd/system/dsctl-web-x.service".into(), "s".into());
-        let files = recorded_files(&observed, "web");
+        let files =
+            |o: &Observation, ds: &str| recorded_files(o, ds).into_iter().collect::<Vec<_>>();
         assert_eq!(
-            files.into_iter().collect::<Vec<_>>(),
-            vec!["dsctl-web-x.service".to_string()]
+            files(&observed, "node"),
+            ["dsctl_node_0000000001_exporter-agent.service"]
+        );
+        assert_eq!(
+            files(&observed, "node-exporter"),
+            ["dsctl_node-exporter_0000000001_main.service"]
+        );
+        let mut record = RecordedDaemonSet::default();
+        record
+            .units
+            .insert("dsctl-node-exporter-main.service".into(), "s".into());
+        observed.daemonsets.insert("node-exporter".into(), record);
+        assert_eq!(
+            files(&observed, "node-exporter"),
+            [
+                "dsctl-node-exporter-main.service",
+                "dsctl_node-exporter_0000000001_main.service"
+            ]
+        );
+        assert_eq!(
+            files(&observed, "node"),
+            ["dsctl_node_0000000001_exporter-agent.service"]
+        );
+    }
+
+    /// A host deployed before pods (one `dsctl-<ds>-<c>` unit per container) converges to the
+    /// pod through a budgeted update, even at the same revision, and keeps nothing old.
+    #[test]
+    fn the_earlier_layout_migrates_to_a_pod_as_a_budgeted_update() {
+        let plan = plan_host(
+            &intent(Placement::Run(pod_desired(R1))),
+            &host(R1, "v1", "active"),
+        );
+        assert_eq!(kinds(&plan), vec![(ChangeKind::Update, true)]);
+        let actions = &plan.changes[0].actions;
+        assert_eq!(
+            actions[..2],
+            [
+                Action::RemoveUnit {
+                    path: PATH.into(),
+                    unit: SERVICE.into()
+                },
+                Action::RemoveLegacyVolumes {
+                    daemonset: "web".into()
+                }
+            ]
+        );
+        assert!(
+            plan.changes[0]
+                .reasons
+                .iter()
+                .any(|r| r.contains("earlier unit layout")),
+            "{:?}",
+            plan.changes[0].reasons
         );
     }
 }

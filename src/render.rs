@@ -30,6 +30,7 @@ use serde::Serialize;
 
 use crate::daemonset::{Container, DaemonSet};
 use crate::escape::{self, EscapeError};
+use crate::host_facts::HostFacts;
 use crate::inventory::UnitFlavor;
 use crate::layout::{Instance, Role};
 
@@ -365,6 +366,7 @@ struct QuadletPodContext {
 pub fn render_daemonset(
     ds: &DaemonSet,
     revision: &str,
+    host: &HostFacts,
     flavor: UnitFlavor,
     templates: &Templates,
 ) -> Result<Vec<UnitFile>, RenderError> {
@@ -372,10 +374,10 @@ pub fn render_daemonset(
     let instance = Instance::new(ds.name(), revision);
     let mut plans = Vec::new();
     for index in 0..pod.init_containers.len() {
-        plans.push(plan_container(ds, Role::Init, index, revision)?);
+        plans.push(plan_container(ds, Role::Init, index, revision, host)?);
     }
     for index in 0..pod.containers.len() {
-        plans.push(plan_container(ds, Role::App, index, revision)?);
+        plans.push(plan_container(ds, Role::App, index, revision, host)?);
     }
     if flavor == UnitFlavor::Quadlet {
         for (index, c) in pod.init_containers.iter().enumerate() {
@@ -385,7 +387,7 @@ pub fn render_daemonset(
             check_quadlet_values(ds, c, &format!("containers[{index}]"))?;
         }
     }
-    let pod_plan = plan_pod(ds, revision)?;
+    let pod_plan = plan_pod(ds, revision, host)?;
     let container_units: Vec<String> = plans.iter().map(|p| p.unit.clone()).collect();
     let mut units = vec![render_pod(
         &pod_plan,
@@ -861,6 +863,13 @@ mod tests {
     /// Issue 12: DaemonSet `node` container `exporter-agent` and DaemonSet `node-exporter`
     /// container `main` were both `dsctl-node-exporter-*`; with `_` separators no file,
     /// service, pod or container name is shared.
+    fn host() -> HostFacts {
+        HostFacts {
+            node_name: "node-1".into(),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn names_of_different_daemonsets_never_clash() {
         let t = Templates::embedded();
@@ -871,7 +880,7 @@ mod tests {
                 ds("node", &["exporter-agent"]),
                 ds("node-exporter", &["main"]),
             ] {
-                for u in render_daemonset(&d, REV, flavor, &t).unwrap() {
+                for u in render_daemonset(&d, REV, &host(), flavor, &t).unwrap() {
                     count += 1;
                     names.insert(u.path.clone());
                     let container_name = u.content.lines().find_map(|l| {
@@ -894,7 +903,7 @@ mod tests {
         let t = Templates::embedded();
         let mut d = ds("web", &["app", "sidecar"]);
         d.spec.template.spec.init_containers = ds("x", &["setup"]).spec.template.spec.containers;
-        let units = render_daemonset(&d, REV, UnitFlavor::Service, &t).unwrap();
+        let units = render_daemonset(&d, REV, &host(), UnitFlavor::Service, &t).unwrap();
         let paths: Vec<&str> = units.iter().map(|u| u.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -935,7 +944,7 @@ mod tests {
             ));
             assert!(app.content.contains("Restart=always\n"));
         }
-        let units = render_daemonset(&d, REV, UnitFlavor::Quadlet, &t).unwrap();
+        let units = render_daemonset(&d, REV, &host(), UnitFlavor::Quadlet, &t).unwrap();
         let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(
             names,
@@ -962,17 +971,17 @@ mod tests {
         let t = Templates::embedded();
         let mut d = ds("web", &["app"]);
         d.spec.template.spec.containers[0].args = vec!["ok".into(), ";".into()];
-        let err = render_daemonset(&d, REV, UnitFlavor::Quadlet, &t)
+        let err = render_daemonset(&d, REV, &host(), UnitFlavor::Quadlet, &t)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("containers[0].args[1]") && err.contains("command separator"),
             "{err}"
         );
-        assert!(render_daemonset(&d, REV, UnitFlavor::Service, &t).is_ok());
+        assert!(render_daemonset(&d, REV, &host(), UnitFlavor::Service, &t).is_ok());
         d.spec.template.spec.containers[0].args = vec![];
         d.spec.template.spec.containers[0].image = "thing.image".into();
-        let err = render_daemonset(&d, REV, UnitFlavor::Quadlet, &t)
+        let err = render_daemonset(&d, REV, &host(), UnitFlavor::Quadlet, &t)
             .unwrap_err()
             .to_string();
         assert!(err.contains("containers[0].image"), "{err}");

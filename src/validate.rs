@@ -18,6 +18,7 @@ use crate::daemonset::{
     Volume,
 };
 use crate::diagnostic::{Severity, child, index, key};
+use crate::downward;
 use crate::int_or_string::IntOrString;
 use crate::inventory::InventoryFile;
 use crate::k8s_names;
@@ -91,6 +92,8 @@ pub enum Location {
     Volume,
     VolumeMount,
     EnvVar,
+    /// An env var's `valueFrom`.
+    EnvVarSource,
     Probe,
 }
 
@@ -234,7 +237,6 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::Volume, "secret", E, Never, true, NO_API_SERVER),
     field(L::Volume, "persistentVolumeClaim", E, Never, true, NO_API_SERVER),
     field(L::Volume, "projected", E, Never, true, NO_API_SERVER),
-    field(L::Volume, "downwardAPI", E, Never, true, NO_API_SERVER),
     field(L::Volume, "ephemeral", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "csi", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "nfs", E, Never, false, ONLY_HOSTPATH),
@@ -259,10 +261,11 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::Volume, "storageos", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "flocker", E, Never, false, ONLY_HOSTPATH),
     // Volume mounts
-    field(L::VolumeMount, "subPathExpr", E, Never, false, "expanding $(VAR) in a sub-path is not rendered into units; subPath is"),
     field(L::VolumeMount, "recursiveReadOnly", E, IfString("Disabled"), false, "recursive read-only mounts are not rendered into units"),
-    // Env vars
-    field(L::EnvVar, "valueFrom", E, Never, true, "fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef need an API server; write the value itself"),
+    // Env var sources (fieldRef and resourceFieldRef are resolved on each host)
+    field(L::EnvVarSource, "configMapKeyRef", E, Never, true, "there are no ConfigMaps without an API server; write the value under env"),
+    field(L::EnvVarSource, "secretKeyRef", E, Never, true, "there are no Secrets without an API server; write the value under env"),
+    field(L::EnvVarSource, "fileKeyRef", E, Never, true, "env files from volumes are not read into units"),
     // Probes
     field(L::Probe, "grpc", E, Never, true, "podman health checks cannot speak gRPC; use exec with a gRPC health client, or tcpSocket"),
 ];
@@ -401,7 +404,21 @@ impl Findings {
                 }
             }
         }
-        if let Some(namespace) = &meta.namespace {
+        // Hosts have no namespaces; the downward API is the one place that shows it.
+        let shown = ds
+            .pod_spec()
+            .containers
+            .iter()
+            .flat_map(|c| &c.env)
+            .any(|e| {
+                e.value_from
+                    .as_ref()
+                    .and_then(|f| f.field_ref.as_ref())
+                    .is_some_and(|f| f.field_path == "metadata.namespace")
+            });
+        if let Some(namespace) = &meta.namespace
+            && !shown
+        {
             self.hostless(
                 L::ObjectMeta,
                 "namespace",
@@ -892,6 +909,23 @@ impl Findings {
                 }
             }
             self.volume_source(vol, &p);
+            for (k, item) in vol
+                .downward_api
+                .iter()
+                .flat_map(|d| d.items.iter().enumerate())
+            {
+                if let Some(name) = item
+                    .resource_field_ref
+                    .as_ref()
+                    .and_then(|r| r.container_name.as_deref())
+                    .filter(|n| !n.is_empty() && !pod.containers.iter().any(|c| c.name == *n))
+                {
+                    self.push(Finding::error(
+                        format!("{p}.downwardAPI.items[{k}].resourceFieldRef.containerName"),
+                        format!("Not found: {name:?}"),
+                    ));
+                }
+            }
         }
         names
     }
@@ -902,10 +936,10 @@ impl Findings {
             ("secret", &vol.secret),
             ("persistentVolumeClaim", &vol.persistent_volume_claim),
             ("projected", &vol.projected),
-            ("downwardAPI", &vol.downward_api),
         ];
         let sources = usize::from(vol.host_path.is_some())
             + usize::from(vol.empty_dir.is_some())
+            + usize::from(vol.downward_api.is_some())
             + hostless.iter().filter(|(_, v)| v.is_some()).count();
         match sources {
             0 => self.push(
@@ -954,6 +988,9 @@ impl Findings {
                     ));
                 }
             }
+        }
+        if let Some(source) = &vol.downward_api {
+            self.downward_api_volume(source, &child(path, "downwardAPI"));
         }
         if let Some(empty_dir) = &vol.empty_dir {
             let p = child(path, "emptyDir");
@@ -1042,7 +1079,7 @@ impl Findings {
                 }
                 no_nul(self, dir, &wp);
             }
-            self.env(c, &p);
+            self.env(c, pod, &p);
             if init && !c.ports.is_empty() {
                 // As Kubernetes: an init container serves nothing, so it publishes nothing.
                 self.push(Finding::error(
@@ -1105,7 +1142,7 @@ impl Findings {
         }
     }
 
-    fn env(&mut self, c: &Container, path: &str) {
+    fn env(&mut self, c: &Container, pod: &PodSpec, path: &str) {
         let mut seen = BTreeSet::new();
         for (i, var) in c.env.iter().enumerate() {
             let p = index(&child(path, "env"), i);
@@ -1127,7 +1164,207 @@ impl Findings {
                 }
             }
             no_nul(self, &var.value, &child(&p, "value"));
-            self.hostless_opt(L::EnvVar, &p, "valueFrom", &var.value_from);
+            if let Some(from) = &var.value_from {
+                self.env_source(from, !var.value.is_empty(), pod, &child(&p, "valueFrom"));
+            }
+        }
+    }
+
+    /// `validateDownwardAPIVolumeSource` (containerName is checked against the pod's
+    /// containers when they are known, in `containers`).
+    fn downward_api_volume(
+        &mut self,
+        source: &crate::daemonset::DownwardApiVolumeSource,
+        path: &str,
+    ) {
+        let mode_ok = |m: i32| (0..=0o777).contains(&m);
+        const MODE: &str = "must be a number between 0 and 0777 (octal), both inclusive";
+        if let Some(mode) = source.default_mode
+            && !mode_ok(mode)
+        {
+            self.push(invalid(&child(path, "defaultMode"), &mode, MODE));
+        }
+        for (i, item) in source.items.iter().enumerate() {
+            let p = index(&child(path, "items"), i);
+            let item_path = child(&p, "path");
+            if item.path.is_empty() {
+                self.push(Finding::error(&item_path, "Required value"));
+            } else {
+                // `validateLocalNonReservedPath`.
+                if item.path.starts_with('/') {
+                    self.push(invalid(&item_path, &item.path, "must be a relative path"));
+                }
+                if item.path.split('/').any(|part| part == "..") {
+                    self.push(invalid(&item_path, &item.path, "must not contain '..'"));
+                }
+                if item.path.starts_with("..") {
+                    self.push(invalid(&item_path, &item.path, "must not start with '..'"));
+                }
+                no_nul(self, &item.path, &item_path);
+            }
+            if let Some(mode) = item.mode
+                && !mode_ok(mode)
+            {
+                self.push(invalid(&child(&p, "mode"), &mode, MODE));
+            }
+            match (&item.field_ref, &item.resource_field_ref) {
+                (Some(_), Some(_)) => self.push(invalid(
+                    &p,
+                    "resource",
+                    "fieldRef and resourceFieldRef can not be specified simultaneously",
+                )),
+                (None, None) => self.push(Finding::error(
+                    &p,
+                    "Required value: one of fieldRef and resourceFieldRef",
+                )),
+                _ => {}
+            }
+            if let Some(selector) = &item.field_ref {
+                let fp = child(&p, "fieldRef");
+                if let Err(errors) =
+                    downward::parse_field_ref(selector, downward::VOLUME_FIELD_PATHS)
+                {
+                    for e in errors {
+                        let at = if e.on_selector() {
+                            fp.clone()
+                        } else {
+                            child(&fp, "fieldPath")
+                        };
+                        self.push(Finding::error(at, e.to_string()));
+                    }
+                }
+            }
+            if let Some(selector) = &item.resource_field_ref {
+                let rp = child(&p, "resourceFieldRef");
+                if selector.container_name.as_deref().unwrap_or("").is_empty() {
+                    self.push(Finding::error(
+                        child(&rp, "containerName"),
+                        "Required value",
+                    ));
+                }
+                for e in downward::check_resource_ref(selector) {
+                    let at = child(
+                        &rp,
+                        if e.on_divisor() {
+                            "divisor"
+                        } else {
+                            "resource"
+                        },
+                    );
+                    self.push(Finding::error(at, e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// `validateEnvVarValueFrom`: exactly one source, and the downward API's field paths as
+    /// the API server checks them.
+    fn env_source(
+        &mut self,
+        from: &crate::daemonset::EnvVarSource,
+        has_value: bool,
+        pod: &PodSpec,
+        path: &str,
+    ) {
+        let refused = [
+            ("configMapKeyRef", &from.config_map_key_ref),
+            ("secretKeyRef", &from.secret_key_ref),
+            ("fileKeyRef", &from.file_key_ref),
+        ];
+        let sources = usize::from(from.field_ref.is_some())
+            + usize::from(from.resource_field_ref.is_some())
+            + refused.iter().filter(|(_, v)| v.is_some()).count();
+        if sources == 0 {
+            self.push(invalid(
+                path,
+                "",
+                "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+            ));
+        } else if has_value {
+            self.push(invalid(
+                path,
+                "",
+                "may not be specified when `value` is not empty",
+            ));
+        } else if sources > 1 {
+            self.push(invalid(
+                path,
+                "",
+                "may not have more than one field specified at a time",
+            ));
+        }
+        for (k, value) in refused {
+            if value.is_some()
+                && let Some(row) = hostless_field(L::EnvVarSource, k)
+            {
+                self.push(hostless_finding(row, &child(path, k)));
+            }
+        }
+        if let Some(selector) = &from.field_ref {
+            let p = child(path, "fieldRef");
+            match downward::parse_field_ref(selector, downward::ENV_FIELD_PATHS) {
+                Err(errors) => {
+                    for e in errors {
+                        let at = if e.on_selector() {
+                            p.clone()
+                        } else {
+                            child(&p, "fieldPath")
+                        };
+                        let finding = Finding::error(at, e.to_string());
+                        self.push(match e {
+                            downward::FieldRefError::NotConvertible(_)
+                            | downward::FieldRefError::NotSupported { .. } => {
+                                let near = downward::ENV_FIELD_PATHS
+                                    .iter()
+                                    .find(|p| p.eq_ignore_ascii_case(&selector.field_path))
+                                    .map(|p| format!("did you mean `{p}`? "))
+                                    .unwrap_or_default();
+                                finding.with_help(format!(
+                                    "{near}dsctl resolves these on each host as the kubelet does: \
+                                     metadata.name (the instance's pod name), metadata.namespace, \
+                                     metadata.uid, metadata.labels['KEY'], metadata.annotations['KEY'], \
+                                     spec.nodeName (the inventory name), spec.serviceAccountName, \
+                                     status.hostIP, status.hostIPs, and status.podIP/podIPs with hostNetwork"
+                                ))
+                            }
+                            _ => finding,
+                        });
+                    }
+                }
+                Ok(downward::PodField::PodIp | downward::PodField::PodIps) if !pod.host_network => {
+                    self.push(
+                        invalid(&child(&p, "fieldPath"), &selector.field_path, downward::POD_IP_WHY)
+                            .with_help(
+                                "status.hostIP gives the host's address; a program that needs the pod's \
+                                 own address can read it from its network interface when it starts",
+                            ),
+                    );
+                }
+                Ok(_) => {}
+            }
+        }
+        if let Some(selector) = &from.resource_field_ref {
+            let p = child(path, "resourceFieldRef");
+            for e in downward::check_resource_ref(selector) {
+                let at = child(
+                    &p,
+                    if e.on_divisor() {
+                        "divisor"
+                    } else {
+                        "resource"
+                    },
+                );
+                self.push(Finding::error(at, e.to_string()));
+            }
+            if let Some(name) = selector.container_name.as_deref().filter(|n| !n.is_empty())
+                && !pod.containers.iter().any(|c| c.name == name)
+            {
+                let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+                self.push(
+                    Finding::error(child(&p, "containerName"), format!("Not found: {name:?}"))
+                        .with_help(format!("the pod's containers are {}", names.join(", "))),
+                );
+            }
         }
     }
 
@@ -1320,6 +1557,17 @@ impl Findings {
                     ));
                 }
                 Some(_) => {}
+            }
+            if let Some(expr) = &mount.sub_path_expr {
+                // `validateLocalDescendingPath`; the expanded path is checked again per host.
+                let sp = child(&p, "subPathExpr");
+                if expr.starts_with('/') {
+                    self.push(invalid(&sp, expr, "must be a relative path"));
+                }
+                if expr.split('/').any(|part| part == "..") {
+                    self.push(invalid(&sp, expr, "must not contain '..'"));
+                }
+                no_nul(self, expr, &sp);
             }
         }
     }
@@ -1840,6 +2088,20 @@ image = "localhost/agent:1"
             .collect()
     }
 
+    /// metadata.namespace means nothing on a host, unless the downward API shows it.
+    #[test]
+    fn namespace_is_warned_unless_the_downward_api_shows_it() {
+        let mut ds = parse("");
+        ds.metadata.namespace = Some("monitoring".into());
+        assert_eq!(warnings(&ds), ["metadata.namespace"]);
+        let mut shown = parse(
+            "env = [{ name = \"NS\", valueFrom = { fieldRef = { fieldPath = \"metadata.namespace\" } } }]\n",
+        );
+        shown.metadata.namespace = Some("monitoring".into());
+        assert_eq!(warnings(&shown), Vec::<String>::new());
+        assert_eq!(errors(&shown), vec![]);
+    }
+
     #[test]
     fn base_is_valid() {
         assert_eq!(validate_daemonset(&parse("")), vec![]);
@@ -2066,9 +2328,79 @@ image = "localhost/agent:1"
                 "must be between 0 and 4294967295",
             ),
             (
-                "[[spec.template.spec.containers.env]]\nname = \"NODE\"\nvalueFrom = { fieldRef = { fieldPath = \"spec.nodeName\" } }\n",
+                "[[spec.template.spec.containers.env]]\nname = \"NODE\"\nvalueFrom = { fieldRef = { fieldPath = \"spec.nodename\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "field label not supported: spec.nodename",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"P\"\nvalueFrom = { fieldRef = { fieldPath = \"status.phase\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "Unsupported value: \"status.phase\": supported values: \"metadata.name\"",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"P\"\nvalueFrom = { fieldRef = { fieldPath = \"status.podIP\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "podman assigns it when the pod starts",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"L\"\nvalueFrom = { fieldRef = { fieldPath = \"metadata.labels['-x']\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef",
+                "Invalid value: \"-x\"",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"N\"\nvalueFrom = { fieldRef = { apiVersion = \"v2\", fieldPath = \"spec.nodeName\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "unsupported pod version: v2",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"G\"\nvalueFrom = { resourceFieldRef = { resource = \"limits.gpu\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.resourceFieldRef.resource",
+                "Unsupported value: \"limits.gpu\"",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = { resourceFieldRef = { resource = \"limits.cpu\", divisor = \"10m\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor",
+                "only divisor's values 1m and 1 are supported with the cpu resource",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = { resourceFieldRef = { resource = \"limits.cpu\", containerName = \"other\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName",
+                "Not found: \"other\"",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = { configMapKeyRef = { name = \"c\", key = \"k\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.configMapKeyRef",
+                "there are no ConfigMaps",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalue = \"x\"\nvalueFrom = { fieldRef = { fieldPath = \"spec.nodeName\" } }\n",
                 "spec.template.spec.containers[0].env[0].valueFrom",
-                "not supported",
+                "may not be specified when `value` is not empty",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = {}\n",
+                "spec.template.spec.containers[0].env[0].valueFrom",
+                "must specify one of",
+            ),
+            (
+                "[[spec.template.spec.volumes]]\nname = \"info\"\ndownwardAPI = { items = [{ path = \"n\", fieldRef = { fieldPath = \"spec.nodeName\" } }] }\n",
+                "spec.template.spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath",
+                "Unsupported value: \"spec.nodeName\": supported values: \"metadata.annotations\"",
+            ),
+            (
+                "[[spec.template.spec.volumes]]\nname = \"info\"\ndownwardAPI = { items = [{ path = \"m\", resourceFieldRef = { resource = \"limits.memory\" } }] }\n",
+                "spec.template.spec.volumes[0].downwardAPI.items[0].resourceFieldRef.containerName",
+                "Required value",
+            ),
+            (
+                "[[spec.template.spec.volumes]]\nname = \"info\"\ndownwardAPI = { items = [{ path = \"../x\", fieldRef = { fieldPath = \"metadata.name\" } }] }\n",
+                "spec.template.spec.volumes[0].downwardAPI.items[0].path",
+                "must not contain '..'",
+            ),
+            (
+                "[[spec.template.spec.volumes]]\nname = \"info\"\ndownwardAPI = { defaultMode = 512, items = [] }\n",
+                "spec.template.spec.volumes[0].downwardAPI.defaultMode",
+                "between 0 and 0777",
             ),
             (
                 "[spec]\nminReadySeconds = -1\n",
@@ -2404,9 +2736,6 @@ image = "localhost/agent:1"
             mount(
                 "name = \"h\"\nmountPath = \"/m\"\nsubPath = \"a/b\"\nmountPropagation = \"HostToContainer\"",
             ),
-            mount(
-                "name = \"e\"\nmountPath = \"/m\"\nsubPath = \"conf\"\nmountPropagation = \"HostToContainer\"",
-            ),
             format!(
                 "{}{SC}privileged = true\n",
                 mount("name = \"h\"\nmountPath = \"/m\"\nmountPropagation = \"Bidirectional\"")
@@ -2511,6 +2840,15 @@ image = "localhost/agent:1"
                         toml::Value::Array(vec![toml::Value::Table(toml::toml! { name = "V" })]),
                     );
                     [&container[..], &["env"]].concat()
+                }
+                L::EnvVarSource => {
+                    table_at(&mut doc, &container).insert(
+                        "env".into(),
+                        toml::Value::Array(vec![toml::Value::Table(
+                            toml::toml! { name = "V" valueFrom = {} },
+                        )]),
+                    );
+                    [&container[..], &["env", "valueFrom"]].concat()
                 }
             };
             table_at(&mut doc, &path).insert(row.key.to_string(), toml::Value::Integer(1));

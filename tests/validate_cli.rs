@@ -634,3 +634,125 @@ fn security_refusals_say_where_and_give_no_privilege_raising_advice() {
         assert!(!help.contains("privileged"), "{help}");
     }
 }
+
+/// The downward API: an unknown fieldPath names file:line, the field, and the supported paths.
+#[test]
+fn unknown_downward_field_path() {
+    let text = format!(
+        "{VALID}[[spec.template.spec.containers.env]]\nname = \"NODE\"\nvalueFrom = {{ fieldRef = {{ fieldPath = \"spec.nodename\" }} }}\n"
+    );
+    let stderr = assert_spec_error(
+        &text,
+        "fieldRef",
+        "\"spec.nodename\"",
+        "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+        "field label not supported: spec.nodename",
+    );
+    assert!(stderr.contains("did you mean `spec.nodeName`?"), "{stderr}");
+    for supported in [
+        "spec.nodeName",
+        "status.hostIP",
+        "metadata.labels['KEY']",
+        "status.podIP/podIPs with hostNetwork",
+    ] {
+        assert!(
+            stderr.contains(supported),
+            "wanted {supported} in:\n{stderr}"
+        );
+    }
+
+    let text = format!(
+        "{VALID}[[spec.template.spec.containers.env]]\nname = \"PHASE\"\nvalueFrom = {{ fieldRef = {{ fieldPath = \"status.phase\" }} }}\n"
+    );
+    let stderr = assert_spec_error(
+        &text,
+        "fieldRef",
+        "\"status.phase\"",
+        "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+        "Unsupported value: \"status.phase\": supported values: \"metadata.name\", \"metadata.namespace\", \"metadata.uid\", \"spec.nodeName\", \"spec.serviceAccountName\", \"status.hostIP\", \"status.hostIPs\", \"status.podIP\", \"status.podIPs\"",
+    );
+    assert!(!stderr.contains("API server; write"), "{stderr}");
+}
+
+/// status.podIP without hostNetwork says why, truthfully, and suggests no more privilege.
+#[test]
+fn pod_ip_without_host_network() {
+    let text = format!(
+        "{VALID}[[spec.template.spec.containers.env]]\nname = \"IP\"\nvalueFrom = {{ fieldRef = {{ fieldPath = \"status.podIP\" }} }}\n"
+    );
+    let stderr = assert_spec_error(
+        &text,
+        "fieldRef",
+        "\"status.podIP\"",
+        "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+        "podman assigns it when the pod starts, after the containers' environment is fixed",
+    );
+    assert!(!stderr.contains("hostNetwork"), "{stderr}");
+}
+
+#[test]
+fn bad_resource_field_ref() {
+    let text = format!(
+        "{VALID}[[spec.template.spec.containers.env]]\nname = \"CPU\"\nvalueFrom = {{ resourceFieldRef = {{ resource = \"limits.cpu\", divisor = \"10m\" }} }}\n"
+    );
+    assert_spec_error(
+        &text,
+        "resourceFieldRef",
+        "\"10m\"",
+        "spec.template.spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor",
+        "only divisor's values 1m and 1 are supported with the cpu resource",
+    );
+    let text = format!(
+        "{VALID}[[spec.template.spec.containers.env]]\nname = \"GPU\"\nvalueFrom = {{ resourceFieldRef = {{ resource = \"limits.nvidia.com/gpu\" }} }}\n"
+    );
+    assert_spec_error(
+        &text,
+        "resourceFieldRef",
+        "\"limits.nvidia.com/gpu\"",
+        "spec.template.spec.containers[0].env[0].valueFrom.resourceFieldRef.resource",
+        "Unsupported value: \"limits.nvidia.com/gpu\": supported values: \"limits.cpu\"",
+    );
+}
+
+/// Every supported downward field, and $(VAR) references, validate without a finding.
+#[test]
+fn downward_fields_validate() {
+    let mut text = VALID.replace(
+        "[[spec.template.spec.containers]]",
+        "[spec.template.spec]\nhostNetwork = true\n[[spec.template.spec.containers]]",
+    );
+    text.push_str("args = [\"--node=$(NODE)\"]\n");
+    for (i, path) in [
+        "metadata.name",
+        "metadata.namespace",
+        "metadata.uid",
+        "metadata.labels['app']",
+        "metadata.annotations['example.com/x']",
+        "spec.nodeName",
+        "spec.serviceAccountName",
+        "status.hostIP",
+        "status.hostIPs",
+        "status.podIP",
+        "status.podIPs",
+    ]
+    .iter()
+    .enumerate()
+    {
+        text.push_str(&format!(
+            "[[spec.template.spec.containers.env]]\nname = \"F{i}\"\nvalueFrom = {{ fieldRef = {{ fieldPath = \"{path}\" }} }}\n"
+        ));
+    }
+    for (i, resource) in ["limits.cpu", "requests.memory", "limits.ephemeral-storage"]
+        .iter()
+        .enumerate()
+    {
+        text.push_str(&format!(
+            "[[spec.template.spec.containers.env]]\nname = \"R{i}\"\nvalueFrom = {{ resourceFieldRef = {{ resource = \"{resource}\", divisor = \"1m\" }} }}\n"
+        ));
+    }
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "ok.toml", &text);
+    let run = validate(&[&path]);
+    assert_eq!(run.code, 0, "{text}\nstderr:\n{}", run.stderr);
+    assert!(!run.stderr.contains("error"), "{}", run.stderr);
+}

@@ -127,6 +127,7 @@ pub fn settings(args: &ConnectArgs, dry_run: bool, prune: bool, full_observe: bo
         full_observe,
         restart: None,
         progress: Arc::new(crate::progress::Silent),
+        max_unreachable: None,
     }
 }
 

@@ -31,6 +31,9 @@ use crate::daemonset::{
     Container, DaemonSet, HostPathVolumeSource, MountPropagation, Probe, Protocol, PullPolicy,
     Volume,
 };
+use crate::downward::PodView;
+use crate::expansion;
+use crate::host_facts::HostFacts;
 use crate::layout::{self, Instance, Role};
 
 use super::RenderError;
@@ -123,6 +126,30 @@ impl Mount {
         })
     }
 
+    /// Mounts `sub` (an expanded subPathExpr, relative and without `..`) of the volume
+    /// instead of all of it, and returns the command to run first: it creates a missing
+    /// sub-path, as the kubelet does, and refuses one that resolves outside the volume (a
+    /// symlink planted in it), as the kubelet's safe sub-path does. An empty `sub` is the
+    /// whole volume.
+    pub fn with_sub_path(&mut self, sub: &str) -> Result<Option<Vec<Word>>, String> {
+        let sub = sub.trim_end_matches('/');
+        if sub.is_empty() {
+            return Ok(None);
+        }
+        let Mount::Bind { host, .. } = self;
+        check_path(&format!("/{sub}"))?;
+        let root = host.trim_end_matches('/').to_string();
+        *host = format!("{root}/{sub}");
+        Ok(Some(vec![
+            fixed("/bin/sh"),
+            fixed("-c"),
+            value(SUB_PATH_CHECK),
+            fixed("dsctl-subpath"),
+            value(root),
+            value(sub.to_string()),
+        ]))
+    }
+
     pub fn options(&self) -> Vec<Word> {
         vec![fixed("-v"), value(self.volume_spec().unwrap_or_default())]
     }
@@ -185,12 +212,12 @@ impl PodPlan {
 }
 
 /// The pod of `ds` at `revision`: app containers' ports, host namespaces, emptyDir volumes.
-pub fn plan_pod(ds: &DaemonSet, revision: &str) -> Result<PodPlan, RenderError> {
+pub fn plan_pod(ds: &DaemonSet, revision: &str, host: &HostFacts) -> Result<PodPlan, RenderError> {
     let pod = ds.pod_spec();
     let instance = Instance::new(ds.name(), revision);
     let mut publish = Vec::new();
     for index in 0..pod.containers.len() {
-        publish.extend(plan_container(ds, Role::App, index, revision)?.publish);
+        publish.extend(plan_container(ds, Role::App, index, revision, host)?.publish);
     }
     let mut empty_dirs = Vec::new();
     let mut pre_start = Vec::new();
@@ -276,6 +303,30 @@ fn grace_secs(ds: &DaemonSet) -> u64 {
         .map(|g| u64::try_from(g).unwrap_or(0))
         .unwrap_or(DEFAULT_GRACE_SECS)
 }
+/// `$1` the directory, then (path, octal mode, content) per file: each file written to a
+/// temporary name and renamed, so a reader never sees half a file.
+const WRITE_FILES: &str = r#"d=$1; shift; mkdir -p -- "$d" || exit 1; while [ $# -ge 3 ]; do f=$d/$1; mkdir -p -- "$(dirname -- "$f")" && printf %s "$3" > "$f.dsctl-new" && chmod "$2" "$f.dsctl-new" && mv -f -- "$f.dsctl-new" "$f" || exit 1; shift 3; done"#;
+
+/// The command that writes a downwardAPI volume's files before the container starts.
+fn write_files(dir: &str, files: &[crate::downward::VolumeFile]) -> Vec<Word> {
+    let mut argv = vec![
+        fixed("/bin/sh"),
+        fixed("-c"),
+        value(WRITE_FILES),
+        fixed("dsctl-downward"),
+        value(dir),
+    ];
+    for (path, mode, content) in files {
+        argv.push(value(path.clone()));
+        argv.push(fixed(format!("{mode:o}")));
+        argv.push(value(content.clone()));
+    }
+    argv
+}
+
+/// `$1` the volume, `$2` the sub-path: fail unless it resolves inside `$1` (checked before
+/// `mkdir -p`, which would follow a planted symlink, and again after), else create it.
+const SUB_PATH_CHECK: &str = r#"r=$(realpath -e -- "$1") || exit 1; inside() { p=$(realpath $1 -- "$r/$2") && case "$p/" in "$r"/*) ;; *) echo "subPath $2 resolves to $p, outside the volume $r" >&2; exit 1 ;; esac; }; inside -m "$2" && mkdir -p -- "$r/$2" && inside -e "$2""#;
 
 /// Everything `podman run` needs for one container, before it is written as a unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,6 +375,7 @@ pub fn plan_container(
     role: Role,
     index: usize,
     revision: &str,
+    host: &HostFacts,
 ) -> Result<ContainerPlan, RenderError> {
     let pod = ds.pod_spec();
     let (list, c) = match role {
@@ -365,22 +417,29 @@ pub fn plan_container(
         }
     }
 
-    let mut env = Vec::with_capacity(c.env.len());
     for (i, e) in c.env.iter().enumerate() {
-        if e.value_from.is_some() {
-            return Err(err(
-                &format!("env[{i}].valueFrom"),
-                "valueFrom needs the Kubernetes API and is not supported".into(),
-            ));
-        }
         if e.name.is_empty() || e.name.contains('=') {
             return Err(err(
                 &format!("env[{i}].name"),
                 format!("{:?} is not a valid environment variable name", e.name),
             ));
         }
-        env.push((e.name.clone(), e.value.clone()));
     }
+    let pod_view = PodView { ds, revision, host };
+    let env = pod_view
+        .container_env(c)
+        .map_err(|(f, reason)| err(&f, reason))?;
+    let vars = expansion::env_map(&env);
+    let command: Vec<String> = c
+        .command
+        .iter()
+        .map(|s| expansion::expand(s, &[&vars]))
+        .collect();
+    let args: Vec<String> = c
+        .args
+        .iter()
+        .map(|s| expansion::expand(s, &[&vars]))
+        .collect();
 
     let mut publish = Vec::new();
     if !pod.host_network {
@@ -433,18 +492,35 @@ pub fn plan_container(
                 ),
             ));
         };
-        let (mut mount, check) =
-            plan_volume(&instance, &pod.volumes[j], &vm.mount_path, vm.read_only).map_err(
+        let (mut mount, check) = match &pod.volumes[j].downward_api {
+            Some(source) => {
+                let files = pod_view.volume_files(source).map_err(|(which, r)| {
+                    err_at(
+                        format!("spec.template.spec.volumes[{j}].downwardAPI.{which}"),
+                        r,
+                    )
+                })?;
+                let dir = Instance::new(ds.name(), revision).downward_api_dir(&vm.name);
+                let write = write_files(&dir, &files);
+                // Read-only, as Kubernetes always mounts a downwardAPI volume.
+                let mount = Mount::Bind {
+                    host: dir,
+                    dest: vm.mount_path.clone(),
+                    read_only: true,
+                    propagation: None,
+                };
+                (mount, Some(write))
+            }
+            None => plan_volume(&instance, &pod.volumes[j], &vm.mount_path, vm.read_only).map_err(
                 |(which, r)| err_at(format!("spec.template.spec.volumes[{j}].{which}"), r),
-            )?;
+            )?,
+        };
         if let Some(check) = check
             && !pre_start.contains(&check)
         {
             pre_start.push(check);
         }
-        let Mount::Bind {
-            host, propagation, ..
-        } = &mut mount;
+        let Mount::Bind { propagation, .. } = &mut mount;
         *propagation = match vm.mount_propagation {
             None | Some(MountPropagation::None) => None,
             Some(MountPropagation::HostToContainer) => Some("rslave"),
@@ -452,16 +528,39 @@ pub fn plan_container(
         };
         if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
             check_sub_path(sub).map_err(|r| err(&f("subPath"), r))?;
-            *host = format!("{}/{sub}", host.trim_end_matches('/'));
-            check_path(host).map_err(|r| err(&f("subPath"), r))?;
-            // As the kubelet: a missing sub-path is created as a directory, before the start.
-            pre_start.push(vec![
-                fixed("/bin/sh"),
-                fixed("-c"),
-                value(r#"[ -e "$1" ] || mkdir -p "$1""#),
-                fixed("dsctl-subpath"),
-                value(host.clone()),
-            ]);
+            // The same rule and check as subPathExpr below (hostPath only, see there).
+            if pod.volumes[j].host_path.is_none() {
+                return Err(err(
+                    &f("subPath"),
+                    "a sub-path can be mounted from a hostPath volume only: in an emptyDir the container could replace it with a symlink out of the volume".into(),
+                ));
+            }
+            if let Some(create) = mount
+                .with_sub_path(sub)
+                .map_err(|r| err(&f("subPath"), r))?
+            {
+                pre_start.push(create);
+            }
+        }
+        if let Some(expr) = &vm.sub_path_expr {
+            let sub = expansion::expand_sub_path(expr, &vars)
+                .map_err(|e| err(&f("subPathExpr"), e.to_string()))?;
+            // Only a hostPath: a container that can write into its volume could turn a
+            // sub-path into a symlink out of it, and the next start would follow it (the
+            // kubelet opens sub-paths without following links; a bind mount cannot).
+            if pod.volumes[j].host_path.is_none() {
+                return Err(err(
+                    &f("subPathExpr"),
+                    "a sub-path can be mounted from a hostPath volume only; mount the volume whole"
+                        .into(),
+                ));
+            }
+            if let Some(create) = mount
+                .with_sub_path(&sub)
+                .map_err(|r| err(&f("subPathExpr"), r))?
+            {
+                pre_start.push(create);
+            }
         }
         mounts.push(mount);
     }
@@ -521,10 +620,10 @@ pub fn plan_container(
         );
     }
 
-    let entrypoint = if c.command.is_empty() {
+    let entrypoint = if command.is_empty() {
         None
     } else {
-        Some(serde_json::to_string(&c.command).expect("a list of strings always serializes"))
+        Some(serde_json::to_string(&command).expect("a list of strings always serializes"))
     };
 
     Ok(ContainerPlan {
@@ -543,7 +642,7 @@ pub fn plan_container(
         options,
         security,
         entrypoint,
-        args: c.args.clone(),
+        args,
         pre_start,
         post_start,
         pre_stop,
@@ -886,14 +985,24 @@ mod tests {
         toml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"))
     }
 
+    fn host() -> HostFacts {
+        HostFacts {
+            node_name: "node-1".into(),
+            host_ips: vec!["10.0.0.1".parse().unwrap()],
+            cpus: Some(2),
+            memory_bytes: Some(1 << 30),
+            ..Default::default()
+        }
+    }
+
     const REV: &str = "0abc";
 
     fn plan(container: &str, pod: &str) -> ContainerPlan {
-        plan_container(&ds(container, pod), Role::App, 0, REV).unwrap()
+        plan_container(&ds(container, pod), Role::App, 0, REV, &host()).unwrap()
     }
 
     fn refusal(container: &str, pod: &str) -> String {
-        plan_container(&ds(container, pod), Role::App, 0, REV)
+        plan_container(&ds(container, pod), Role::App, 0, REV, &host())
             .unwrap_err()
             .to_string()
     }
@@ -1120,7 +1229,7 @@ mod tests {
             ),
         ];
         for (container, pod, publish, host_network, share) in cases {
-            let p = plan_pod(&ds(container, pod), REV).unwrap();
+            let p = plan_pod(&ds(container, pod), REV, &host()).unwrap();
             assert_eq!(p.publish, *publish, "{container} {pod}");
             assert_eq!(p.host_network, *host_network, "{pod}");
             let mut want: Vec<&str> = base.to_vec();
@@ -1135,9 +1244,7 @@ mod tests {
             &ds(
                 "",
                 "volumes = [{ name = \"a\", emptyDir = {} }, { name = \"m\", emptyDir = { medium = \"Memory\", sizeLimit = \"64Mi\" } }, { name = \"h\", hostPath = { path = \"/h\" } }]",
-            ),
-            REV,
-        )
+            ), REV, &host())
         .unwrap();
         assert_eq!(
             p.empty_dirs,
@@ -1180,6 +1287,7 @@ mod tests {
                 "volumes = [{ name = \"v\", emptyDir = { medium = \"HugePages\" } }]",
             ),
             REV,
+            &host(),
         )
         .unwrap_err()
         .to_string();
@@ -1286,11 +1394,145 @@ mod tests {
         assert!(refusal("securityContext = { runAsGroup = 5 }", "").contains("runAsGroup"));
         assert!(refusal("securityContext = { runAsUser = -1 }", "").contains("runAsUser"));
         assert!(refusal("env = [{ name = \"A=B\", value = \"x\" }]", "").contains("env[0].name"));
-        assert!(refusal("env = [{ name = \"A\", valueFrom = { fieldRef = { fieldPath = \"spec.nodeName\" } } }]", "").contains("valueFrom"));
         assert!(refusal("workingDir = \"rel\"", "").contains("workingDir"));
         let p = plan("command = [\"/bin/sh\", \"-c\"]\nargs = [\"echo hi\"]", "");
         assert_eq!(p.entrypoint.as_deref(), Some(r#"["/bin/sh","-c"]"#));
         assert_eq!(p.args, ["echo hi"]);
+    }
+
+    /// The downward API and `$(VAR)`: env resolved for the host, command and args expanded from
+    /// it, subPathExpr too.
+    #[test]
+    fn env_command_args_and_sub_path_expand_per_host() {
+        let p = plan(
+            r#"env = [
+                { name = "NODE", valueFrom = { fieldRef = { fieldPath = "spec.nodeName" } } },
+                { name = "IP", valueFrom = { fieldRef = { fieldPath = "status.hostIP" } } },
+                { name = "CPUS", valueFrom = { resourceFieldRef = { resource = "limits.cpu" } } },
+                { name = "ADDR", value = "$(IP):9100" },
+            ]
+            command = ["/bin/agent", "--node=$(NODE)"]
+            args = ["--listen=$(ADDR)", "$$(NODE)", "$(UNSET)", "--cpus=$(CPUS)"]
+            volumeMounts = [{ name = "logs", mountPath = "/logs", subPathExpr = "nodes/$(NODE)" }]"#,
+            r#"volumes = [{ name = "logs", hostPath = { path = "/var/log/agent", type = "Directory" } }]"#,
+        );
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            p.env,
+            pairs(&[
+                ("NODE", "node-1"),
+                ("IP", "10.0.0.1"),
+                ("CPUS", "2"),
+                ("ADDR", "10.0.0.1:9100")
+            ])
+        );
+        assert_eq!(
+            p.entrypoint.as_deref(),
+            Some(r#"["/bin/agent","--node=node-1"]"#)
+        );
+        assert_eq!(
+            p.args,
+            ["--listen=10.0.0.1:9100", "$(NODE)", "$(UNSET)", "--cpus=2"]
+        );
+        assert_eq!(
+            p.mounts,
+            [Mount::Bind {
+                host: "/var/log/agent/nodes/node-1".into(),
+                dest: "/logs".into(),
+                read_only: false,
+                propagation: None,
+            }]
+        );
+        assert_eq!(
+            words(&p.pre_start),
+            [
+                "/usr/bin/test",
+                "-d",
+                "/var/log/agent",
+                "/bin/sh",
+                "-c",
+                SUB_PATH_CHECK,
+                "dsctl-subpath",
+                "/var/log/agent",
+                "nodes/node-1"
+            ]
+        );
+        let mount = |expr: &str| {
+            format!(
+                "env = [{{ name = \"UP\", value = \"..\" }}]\nvolumeMounts = [{{ name = \"v\", mountPath = \"/m\", subPathExpr = \"{expr}\" }}]"
+            )
+        };
+        let host_path = "volumes = [{ name = \"v\", hostPath = { path = \"/h\" } }]";
+        for (expr, want) in [
+            ("$(UP)/x", "must not contain '..'"),
+            ("$(NOPE)", "missing value for NOPE"),
+        ] {
+            let err = refusal(&mount(expr), host_path);
+            assert!(
+                err.contains("volumeMounts[0].subPathExpr") && err.contains(want),
+                "{err}"
+            );
+        }
+        let err = refusal(&mount("a"), "volumes = [{ name = \"v\", emptyDir = {} }]");
+        assert!(err.contains("hostPath volume only"), "{err}");
+        let err = refusal(
+            "env = [{ name = \"P\", valueFrom = { fieldRef = { fieldPath = \"status.podIP\" } } }]",
+            "",
+        );
+        assert!(
+            err.contains("env[0].valueFrom.fieldRef") && err.contains("podman assigns"),
+            "{err}"
+        );
+    }
+
+    /// A downwardAPI volume: its files are written per host before start, mounted read-only.
+    #[test]
+    fn downward_api_volume_files() {
+        let d = ds(
+            r#"volumeMounts = [{ name = "info", mountPath = "/etc/podinfo" }]
+            resources = { limits = { memory = "32Mi" } }"#,
+            r#"[[spec.template.spec.volumes]]
+name = "info"
+downwardAPI = { defaultMode = 0o600, items = [
+  { path = "node", fieldRef = { fieldPath = "metadata.labels['app']" } },
+  { path = "meta/labels", fieldRef = { fieldPath = "metadata.labels" }, mode = 0o644 },
+  { path = "mem", resourceFieldRef = { containerName = "c", resource = "limits.memory", divisor = "1Mi" } },
+] }"#,
+        );
+        let p = plan_container(&d, Role::App, 0, "0a1b2c3d4e", &host()).unwrap();
+        let dir = "/var/lib/dsctl/pods/dsctl_d_0a1b2c3d4e/volumes/info";
+        assert_eq!(
+            p.mounts,
+            [Mount::Bind {
+                host: dir.into(),
+                dest: "/etc/podinfo".into(),
+                read_only: true,
+                propagation: None,
+            }]
+        );
+        assert_eq!(
+            words(&p.pre_start),
+            [
+                "/bin/sh",
+                "-c",
+                WRITE_FILES,
+                "dsctl-downward",
+                dir,
+                "node",
+                "600",
+                "d",
+                "meta/labels",
+                "644",
+                "app=\"d\"\ncontroller-revision-hash=\"0a1b2c3d4e\"",
+                "mem",
+                "600",
+                "32"
+            ]
+        );
     }
 
     #[test]

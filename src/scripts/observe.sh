@@ -3,6 +3,14 @@
 # $FULL (set by dsctl before this text) adds unit file contents and older specs (diff, history).
 S=/var/lib/dsctl
 echo "dsctl-observe 1"
+# Host facts (src/host_facts.rs): the downward API's status.hostIP(s) and the node's
+# allocatable resources, and the kubernetes.io/arch and kubernetes.io/os node labels.
+echo "hostip $(echo "$SSH_CONNECTION" | awk '{print $3}')"
+ip -o addr show scope global 2>/dev/null | awk '{sub(/\/.*/, "", $4); print "hostaddr " $2 " " $4}'
+echo "uname $(uname -s) $(uname -m)"
+echo "cpus $(nproc 2>/dev/null)"
+echo "memtotal $(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null)"
+echo "storage $(df -Pk /var/lib/containers 2>/dev/null | awk 'NR == 2 {print $2}')"
 echo "now $(date +%s)"
 v=$(podman --version 2>/dev/null | awk '{print $NF}')
 echo "podman ${v:--}"
@@ -35,19 +43,22 @@ for d in "$S"/daemonsets/*/; do
   fi
 done
 units=
-for f in /etc/systemd/system/dsctl-*.service /etc/containers/systemd/dsctl-*.container; do
+# Unit files of the pod layout (dsctl_<ds>_<rev>…) and of the earlier one (dsctl-<ds>-<c>).
+# A Quadlet x.pod yields x-pod.service, anything else x.service.
+svc() { case $1 in *.pod) echo "${1%.pod}-pod.service" ;; *) echo "${1%.*}.service" ;; esac; }
+for f in /etc/systemd/system/dsctl_*.service /etc/containers/systemd/dsctl_*.container /etc/containers/systemd/dsctl_*.pod \
+         /etc/systemd/system/dsctl-*.service /etc/containers/systemd/dsctl-*.container; do
   [ -f "$f" ] || continue
   echo "file $f $(sha256sum < "$f" | cut -c1-64)"
   [ -n "$FULL" ] && echo "content $f $(base64 -w0 < "$f")"
-  b=$(basename "$f")
-  units="$units ${b%.*}.service"
+  units="$units $(svc "$(basename "$f")")"
 done
 for d in "$S"/daemonsets/*/units; do
   [ -d "$d" ] || continue
   for f in "$d"/*; do
     [ -f "$f" ] || continue
-    b=$(basename "$f")
-    case " $units " in *" ${b%.*}.service "*) ;; *) units="$units ${b%.*}.service" ;; esac
+    u=$(svc "$(basename "$f")")
+    case " $units " in *" $u "*) ;; *) units="$units $u" ;; esac
   done
 done
 if [ -n "$units" ]; then

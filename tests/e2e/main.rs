@@ -5,9 +5,11 @@
 //! `--include-ignored`.
 
 mod day2;
+mod downward;
 mod harness;
 mod rollout;
 mod security;
+mod yaml;
 
 use std::time::{Duration, Instant};
 
