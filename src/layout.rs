@@ -25,6 +25,9 @@ pub const SERVICE_DIR: &str = "/etc/systemd/system";
 pub const QUADLET_DIR: &str = "/etc/containers/systemd";
 /// Where podman lives on Debian (and Fedora, RHEL, Ubuntu).
 pub const PODMAN: &str = "/usr/bin/podman";
+/// Where `seccompProfile.localhostProfile` paths are relative to: the kubelet's default
+/// (`--root-dir`/seccomp), so a host that ran a kubelet keeps its profiles where they were.
+pub const SECCOMP_ROOT: &str = "/var/lib/kubelet/seccomp";
 
 /// Every name dsctl gives a unit, pod or container starts with this.
 pub const PREFIX: &str = "dsctl_";

@@ -37,8 +37,8 @@ use crate::layout::{Instance, Role};
 pub use crate::layout::{PODMAN, QUADLET_DIR, SERVICE_DIR};
 pub use plan::{
     ContainerPlan, DEFAULT_GRACE_SECS, EmptyDir, Mount, PodPlan, STOP_TIMEOUT_MARGIN_SECS,
-    UNIT_CPU_HEADROOM_MILLI, UNIT_MEMORY_HEADROOM_BYTES, Word, is_safe_fixed, plan_container,
-    plan_pod,
+    UNIT_CPU_HEADROOM_MILLI, UNIT_MEMORY_HEADROOM_BYTES, Word, capability_name, check_sub_path,
+    is_safe_fixed, is_untyped_socket, localhost_seccomp_profile, plan_container, plan_pod,
 };
 /// Seconds between a container's exit and its restart: the kubelet's first crash back-off.
 pub const RESTART_SEC: u64 = 10;
@@ -275,6 +275,11 @@ struct CommonContext {
     memory_max: Option<String>,
     /// `ExecStartPre=` values: hostPath checks, escaped.
     exec_start_pre: Vec<String>,
+    /// `ExecStartPost=` values: the postStart hook, escaped.
+    exec_start_post: Vec<String>,
+    /// `ExecStop=` values before the container's own stop: the preStop hook, escaped (the
+    /// templates prefix `-`, so a failed hook does not keep the container from stopping).
+    exec_stop_hooks: Vec<String>,
     raw_daemonset: String,
     raw_container: String,
     raw_revision: String,
@@ -303,6 +308,8 @@ struct QuadletContext {
     /// `Environment=` values (`"NAME=VALUE"` tokens).
     environment: Vec<String>,
     labels: Vec<String>,
+    /// Security keys (`DropCapability=all`, `NoNewPrivileges=true` …), whole lines.
+    security: Vec<String>,
     podman_args: Vec<String>,
     /// `Exec=` value (the container's args), or null.
     exec: Option<String>,
@@ -558,6 +565,7 @@ pub fn service_exec_start(plan: &ContainerPlan, pod_id_file: &str) -> Vec<Word> 
         argv.extend([f("--env"), v(&format!("{k}={val}"))]);
     }
     argv.extend(plan.options.iter().flatten().cloned());
+    argv.extend(plan.security.iter().flat_map(|o| o.words.iter().cloned()));
     if let Some(ep) = &plan.entrypoint {
         argv.extend([f("--entrypoint"), v(ep)]);
     }
@@ -633,6 +641,15 @@ fn render_quadlet(
     for group in &plan.options {
         podman_args.push(exec_words(plan, group, escape::quadlet_word)?);
     }
+    // The security plan's values are dsctl's own words (capability names, `true`, checked
+    // paths), safe in a Quadlet value as they are.
+    let mut security = Vec::new();
+    for option in &plan.security {
+        match &option.quadlet {
+            Some((key, value)) => security.push(format!("{key}={value}")),
+            None => podman_args.push(exec_words(plan, &option.words, escape::quadlet_word)?),
+        }
+    }
     if let Some(ep) = &plan.entrypoint {
         podman_args.push(exec_words(
             plan,
@@ -654,6 +671,7 @@ fn render_quadlet(
         volumes,
         environment: kv("env", &plan.env)?,
         labels: kv("labels", &plan.labels)?,
+        security,
         podman_args,
         exec,
     };
@@ -661,11 +679,15 @@ fn render_quadlet(
 }
 
 fn common_context(plan: &ContainerPlan, deps: &Deps) -> Result<CommonContext, RenderError> {
-    let pre = plan
-        .pre_start
-        .iter()
-        .map(|argv| exec_words(plan, argv, escape::exec_word))
-        .collect::<Result<Vec<_>, _>>()?;
+    let lines = |argvs: &[Vec<Word>]| {
+        argvs
+            .iter()
+            .map(|argv| exec_words(plan, argv, escape::exec_word))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let pre = lines(&plan.pre_start)?;
+    let exec_start_post = lines(&plan.post_start)?;
+    let exec_stop_hooks = lines(&plan.pre_stop)?;
     let init = plan.role == Role::Init;
     Ok(CommonContext {
         header: format!(
@@ -691,6 +713,8 @@ fn common_context(plan: &ContainerPlan, deps: &Deps) -> Result<CommonContext, Re
         cpu_quota: plan.cpu_quota.clone(),
         memory_max: plan.memory_max.map(|b| b.to_string()),
         exec_start_pre: pre,
+        exec_start_post,
+        exec_stop_hooks,
         raw_daemonset: plan.daemonset.clone(),
         raw_container: plan.container.clone(),
         raw_revision: plan.revision.clone(),

@@ -19,7 +19,7 @@ use crate::ssh::{ConnectOptions, Connector, Session};
 use crate::{load, ssh_config};
 
 /// Prints every problem and says how many; the caller exits with [`EXIT_INVALID`].
-fn invalid(diagnostics: Diagnostics) -> i32 {
+pub(crate) fn invalid(diagnostics: Diagnostics) -> i32 {
     diagnostics.eprint();
     crate::errln!("invalid: {}", diagnostics.summary());
     EXIT_INVALID

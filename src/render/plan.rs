@@ -27,13 +27,22 @@
 
 use std::net::IpAddr;
 
-use crate::daemonset::{Container, DaemonSet, Probe, Protocol, PullPolicy, Volume};
+use crate::daemonset::{
+    Container, DaemonSet, HostPathVolumeSource, MountPropagation, Probe, Protocol, PullPolicy,
+    Volume,
+};
 use crate::downward::PodView;
 use crate::expansion;
 use crate::host_facts::HostFacts;
 use crate::layout::{self, Instance, Role};
 
 use super::RenderError;
+
+mod hooks;
+mod security;
+pub use security::{
+    SecurityOption, capability as capability_name, localhost_profile as localhost_seccomp_profile,
+};
 
 /// Seconds systemd waits beyond the grace period before it kills what is left (podman's own
 /// `generate systemd` margin).
@@ -90,6 +99,9 @@ pub enum Mount {
         host: String,
         dest: String,
         read_only: bool,
+        /// `rslave` or `rshared` (mountPropagation HostToContainer, Bidirectional); `None`
+        /// leaves podman's default for binds, rprivate, which is Kubernetes' None.
+        propagation: Option<&'static str>,
     },
 }
 
@@ -100,11 +112,18 @@ impl Mount {
             host,
             dest,
             read_only,
+            propagation,
         } = self;
-        Some(format!(
-            "{host}:{dest}{}",
-            if *read_only { ":ro" } else { "" }
-        ))
+        let opts: Vec<&str> = read_only
+            .then_some("ro")
+            .into_iter()
+            .chain(*propagation)
+            .collect();
+        Some(if opts.is_empty() {
+            format!("{host}:{dest}")
+        } else {
+            format!("{host}:{dest}:{}", opts.join(","))
+        })
     }
 
     /// Mounts `sub` (an expanded subPathExpr, relative and without `..`) of the volume
@@ -331,11 +350,18 @@ pub struct ContainerPlan {
     pub mounts: Vec<Mount>,
     /// Every other `podman run` option, one group of words per option.
     pub options: Vec<Vec<Word>>,
+    /// The security context's options, each with its Quadlet key where one exists.
+    pub security: Vec<SecurityOption>,
     /// `command`, as the JSON array `--entrypoint` takes.
     pub entrypoint: Option<String>,
     pub args: Vec<String>,
     /// `ExecStartPre=` commands (hostPath checks), each a full argv.
     pub pre_start: Vec<Vec<Word>>,
+    /// `ExecStartPost=` commands: the postStart hook.
+    pub post_start: Vec<Vec<Word>>,
+    /// `ExecStop=` commands before the container's stop: the preStop hook, bounded by the
+    /// grace period; a failure does not keep the container from stopping.
+    pub pre_stop: Vec<Vec<Word>>,
     pub grace_secs: u64,
     /// `CPUQuota=` for the unit, such as `50%`.
     pub cpu_quota: Option<String>,
@@ -481,6 +507,7 @@ pub fn plan_container(
                     host: dir,
                     dest: vm.mount_path.clone(),
                     read_only: true,
+                    propagation: None,
                 };
                 (mount, Some(write))
             }
@@ -492,6 +519,28 @@ pub fn plan_container(
             && !pre_start.contains(&check)
         {
             pre_start.push(check);
+        }
+        let Mount::Bind { propagation, .. } = &mut mount;
+        *propagation = match vm.mount_propagation {
+            None | Some(MountPropagation::None) => None,
+            Some(MountPropagation::HostToContainer) => Some("rslave"),
+            Some(MountPropagation::Bidirectional) => Some("rshared"),
+        };
+        if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            check_sub_path(sub).map_err(|r| err(&f("subPath"), r))?;
+            // The same rule and check as subPathExpr below (hostPath only, see there).
+            if pod.volumes[j].host_path.is_none() {
+                return Err(err(
+                    &f("subPath"),
+                    "a sub-path can be mounted from a hostPath volume only: in an emptyDir the container could replace it with a symlink out of the volume".into(),
+                ));
+            }
+            if let Some(create) = mount
+                .with_sub_path(sub)
+                .map_err(|r| err(&f("subPath"), r))?
+            {
+                pre_start.push(create);
+            }
         }
         if let Some(expr) = &vm.sub_path_expr {
             let sub = expansion::expand_sub_path(expr, &vars)
@@ -526,32 +575,34 @@ pub fn plan_container(
         vec![fixed(format!("--pull={}", pull_policy(c)))],
         vec![fixed("--stop-timeout"), fixed(grace_secs.to_string())],
     ]);
-    let sc = c.security_context.clone().unwrap_or_default();
-    if sc.privileged == Some(true) {
-        options.push(vec![fixed("--privileged")]);
-    }
-    if sc.read_only_root_filesystem == Some(true) {
-        options.push(vec![fixed("--read-only")]);
-    }
-    match (sc.run_as_user, sc.run_as_group) {
-        (Some(u), g) => {
-            let user = id(u).map_err(|r| err("securityContext.runAsUser", r))?;
-            let user = match g {
-                Some(g) => format!(
-                    "{user}:{}",
-                    id(g).map_err(|r| err("securityContext.runAsGroup", r))?
-                ),
-                None => user.to_string(),
-            };
-            options.push(vec![fixed("--user"), fixed(user)]);
+    let sec = pod.effective_security(c);
+    let security = security::security_options(&sec).map_err(|(f, r)| {
+        if f == "supplementalGroups" {
+            err_at(format!("spec.template.spec.securityContext.{f}"), r)
+        } else {
+            err(&format!("securityContext.{f}"), r)
         }
-        (None, Some(_)) => {
-            return Err(err(
-                "securityContext.runAsGroup",
-                "runAsGroup without runAsUser cannot be expressed with podman's --user; set runAsUser too".into(),
-            ));
+    })?;
+    if let Some(check) =
+        security::run_as_non_root_check(&sec, &c.image, &c.name, pull_policy(c) == "never")
+    {
+        pre_start.push(check);
+    }
+    let name = instance.container_name(&c.name);
+    let mut post_start = Vec::new();
+    let mut pre_stop = Vec::new();
+    if let Some(lc) = &c.lifecycle {
+        if let Some(h) = &lc.post_start {
+            post_start.push(
+                hooks::hook_argv(h, c, &name, pod.host_network)
+                    .map_err(|r| err("lifecycle.postStart", r))?,
+            );
         }
-        (None, None) => {}
+        if let Some(h) = &lc.pre_stop {
+            let argv = hooks::hook_argv(h, c, &name, pod.host_network)
+                .map_err(|r| err("lifecycle.preStop", r))?;
+            pre_stop.push(hooks::bounded(argv, grace_secs));
+        }
     }
     if let Some(dir) = &c.working_dir {
         check_path(dir).map_err(|r| err("workingDir", r))?;
@@ -580,7 +631,7 @@ pub fn plan_container(
         container: c.name.clone(),
         revision: revision.to_string(),
         role,
-        name: instance.container_name(&c.name),
+        name,
         pod: instance.pod_name(),
         unit: instance.container_service(&c.name),
         image: c.image.clone(),
@@ -589,17 +640,16 @@ pub fn plan_container(
         publish,
         mounts,
         options,
+        security,
         entrypoint,
         args,
         pre_start,
+        post_start,
+        pre_stop,
         grace_secs,
         cpu_quota,
         memory_max,
     })
-}
-
-fn id(n: i64) -> Result<u32, String> {
-    u32::try_from(n).map_err(|_| format!("{n} is not a valid user or group id"))
 }
 
 /// Characters no image reference can hold, refused early: podman would refuse them anyway,
@@ -635,6 +685,24 @@ fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An untyped hostPath that names a socket: under /run or /var/run, ending in `.sock`.
+pub fn is_untyped_socket(hp: &HostPathVolumeSource) -> bool {
+    hp.kind.as_deref().unwrap_or("").is_empty()
+        && (hp.path.starts_with("/run/") || hp.path.starts_with("/var/run/"))
+        && hp.path.ends_with(".sock")
+}
+
+/// A subPath as the API server accepts it: relative, and no `..` element.
+pub fn check_sub_path(sub: &str) -> Result<(), String> {
+    if sub.starts_with('/') {
+        return Err(format!("{sub:?} must be a relative path"));
+    }
+    if sub.split('/').any(|part| part == "..") {
+        return Err(format!("{sub:?} must not contain '..'"));
+    }
+    Ok(())
+}
+
 /// Which part of a volume is wrong (`hostPath.path` …), and why.
 type VolumeError = (&'static str, String);
 
@@ -652,6 +720,9 @@ fn plan_volume(
         let path = || value(hp.path.clone());
         let test = |flag: &str| vec![fixed("/usr/bin/test"), fixed(flag), path()];
         let check = match hp.kind.as_deref().unwrap_or("") {
+            // A socket that is not there yet must not become a directory: the bind then fails
+            // until the socket's daemon creates it (validation warns).
+            "" if is_untyped_socket(hp) => None,
             // Like containerd: a missing path becomes a directory; anything present is used.
             "" => Some(vec![
                 fixed("/bin/sh"),
@@ -682,6 +753,7 @@ fn plan_volume(
                 host: hp.path.clone(),
                 dest,
                 read_only,
+                propagation: None,
             },
             check,
         ));
@@ -693,6 +765,7 @@ fn plan_volume(
                 host: instance.empty_dir(&volume.name),
                 dest,
                 read_only,
+                propagation: None,
             },
             None,
         ));
@@ -998,6 +1071,7 @@ mod tests {
             host: "/h".into(),
             dest: "/m".into(),
             read_only: ro,
+            propagation: None,
         };
         let cases: Vec<(&str, String, Mount, Vec<&str>)> = vec![
             (
@@ -1306,17 +1380,16 @@ mod tests {
         );
         assert_eq!(
             words(&p.options),
-            [
-                "--pull=missing",
-                "--stop-timeout",
-                "0",
-                "--privileged",
-                "--read-only",
-                "--user",
-                "1000:100",
-                "-w",
-                "/w"
-            ]
+            ["--pull=missing", "--stop-timeout", "0", "-w", "/w"]
+        );
+        let security: Vec<&str> = p
+            .security
+            .iter()
+            .flat_map(|o| o.words.iter().map(Word::as_str))
+            .collect();
+        assert_eq!(
+            security,
+            ["--privileged", "--read-only", "--user", "1000:100"]
         );
         assert!(refusal("securityContext = { runAsGroup = 5 }", "").contains("runAsGroup"));
         assert!(refusal("securityContext = { runAsUser = -1 }", "").contains("runAsUser"));
@@ -1370,7 +1443,8 @@ mod tests {
             [Mount::Bind {
                 host: "/var/log/agent/nodes/node-1".into(),
                 dest: "/logs".into(),
-                read_only: false
+                read_only: false,
+                propagation: None,
             }]
         );
         assert_eq!(
@@ -1436,7 +1510,8 @@ downwardAPI = { defaultMode = 0o600, items = [
             [Mount::Bind {
                 host: dir.into(),
                 dest: "/etc/podinfo".into(),
-                read_only: true
+                read_only: true,
+                propagation: None,
             }]
         );
         assert_eq!(

@@ -8,6 +8,7 @@ mod day2;
 mod downward;
 mod harness;
 mod rollout;
+mod security;
 mod yaml;
 
 use std::time::{Duration, Instant};
