@@ -324,7 +324,7 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
         .map(|c| progress_deadline(specs, &c.daemonset))
         .max()
         .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS);
-    let surges = surge_up(runs, ctx, wave, Duration::from_secs(deadline)).await;
+    surge_up(runs, ctx, wave, Duration::from_secs(deadline)).await;
     let surged = started.elapsed();
     for &i in wave
         .iter()
@@ -347,13 +347,8 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     let scripts_done = std::time::Instant::now();
     gate_wave(runs, remotes, wave, specs, Duration::from_secs(deadline)).await;
     let probes_done = std::time::Instant::now();
-    let surge_time = if surges.is_empty() {
-        surged
-    } else {
-        let down_started = std::time::Instant::now();
-        surge_down(runs, ctx, surges).await;
-        surged + down_started.elapsed()
-    };
+    // The old instances went with each host's update: nothing of a surge is left to remove.
+    let surge_time = surged;
     for &i in wave {
         match &runs[i].outcome {
             Outcome::Changed => settings.progress.host(&hosts[i].name, Phase::Available),
@@ -406,20 +401,17 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     ))
 }
 
-/// A host's surge instances: (DaemonSet, its surge units), removed once the wave is gated.
-type Surges = Vec<(usize, Vec<(String, Vec<UnitFile>)>)>;
-
 /// maxSurge: on each host of the wave that replaces an available instance of a surge
-/// DaemonSet, starts the new revision beside the old instance (`surge.rs`) and waits until it
-/// is available, so the host always has an available instance. A host whose surge instance
-/// does not become available in time has it removed again, keeps its old instance untouched,
-/// and fails (which halts the rollout).
+/// DaemonSet, starts the new revision's pod beside the old instance (`surge.rs`) and waits
+/// until it is available; the host's update then stops and removes the old one, so the host
+/// always has an available instance. A host whose new pod does not become available in time
+/// has it removed again, keeps its old instance untouched, and fails (which halts the rollout).
 async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     runs: &mut [HostRun],
     ctx: &WaveContext<'_, R>,
     wave: &[usize],
     deadline: Duration,
-) -> Surges {
+) {
     let until = tokio::time::Instant::now() + deadline;
     let mut tasks = Vec::new();
     for &i in wave {
@@ -446,6 +438,7 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
             .filter(|ds| surge::max_surge(ds, 1) > 0)
             .map(|ds| {
                 surge::up(ds, flavor, ctx.templates)
+                    .map(|(units, change)| (ds.clone(), units, change))
                     .map_err(|e| format!("daemonset/{}: surge instance: {e}", ds.name()))
             })
             .collect();
@@ -468,15 +461,13 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
             }),
         ));
     }
-    let mut surges = Vec::new();
     for (i, task) in tasks {
         match task.await {
-            Ok(Ok(started)) => surges.push((i, started)),
+            Ok(Ok(())) => {}
             Ok(Err(e)) => runs[i].outcome = Outcome::Failed(e),
             Err(e) => runs[i].outcome = Outcome::Failed(format!("internal error: {e}")),
         }
     }
-    surges
 }
 
 /// Starts one host's surge instances in one exec and waits until each is available; removes
@@ -487,7 +478,7 @@ async fn surge_host<R: RemoteHost>(
     until: tokio::time::Instant,
     lock_timeout: u64,
     holder: &str,
-) -> Result<Vec<(String, Vec<UnitFile>)>, String> {
+) -> Result<(), String> {
     let started: Vec<(String, Vec<UnitFile>)> = surging
         .iter()
         .map(|(_, units, change)| (change.daemonset.clone(), units.clone()))
@@ -502,8 +493,8 @@ async fn surge_host<R: RemoteHost>(
         if let Outcome::Failed(e) = script_outcome(&out) {
             return Err(e);
         }
-        for (clone, _, change) in &surging {
-            crate::probe::wait_available(remote, clone, until, |_| {})
+        for (ds, _, change) in &surging {
+            crate::probe::wait_available(remote, ds, until, |_| {})
                 .await
                 .map_err(|e| format!("daemonset/{}: {e}", change.daemonset))?;
         }
@@ -511,7 +502,7 @@ async fn surge_host<R: RemoteHost>(
     }
     .await;
     let Err(e) = result else {
-        return Ok(started);
+        return Ok(());
     };
     let cleanup = match remove_surge(remote, &started, lock_timeout, holder).await {
         Ok(()) => "it was removed".to_string(),
@@ -542,44 +533,6 @@ async fn remove_surge<R: RemoteHost>(
     match script_outcome(&out) {
         Outcome::Failed(e) => Err(e),
         _ => Ok(()),
-    }
-}
-
-/// Removes a gated wave's surge instances, whether the new instance became available or not
-/// (a host that failed is halted, and auto-revert or the next apply converges it).
-async fn surge_down<R: RemoteHost + Send + Sync + 'static>(
-    runs: &mut [HostRun],
-    ctx: &WaveContext<'_, R>,
-    surges: Surges,
-) {
-    let mut tasks = Vec::new();
-    for (i, started) in surges {
-        let Some(remote) = ctx.remotes[i].clone() else {
-            continue;
-        };
-        let (lock_timeout, holder) = (ctx.settings.lock_timeout_secs, ctx.settings.holder.clone());
-        tasks.push((
-            i,
-            tokio::spawn(async move {
-                remove_surge(remote.as_ref(), &started, lock_timeout, &holder).await
-            }),
-        ));
-    }
-    for (i, task) in tasks {
-        let error = match task.await {
-            Ok(Ok(())) => continue,
-            Ok(Err(e)) => e,
-            Err(e) => format!("internal error: {e}"),
-        };
-        tracing::warn!(
-            "{}: the surge instance was not removed: {error}",
-            runs[i].host
-        );
-        if let Some(plan) = runs[i].plan.as_mut() {
-            plan.notes.push(format!(
-                "the surge instance could not be removed ({error}); the next apply removes it"
-            ));
-        }
     }
 }
 

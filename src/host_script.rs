@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 
 use base64::Engine;
 
-use crate::plan::{Action, Change, STATE_DIR};
+use crate::layout::{self, PodmanObject, STATE_DIR};
+use crate::plan::{Action, Change};
 
 /// Exit code the script uses when the lock could not be taken in time.
 pub const EXIT_LOCKED: u32 = 75;
@@ -26,7 +27,7 @@ fn b64(text: &str) -> String {
 const PRELUDE: &str = r#"DSCTL_START=$(date +%s%N)
 set -eu
 umask 022
-S=${DSCTL_STATE_DIR:-/var/lib/dsctl}
+S=${DSCTL_STATE_DIR:-$STATE_DIR}
 mkdir -p "$S/daemonsets"
 exec 9>>"$S/lock"
 if ! flock -w "$LOCK_TIMEOUT" 9; then
@@ -81,14 +82,14 @@ fail() {
 /// The script for a host's changes. `holder` names this run in the lock (user, host, pid).
 pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> String {
     let mut s = format!(
-        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\n{PRELUDE}",
-        sh_quote(holder)
+        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\nSTATE_DIR={}\n{PRELUDE}",
+        sh_quote(holder),
+        sh_quote(STATE_DIR)
     );
     let actions = || changes.iter().flat_map(|c| c.actions.iter());
     let mut reload = false;
     for action in actions() {
         if let Action::RemoveUnit { path, unit } = action {
-            let container = unit.trim_end_matches(".service");
             let _ = writeln!(s, "echo {}", sh_quote(&format!("remove {unit}")));
             let _ = writeln!(
                 s,
@@ -97,12 +98,31 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 sh_quote(unit)
             );
             let _ = writeln!(s, "rm -f {}", sh_quote(path));
-            let _ = writeln!(
-                s,
-                "podman rm -f --ignore {} >/dev/null 2>&1 || true",
-                sh_quote(container)
-            );
+            match layout::podman_object_of_service(unit) {
+                Some(PodmanObject::Pod(pod)) => writeln!(
+                    s,
+                    "podman pod rm -f --ignore {} >/dev/null 2>&1 || true",
+                    sh_quote(&pod)
+                ),
+                Some(PodmanObject::Container(container)) => writeln!(
+                    s,
+                    "podman rm -f --ignore {} >/dev/null 2>&1 || true",
+                    sh_quote(&container)
+                ),
+                None => Ok(()),
+            }
+            .ok();
             reload = true;
+        }
+    }
+    for action in actions() {
+        match action {
+            Action::RemoveInstanceDir { path } => {
+                let _ = writeln!(s, "rm -rf {}", sh_quote(path));
+            }
+            Action::RemoveLegacyVolumes { daemonset } => legacy_volumes(&mut s, daemonset),
+            Action::DaemonReload => reload = true,
+            _ => {}
         }
     }
     for action in actions() {
@@ -144,7 +164,7 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 cause,
                 history_limit,
             } => {
-                let new = format!("{STATE_DIR}/daemonsets/.{daemonset}.new");
+                let new = format!("{}/.{daemonset}.new", layout::DAEMONSETS_DIR);
                 let _ = writeln!(s, "rm -rf {n}; mkdir -p {n}/units", n = sh_quote(&new));
                 let _ = writeln!(
                     s,
@@ -174,18 +194,8 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 );
             }
             Action::ForgetState { daemonset } => {
-                // emptyDir volumes of the earlier layout were named dsctl-<ds>_<volume>.
-                let prefix = crate::layout::legacy::empty_dir_volume_prefix(daemonset);
-                let _ = writeln!(
-                    s,
-                    "for v in $(podman volume ls -q 2>/dev/null); do case $v in {}*) podman volume rm -f \"$v\" >/dev/null ;; esac; done",
-                    sh_quote(&prefix),
-                );
-                let _ = writeln!(
-                    s,
-                    "rm -rf {}",
-                    sh_quote(&format!("{STATE_DIR}/daemonsets/{daemonset}"))
-                );
+                legacy_volumes(&mut s, daemonset);
+                let _ = writeln!(s, "rm -rf {}", sh_quote(&layout::daemonset_dir(daemonset)));
             }
             _ => {}
         }
@@ -195,9 +205,19 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
     s
 }
 
+/// Removes the podman named volumes the earlier layout made for emptyDir (`dsctl-<ds>_<vol>`).
+fn legacy_volumes(s: &mut String, daemonset: &str) {
+    let prefix = layout::legacy::empty_dir_volume_prefix(daemonset);
+    let _ = writeln!(
+        s,
+        "for v in $(podman volume ls -q 2>/dev/null); do case $v in {}*) podman volume rm -f \"$v\" >/dev/null ;; esac; done",
+        sh_quote(&prefix),
+    );
+}
+
 /// Records why a rollout halted on this host, next to the DaemonSet's record.
 pub fn halted_script(daemonset: &str, why: &str) -> String {
-    let dir = format!("{STATE_DIR}/daemonsets/{daemonset}");
+    let dir = layout::daemonset_dir(daemonset);
     format!(
         "[ ! -d {d} ] || printf '%s\\n' {w} > {d}/halted\n",
         d = sh_quote(&dir),

@@ -7,8 +7,8 @@ use serde::Serialize;
 use crate::daemonset::DaemonSet;
 use crate::eligibility::node_should_run_daemon_pod;
 use crate::inventory::Host;
+use crate::layout::service_name;
 use crate::observe::{Observation, RecordedDaemonSet};
-use crate::plan::service_name;
 
 /// One DaemonSet instance on one host, as `kubectl get pods` shows a pod.
 #[derive(Debug, Clone, PartialEq, Serialize)]

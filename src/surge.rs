@@ -1,47 +1,34 @@
-//! maxSurge on a host (pure): the new revision runs as a temporary copy beside the old
-//! instance until the canonical units have been replaced and are available again.
+//! maxSurge on a host (pure), as Kubernetes does it: the new revision's pod starts beside the
+//! old instance and, once it is available, the host's normal update stops and removes the old
+//! one (its units are no longer part of the DaemonSet) and records the new revision.
 //!
-//! A host has one set of unit names per DaemonSet (`dsctl-<ds>-<c>`), so the surge instance
-//! is a clone whose containers are renamed `<c>-surge` (units and containers
-//! `dsctl-<ds>-<c>-surge`). Its files carry the DaemonSet's name prefix, so a run that dies
-//! half-way leaves files the planner already removes as no longer part of the DaemonSet; the
-//! host's record is never touched by a surge. emptyDir volumes are named after the DaemonSet,
-//! not the container, so the surge instance shares them with the old and the new one.
+//! Instances are named by revision (`layout::Instance`), so the new pod never shares a name
+//! with the old one, and no host ever runs two instances of one revision. A run that dies
+//! between the surge and the update leaves the new pod's units without a record; the next
+//! apply finds them owned by name (`layout::owner_of_unit_file`) and finishes the update.
 
 use crate::daemonset::DaemonSet;
 use crate::inventory::UnitFlavor;
-use crate::plan::{Action, Change, ChangeKind, service_name};
+use crate::layout::service_name;
+use crate::plan::{Action, Change, ChangeKind};
 use crate::render::{RenderError, Templates, UnitFile, render_daemonset};
 use crate::revision::revision;
 use crate::rollout_math::resolve_budget;
-
-/// Appended to each container name of the surge instance.
-pub const SUFFIX: &str = "-surge";
-
-/// The DaemonSet with every container renamed `<c>-surge`; nothing else changes (so the
-/// revision, probes and volumes are those of the new revision).
-pub fn surge_clone(ds: &DaemonSet) -> DaemonSet {
-    let mut clone = ds.clone();
-    for c in &mut clone.spec.template.spec.containers {
-        c.name.push_str(SUFFIX);
-    }
-    clone
-}
 
 /// maxSurge resolved against the hosts that should run the DaemonSet (0: no surge).
 pub fn max_surge(ds: &DaemonSet, desired: usize) -> usize {
     resolve_budget(&ds.spec.update_strategy, desired).map_or(0, |b| b.max_surge)
 }
 
-/// What starts the surge instance: its units for this flavour, written and started (not
-/// enabled: a temporary instance should not come back after a reboot). No record is written.
+/// What starts the new revision's pod beside the old instance: its units for this flavour,
+/// written and started in the pod's order. No record is written (the update that follows
+/// records it).
 pub fn up(
     ds: &DaemonSet,
     flavor: UnitFlavor,
     templates: &Templates,
-) -> Result<(DaemonSet, Vec<UnitFile>, Change), RenderError> {
-    let clone = surge_clone(ds);
-    let units = render_daemonset(&clone, &revision(ds), flavor, templates)?;
+) -> Result<(Vec<UnitFile>, Change), RenderError> {
+    let units = render_daemonset(ds, &revision(ds), flavor, templates)?;
     let mut actions: Vec<Action> = units
         .iter()
         .map(|u| Action::WriteUnit {
@@ -60,22 +47,33 @@ pub fn up(
         actions,
         disruptive: false,
     };
-    Ok((clone, units, change))
+    Ok((units, change))
 }
 
-/// What removes the surge instance again (stop, disable, delete its files and containers).
+/// What removes the new pod again when it did not become available (the old one stays).
 pub fn down(daemonset: &str, units: &[UnitFile]) -> Change {
+    let mut actions: Vec<Action> = units
+        .iter()
+        .rev()
+        .map(|u| Action::RemoveUnit {
+            path: u.path.clone(),
+            unit: service_name(&u.name),
+        })
+        .collect();
+    let dirs: std::collections::BTreeSet<String> = units
+        .iter()
+        .filter_map(|u| crate::layout::instance_of_unit_file(&u.name))
+        .map(|i| i.pod_dir())
+        .collect();
+    actions.extend(
+        dirs.into_iter()
+            .map(|path| Action::RemoveInstanceDir { path }),
+    );
     Change {
         daemonset: daemonset.to_string(),
         kind: ChangeKind::Remove,
-        reasons: vec!["maxSurge: the surge instance is no longer needed".to_string()],
-        actions: units
-            .iter()
-            .map(|u| Action::RemoveUnit {
-                path: u.path.clone(),
-                unit: service_name(&u.name),
-            })
-            .collect(),
+        reasons: vec!["maxSurge: the new pod did not become available".to_string()],
+        actions,
         disruptive: false,
     }
 }
@@ -111,31 +109,6 @@ image = "img:side"
     }
 
     #[test]
-    fn the_clone_renames_containers_and_nothing_else() {
-        let original = ds("rollingUpdate = { maxUnavailable = 0, maxSurge = 1 }");
-        let clone = surge_clone(&original);
-        let names: Vec<&str> = clone
-            .pod_spec()
-            .containers
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        assert_eq!(names, ["app-surge", "side-surge"]);
-        let mut back = clone.clone();
-        for (c, o) in back
-            .spec
-            .template
-            .spec
-            .containers
-            .iter_mut()
-            .zip(&original.pod_spec().containers)
-        {
-            c.name = o.name.clone();
-        }
-        assert_eq!(back, original, "only the names differ");
-    }
-
-    #[test]
     fn max_surge_table() {
         let cases = [
             ("rollingUpdate = { maxUnavailable = 0, maxSurge = 1 }", 6, 1),
@@ -159,28 +132,26 @@ image = "img:side"
     }
 
     #[test]
-    fn up_starts_renamed_units_of_the_new_revision_without_a_record() {
+    fn up_starts_the_new_revisions_pod_without_a_record_and_down_removes_it() {
         let original = ds("rollingUpdate = { maxUnavailable = 0, maxSurge = 1 }");
         for flavor in [UnitFlavor::Quadlet, UnitFlavor::Service] {
-            let (clone, units, change) = up(&original, flavor, &Templates::embedded()).unwrap();
-            assert_eq!(clone, surge_clone(&original));
-            // The pod unit, then one per container (surge is rewritten for pods elsewhere).
+            let (units, change) = up(&original, flavor, &Templates::embedded()).unwrap();
             let rev = revision(&original);
             let instance = crate::layout::Instance::new("web", &rev);
             let names: Vec<String> = units.iter().map(|u| u.name.clone()).collect();
+            // Exactly the units the normal update then keeps: the same names, no copy.
             assert_eq!(
                 names,
                 [
                     instance.pod_unit_file(flavor).name,
-                    instance.container_unit_file("app-surge", flavor).name,
-                    instance.container_unit_file("side-surge", flavor).name,
+                    instance.container_unit_file("app", flavor).name,
+                    instance.container_unit_file("side", flavor).name,
                 ]
             );
-            assert!(units.iter().all(|u| u.content.contains(&rev)));
             assert_eq!(
                 change.actions.last(),
                 Some(&Action::Start {
-                    unit: instance.container_service("side-surge"),
+                    unit: instance.container_service("side"),
                     enable: false
                 })
             );
@@ -197,15 +168,25 @@ image = "img:side"
 
             let down = down("web", &units);
             assert_eq!(
-                down.actions,
-                units
+                down.actions.first(),
+                Some(&Action::RemoveUnit {
+                    path: units[2].path.clone(),
+                    unit: instance.container_service("side"),
+                }),
+                "containers before their pod"
+            );
+            assert_eq!(
+                down.actions.last(),
+                Some(&Action::RemoveInstanceDir {
+                    path: instance.pod_dir()
+                })
+            );
+            assert!(
+                !down
+                    .actions
                     .iter()
-                    .map(|u| Action::RemoveUnit {
-                        path: u.path.clone(),
-                        unit: service_name(&u.name),
-                    })
-                    .collect::<Vec<_>>(),
-                "no ForgetState: the record stays"
+                    .any(|a| matches!(a, Action::ForgetState { .. })),
+                "the record stays"
             );
         }
     }
