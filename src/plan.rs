@@ -289,7 +289,11 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
                 .units
                 .get(&service_name(&stale))
                 .is_some_and(|s| s.is_active());
-            reasons.push(format!("{stale} is no longer part of the DaemonSet"));
+            // A recorded file already gone (a script that failed after removing it) is removed
+            // again, idempotently, without a reason of its own.
+            if observed.unit_files.contains_key(&unit_path(&stale)) {
+                reasons.push(format!("{stale} is no longer part of the DaemonSet"));
+            }
             stale_files.push(stale);
         }
     }
@@ -451,7 +455,8 @@ fn describe(status: Option<&crate::observe::UnitStatus>) -> String {
             text.push_str(&format!(" (exit code {code})"));
         }
         if let Some(tail) = s.journal_tail.as_deref().filter(|t| !t.trim().is_empty()) {
-            text.push_str(&format!(": {}", tail.trim_end().replace('\n', " | ")));
+            let lines: Vec<&str> = tail.lines().filter(|l| !l.trim().is_empty()).collect();
+            text.push_str(&format!(": {}", lines.join(" | ")));
         }
     }
     text

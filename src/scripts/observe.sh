@@ -57,9 +57,9 @@ if [ -n "$units" ]; then
   systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,UnitFileState,NRestarts,ActiveEnterTimestamp,NeedDaemonReload,ExecMainStatus -- $units 2>/dev/null |
     sed 's/^$/unitend/; /^unitend$/!s/^/prop /'
   echo unitend
-  # The tail of each failed unit's journal (a failed init container's output), bounded.
+  # The tail of each failed unit's journal: the container's own output (SyslogIdentifier=%N), bounded.
   for u in $(systemctl list-units --state=failed --plain --no-legend -- $units 2>/dev/null | awk '{print $1}'); do
-    echo "journal $u $(journalctl -u "$u" -n "$JL" --no-pager -o cat 2>/dev/null | tail -c "$JB" | base64 -w0)"
+    echo "journal $u $(journalctl -u "$u" -t "${u%.service}" -n "$JL" --no-pager -o cat 2>/dev/null | tail -c "$JB" | base64 -w0)"
   done
   podman ps -a --filter label=dsctl.daemonset --format 'container	{{.Names}}	{{.State}}	{{.Image}}	{{index .Labels "dsctl.revision"}}	{{index .Labels "dsctl.daemonset"}}	{{index .Labels "dsctl.container"}}	{{.PodName}}' 2>/dev/null
 fi
