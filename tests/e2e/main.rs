@@ -6,6 +6,7 @@
 
 mod day2;
 mod harness;
+mod pods;
 mod rollout;
 
 use std::time::{Duration, Instant};
