@@ -158,3 +158,89 @@ fn pc_failing_init_keeps_the_app_down_is_reported_and_halts_the_rollout() {
     let out = scene.dsctl(&["apply", "-f", path_str(&good)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+fn surge_spec(name: &str, tag: &str) -> String {
+    format!(
+        r#"apiVersion = "apps/v1"
+kind = "DaemonSet"
+[metadata]
+name = "{name}"
+[spec]
+minReadySeconds = 1
+[spec.selector.matchLabels]
+app = "{name}"
+[spec.updateStrategy]
+type = "RollingUpdate"
+rollingUpdate = {{ maxUnavailable = 0, maxSurge = 1 }}
+[spec.template.metadata.labels]
+app = "{name}"
+[[spec.template.spec.containers]]
+name = "web"
+image = "localhost/dsctl-test/web:{tag}"
+imagePullPolicy = "IfNotPresent"
+[[spec.template.spec.containers.ports]]
+containerPort = 8080
+[spec.template.spec.containers.readinessProbe]
+httpGet = {{ path = "/healthz", port = 8080 }}
+periodSeconds = 1
+failureThreshold = 2
+"#
+    )
+}
+
+/// maxSurge as Kubernetes: the new revision's pod runs beside the old one until it is
+/// available, then the old goes; never two pods of one revision, never none.
+#[test]
+#[ignore]
+fn pc_max_surge_runs_the_new_pod_beside_the_old_never_two_of_one_revision() {
+    let _fleet_lock = serial();
+    let fleet = Fleet::get();
+    let hosts = fleet.of_suite("trixie", 2);
+    let scene = Scene::new(&fleet, &hosts);
+    let name = "pc-surge";
+    scene.own(&[name]);
+    let v1 = scene.spec("v1.toml", &surge_spec(name, "1"));
+    let out = scene.dsctl(&["apply", "-f", path_str(&v1)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pollers: Vec<_> = hosts
+        .iter()
+        .map(|h| {
+            let (host, stop) = (h.name.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    seen.push(pods(&host, "pc-surge"));
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                seen
+            })
+        })
+        .collect();
+    let v2 = scene.spec("v2.toml", &surge_spec(name, "2"));
+    let out = scene.dsctl(&["apply", "-f", path_str(&v2)]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for (h, poller) in hosts.iter().zip(pollers) {
+        let seen = poller.join().unwrap();
+        let most = seen.iter().map(Vec::len).max().unwrap_or(0);
+        eprintln!(
+            "{}: {} polls, at most {most} pods at once",
+            h.name,
+            seen.len()
+        );
+        for pods in &seen {
+            assert!(!pods.is_empty(), "{}: never without an instance", h.name);
+            let distinct: std::collections::BTreeSet<_> = pods.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                pods.len(),
+                "{}: two pods of one revision",
+                h.name
+            );
+            assert!(pods.len() <= 2, "{}: {pods:?}", h.name);
+        }
+        let now = pods(&h.name, name);
+        assert_eq!(now.len(), 1, "{}: the old pod is gone: {now:?}", h.name);
+    }
+}
