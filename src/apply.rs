@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::batches::{HostChanges, Policy, schedule};
 use crate::daemonset::DaemonSet;
+use crate::host_facts::HostFacts;
 use crate::host_script::{self, EXIT_LOCKED};
 use crate::intent::host_intent;
 use crate::inventory::Host;
@@ -19,7 +20,7 @@ use crate::observe::{self, Observation};
 use crate::plan::Change;
 use crate::plan::{ChangeKind, HostIntent, HostPlan, plan_host};
 use crate::progress::{Phase, Progress};
-use crate::render::{Templates, UnitFile};
+use crate::render::Templates;
 use crate::rollout_math::resolve_budget;
 use crate::ssh::{ExecOutput, RemoteHost};
 use crate::surge;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub restart: Option<String>,
     /// Where the rollout's progress goes (bars, lines or nothing).
     pub progress: Arc<dyn Progress>,
+    /// `--max-unreachable`: beyond it, no disruptive wave starts.
+    pub max_unreachable: Option<crate::unreachable::MaxUnreachable>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -206,7 +209,8 @@ fn plan_for(
                 .settings
                 .unit_flavor
                 .unwrap_or_else(|| observed.detected_flavor());
-            let mut intent = host_intent(specs, host, flavor, templates, settings.prune)
+            let facts = HostFacts::observed(host, &observed.host);
+            let mut intent = host_intent(specs, host, &facts, flavor, templates, settings.prune)
                 .map_err(|e| e.to_string())?;
             intent.restart.extend(settings.restart.clone());
             intent
@@ -245,6 +249,22 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
     };
     if !calm.is_empty() {
         run_wave(runs, &ctx, &calm, "calm").await;
+    }
+    if let Some(limit) = settings.max_unreachable {
+        let down: Vec<&str> = runs
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Unreachable(_)))
+            .map(|r| r.host.as_str())
+            .collect();
+        if let Some(why) = crate::unreachable::refusal(limit, &down, runs.len()) {
+            for (i, run) in runs.iter_mut().enumerate() {
+                if run.outcome == Outcome::Changed && disrupts(run) {
+                    run.outcome = Outcome::Halted(why.clone());
+                    settings.progress.host(&hosts[i].name, Phase::Halted);
+                }
+            }
+            return;
+        }
     }
 
     let policies = policies(runs, hosts, specs, &pull_failures);
@@ -416,21 +436,13 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     let mut tasks = Vec::new();
     for &i in wave {
         let run = &runs[i];
-        let (Some(remote), Some(plan), Some(observed)) = (
-            ctx.remotes[i].clone(),
-            run.plan.as_ref(),
-            run.observation.as_ref(),
-        ) else {
+        let (Some(remote), Some(plan)) = (ctx.remotes[i].clone(), run.plan.as_ref()) else {
             continue;
         };
         if run.outcome != Outcome::Changed {
             continue;
         }
-        let flavor = ctx.hosts[i]
-            .settings
-            .unit_flavor
-            .unwrap_or_else(|| observed.detected_flavor());
-        let surging: Result<Vec<_>, String> = plan
+        let surging: Vec<(DaemonSet, Change)> = plan
             .changes
             .iter()
             .filter(|c| c.disruptive)
@@ -442,14 +454,9 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
                     .map_err(|e| format!("daemonset/{}: surge instance: {e}", ds.name()))
             })
             .collect();
-        let surging = match surging {
-            Ok(s) if s.is_empty() => continue,
-            Ok(s) => s,
-            Err(e) => {
-                runs[i].outcome = Outcome::Failed(e);
-                continue;
-            }
-        };
+        if surging.is_empty() {
+            continue;
+        }
         ctx.settings
             .progress
             .host(&ctx.hosts[i].name, Phase::Surging);
@@ -470,11 +477,11 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     }
 }
 
-/// Starts one host's surge instances in one exec and waits until each is available; removes
-/// them again when one is not.
+/// Starts one host's new pods in one exec and waits until each is available; removes them
+/// again when one is not.
 async fn surge_host<R: RemoteHost>(
     remote: &R,
-    surging: Vec<(DaemonSet, Vec<UnitFile>, Change)>,
+    surging: Vec<(DaemonSet, Change)>,
     until: tokio::time::Instant,
     lock_timeout: u64,
     holder: &str,
@@ -487,7 +494,7 @@ async fn surge_host<R: RemoteHost>(
     let script = host_script::script(&changes, lock_timeout, holder);
     let result = async {
         let out = remote
-            .exec(&script, None)
+            .exec(&host_script::script(&changes, lock_timeout, holder), None)
             .await
             .map_err(|e| e.to_string())?;
         if let Outcome::Failed(e) = script_outcome(&out) {
@@ -504,9 +511,17 @@ async fn surge_host<R: RemoteHost>(
     let Err(e) = result else {
         return Ok(());
     };
-    let cleanup = match remove_surge(remote, &started, lock_timeout, holder).await {
-        Ok(()) => "it was removed".to_string(),
-        Err(c) => format!("removing it failed ({c}); the next apply removes it"),
+    let downs: Vec<Change> = changes.iter().map(surge::down).collect();
+    let cleanup = match remote
+        .exec(&host_script::script(&downs, lock_timeout, holder), None)
+        .await
+        .map_err(|e| e.to_string())
+        .map(|out| script_outcome(&out))
+    {
+        Ok(Outcome::Failed(c)) | Err(c) => {
+            format!("removing it failed ({c}); the next apply removes it")
+        }
+        Ok(_) => "it was removed".to_string(),
     };
     Err(format!(
         "{e}\nmaxSurge: the new instance did not become available beside the old one; {cleanup}, \
@@ -589,10 +604,16 @@ fn policies(
         .iter()
         .map(|ds| {
             let name = ds.name();
-            // Eligibility needs no observation, so unreachable hosts count as desired too.
+            // Unreachable hosts count as desired too, by their inventory labels (their
+            // well-known labels are not observed).
             let desired: Vec<usize> = (0..runs.len())
                 .filter(|i| {
-                    crate::eligibility::node_should_run_daemon_pod(ds, &hosts[*i]).should_run
+                    let host = &hosts[*i];
+                    let node = match &runs[*i].observation {
+                        Some(o) => HostFacts::observed(host, &o.host).node(host),
+                        None => host.clone(),
+                    };
+                    crate::eligibility::node_should_run_daemon_pod(ds, &node).should_run
                 })
                 .collect();
             let revision = crate::revision::revision(ds);
@@ -787,8 +808,15 @@ async fn revert<R: RemoteHost>(
             .settings
             .unit_flavor
             .unwrap_or_else(|| now.detected_flavor());
-        let intent =
-            host_intent(&previous, host, flavor, templates, false).map_err(|e| e.to_string())?;
+        let intent = host_intent(
+            &previous,
+            host,
+            &HostFacts::observed(host, &now.host),
+            flavor,
+            templates,
+            false,
+        )
+        .map_err(|e| e.to_string())?;
         let plan = plan_host(&intent, &now);
         let script =
             host_script::script(&plan.changes, settings.lock_timeout_secs, &settings.holder);

@@ -228,6 +228,14 @@ pub struct ApplyArgs {
     /// Print SSH connections and exec round trips per host.
     #[arg(long)]
     pub stats: bool,
+    /// apply: start no disruptive wave when more than N (or P%) of the targeted hosts are
+    /// unreachable (counted across the fleet); the unreachable hosts are named.
+    #[arg(long, value_name = "N|P%")]
+    pub max_unreachable: Option<crate::unreachable::MaxUnreachable>,
+    /// apply: write node-exporter textfile metrics here (hosts in sync, drifted, unreachable,
+    /// failed; the run's duration and time), atomically.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

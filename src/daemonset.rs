@@ -175,10 +175,12 @@ pub struct PodSpec {
     pub termination_grace_period_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
-    // k8s fields with no meaning on a bare host: warned about (see validate.rs).
-    #[serde(default, skip_serializing)]
+    // k8s fields with no meaning on a bare host: warned about (see validate.rs). The service
+    // account's name is still what the downward API's spec.serviceAccountName shows, so it is
+    // part of the template (and of its revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<toml::Value>,
     #[serde(default, skip_serializing)]
     pub automount_service_account_token: Option<toml::Value>,
@@ -192,8 +194,8 @@ pub struct PodSpec {
     pub image_pull_secrets: Option<toml::Value>,
     #[serde(default, skip_serializing)]
     pub scheduler_name: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub security_context: Option<toml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
     // k8s fields dsctl cannot honour on a bare host: refused (see validate.rs).
     #[serde(default, skip_serializing)]
     pub ephemeral_containers: Option<toml::Value>,
@@ -319,8 +321,37 @@ pub struct Volume {
     pub persistent_volume_claim: Option<toml::Value>,
     #[serde(default, skip_serializing)]
     pub projected: Option<toml::Value>,
-    #[serde(default, rename = "downwardAPI", skip_serializing)]
-    pub downward_api: Option<toml::Value>,
+    #[serde(
+        default,
+        rename = "downwardAPI",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub downward_api: Option<DownwardApiVolumeSource>,
+}
+
+/// A `downwardAPI` volume: files holding pod fields, written per host before the container
+/// starts (see `downward.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DownwardApiVolumeSource {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<DownwardApiVolumeFile>,
+    /// File mode bits; 0644 when absent, as the API server defaults it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DownwardApiVolumeFile {
+    /// Relative to the volume, without `..`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<ObjectFieldSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -373,8 +404,8 @@ pub struct Container {
     // k8s fields with no meaning here: warned about or refused (see validate.rs).
     #[serde(default, skip_serializing)]
     pub env_from: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub lifecycle: Option<toml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
     #[serde(default, skip_serializing)]
     pub termination_message_path: Option<toml::Value>,
     #[serde(default, skip_serializing)]
@@ -394,9 +425,50 @@ pub struct EnvVar {
     pub name: String,
     #[serde(default)]
     pub value: String,
-    /// Needs the API server (fieldRef, secretKeyRef …): refused (see validate.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvVarSource>,
+}
+
+/// `valueFrom`: the downward API is resolved per host at render time (see `downward.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvVarSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<ObjectFieldSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+    // Need ConfigMaps, Secrets or volume files: refused (see validate.rs).
     #[serde(default, skip_serializing)]
-    pub value_from: Option<toml::Value>,
+    pub config_map_key_ref: Option<toml::Value>,
+    #[serde(default, skip_serializing)]
+    pub secret_key_ref: Option<toml::Value>,
+    #[serde(default, skip_serializing)]
+    pub file_key_ref: Option<toml::Value>,
+}
+
+/// `fieldRef`: a field of the pod, such as `spec.nodeName` or `metadata.labels['app']`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectFieldSelector {
+    /// Defaults to "v1", as the API server defaults it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub field_path: String,
+}
+
+/// `resourceFieldRef`: a container's limit or request, such as `limits.memory`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceFieldSelector {
+    /// Another container of the pod; this container when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(default)]
+    pub resource: String,
+    /// The unit the value is given in (rounded up); 1 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divisor: Option<Quantity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -437,11 +509,27 @@ pub struct VolumeMount {
     pub mount_path: String,
     #[serde(default)]
     pub read_only: bool,
-    /// Refused (see validate.rs): a hostPath subPath is just a longer hostPath.
-    #[serde(default, skip_serializing)]
-    pub sub_path: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub mount_propagation: Option<toml::Value>,
+    /// A path inside the volume to mount instead of its root (relative, without `..`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_path: Option<String>,
+    /// A sub-path of the volume with `$(VAR)` references to the container's env, expanded per
+    /// host (`expansion::expand_sub_path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_path_expr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_propagation: Option<MountPropagation>,
+}
+
+/// How mounts under a volume's mount point travel between host and container
+/// (k8s `MountPropagationMode`; absent is None).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum MountPropagation {
+    /// `rprivate`: neither side sees the other's later mounts.
+    None,
+    /// `rslave`: the container sees mounts the host makes later.
+    HostToContainer,
+    /// `rshared`: both ways; Kubernetes allows it for privileged containers only.
+    Bidirectional,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -455,17 +543,94 @@ pub struct SecurityContext {
     pub run_as_group: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only_root_filesystem: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Capabilities>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_privilege_escalation: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_non_root: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<SeccompProfile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proc_mount: Option<ProcMount>,
     // Warned about (see validate.rs).
     #[serde(default, skip_serializing)]
-    pub capabilities: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub allow_privilege_escalation: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub run_as_non_root: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
     pub se_linux_options: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub seccomp_profile: Option<toml::Value>,
+}
+
+/// The pod-level security settings (k8s `PodSecurityContext`). runAsUser, runAsGroup,
+/// runAsNonRoot and seccompProfile are defaults for each container; supplementalGroups and
+/// fsGroup apply to every container. Read them through [`PodSpec::effective_security`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodSecurityContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_group: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_non_root: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supplemental_groups: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_group: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<SeccompProfile>,
+}
+
+/// Capabilities added to and dropped from the runtime's default set (names without `CAP_`,
+/// or `ALL`). As in the CRI, the drops apply first, so `drop = ["ALL"]` with `add` keeps
+/// exactly the added ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeccompProfile {
+    #[serde(rename = "type")]
+    pub kind: SeccompProfileType,
+    /// A path relative to the kubelet's seccomp root (`layout::SECCOMP_ROOT`), for Localhost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localhost_profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum SeccompProfileType {
+    RuntimeDefault,
+    Unconfined,
+    Localhost,
+}
+
+/// Whether /proc is masked (k8s `ProcMountType`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ProcMount {
+    #[default]
+    Default,
+    Unmasked,
+}
+
+/// The security settings a container runs with: its own, else the pod's (the kubelet's
+/// `DetermineEffectiveSecurityContext`), plus the pod's groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EffectiveSecurity {
+    pub privileged: bool,
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    pub run_as_non_root: bool,
+    pub read_only_root_filesystem: bool,
+    pub capabilities: Capabilities,
+    /// `allowPrivilegeEscalation`; absent means allowed, as in Kubernetes.
+    pub allow_privilege_escalation: bool,
+    pub seccomp_profile: Option<SeccompProfile>,
+    pub proc_mount: ProcMount,
+    /// The pod's supplementalGroups, then its fsGroup (as the kubelet adds it), deduplicated.
+    pub supplemental_groups: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -540,6 +705,39 @@ pub struct TcpSocketAction {
     pub host: Option<String>,
 }
 
+/// Hooks run after the container starts and before it is stopped (k8s `Lifecycle`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Lifecycle {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_start: Option<LifecycleHandler>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_stop: Option<LifecycleHandler>,
+    /// Refused (see validate.rs).
+    #[serde(default, skip_serializing)]
+    pub stop_signal: Option<toml::Value>,
+}
+
+/// One hook: exactly one of exec, httpGet, sleep (tcpSocket is deprecated and refused).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LifecycleHandler {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HttpGetAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep: Option<SleepAction>,
+    #[serde(default, skip_serializing)]
+    pub tcp_socket: Option<toml::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SleepAction {
+    pub seconds: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecAction {
@@ -556,6 +754,33 @@ impl DaemonSet {
     }
 }
 
+impl PodSpec {
+    /// The security settings `c` runs with: every container field as written, and the pod's
+    /// runAsUser, runAsGroup, runAsNonRoot and seccompProfile where the container sets none.
+    pub fn effective_security(&self, c: &Container) -> EffectiveSecurity {
+        let pod = self.security_context.clone().unwrap_or_default();
+        let sc = c.security_context.clone().unwrap_or_default();
+        let mut groups: Vec<i64> = Vec::new();
+        for g in pod.supplemental_groups.iter().chain(pod.fs_group.iter()) {
+            if !groups.contains(g) {
+                groups.push(*g);
+            }
+        }
+        EffectiveSecurity {
+            privileged: sc.privileged == Some(true),
+            run_as_user: sc.run_as_user.or(pod.run_as_user),
+            run_as_group: sc.run_as_group.or(pod.run_as_group),
+            run_as_non_root: sc.run_as_non_root.or(pod.run_as_non_root) == Some(true),
+            read_only_root_filesystem: sc.read_only_root_filesystem == Some(true),
+            capabilities: sc.capabilities.unwrap_or_default(),
+            allow_privilege_escalation: sc.allow_privilege_escalation != Some(false),
+            seccomp_profile: sc.seccomp_profile.or(pod.seccomp_profile),
+            proc_mount: sc.proc_mount.unwrap_or(ProcMount::Default),
+            supplemental_groups: groups,
+        }
+    }
+}
+
 impl Container {
     /// The pull policy in effect: as written, or Kubernetes' default (Always for `:latest` or
     /// no tag, unless pinned by digest; IfNotPresent otherwise).
@@ -568,5 +793,129 @@ impl Container {
                 Some(_) => PullPolicy::IfNotPresent,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(pod_sc: &str, container_sc: &str) -> (PodSpec, Container) {
+        let text = format!(
+            "containers = [{{ name = \"c\", image = \"i\", securityContext = {{ {container_sc} }} }}]\nsecurityContext = {{ {pod_sc} }}\n"
+        );
+        let pod: PodSpec = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let c = pod.containers[0].clone();
+        (pod, c)
+    }
+
+    /// The container's own value wins; the pod's fills in what the container leaves unset;
+    /// the groups are the pod's alone.
+    #[test]
+    fn effective_security_pod_vs_container() {
+        let base = EffectiveSecurity {
+            allow_privilege_escalation: true,
+            ..Default::default()
+        };
+        let cases: Vec<(&str, &str, &str, EffectiveSecurity)> = vec![
+            ("nothing", "", "", base.clone()),
+            (
+                "pod user",
+                "runAsUser = 1000, runAsGroup = 100",
+                "",
+                EffectiveSecurity {
+                    run_as_user: Some(1000),
+                    run_as_group: Some(100),
+                    ..base.clone()
+                },
+            ),
+            (
+                "container user wins",
+                "runAsUser = 1000, runAsGroup = 100",
+                "runAsUser = 2000",
+                EffectiveSecurity {
+                    run_as_user: Some(2000),
+                    run_as_group: Some(100),
+                    ..base.clone()
+                },
+            ),
+            (
+                "pod runAsNonRoot",
+                "runAsNonRoot = true",
+                "",
+                EffectiveSecurity {
+                    run_as_non_root: true,
+                    ..base.clone()
+                },
+            ),
+            (
+                "container runAsNonRoot false wins",
+                "runAsNonRoot = true",
+                "runAsNonRoot = false",
+                base.clone(),
+            ),
+            (
+                "groups",
+                "supplementalGroups = [10, 20, 10], fsGroup = 20",
+                "",
+                EffectiveSecurity {
+                    supplemental_groups: vec![10, 20],
+                    ..base.clone()
+                },
+            ),
+            (
+                "fsGroup after supplementalGroups",
+                "supplementalGroups = [10], fsGroup = 5",
+                "",
+                EffectiveSecurity {
+                    supplemental_groups: vec![10, 5],
+                    ..base.clone()
+                },
+            ),
+            (
+                "pod seccomp",
+                "seccompProfile = { type = \"Unconfined\" }",
+                "",
+                EffectiveSecurity {
+                    seccomp_profile: Some(SeccompProfile {
+                        kind: SeccompProfileType::Unconfined,
+                        localhost_profile: None,
+                    }),
+                    ..base.clone()
+                },
+            ),
+            (
+                "container seccomp wins",
+                "seccompProfile = { type = \"Unconfined\" }",
+                "seccompProfile = { type = \"RuntimeDefault\" }",
+                EffectiveSecurity {
+                    seccomp_profile: Some(SeccompProfile {
+                        kind: SeccompProfileType::RuntimeDefault,
+                        localhost_profile: None,
+                    }),
+                    ..base.clone()
+                },
+            ),
+            (
+                "container-only fields",
+                "",
+                "privileged = true, readOnlyRootFilesystem = true, allowPrivilegeEscalation = false, procMount = \"Unmasked\", capabilities = { drop = [\"ALL\"] }",
+                EffectiveSecurity {
+                    privileged: true,
+                    read_only_root_filesystem: true,
+                    allow_privilege_escalation: false,
+                    proc_mount: ProcMount::Unmasked,
+                    capabilities: Capabilities {
+                        add: vec![],
+                        drop: vec!["ALL".into()],
+                    },
+                    ..base.clone()
+                },
+            ),
+        ];
+        for (name, pod_sc, container_sc, want) in cases {
+            let (pod, c) = pod(pod_sc, container_sc);
+            assert_eq!(pod.effective_security(&c), want, "{name}");
+        }
     }
 }

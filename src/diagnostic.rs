@@ -407,12 +407,17 @@ impl<'t> TomlSpans<'t> {
             .unwrap_or(0..0)
     }
 
-    /// The field path of the innermost key or value that contains `span` (used to name the
-    /// field of a deserialization error, which toml reports by span only).
+    /// The field path of the key or value that `span` is exactly, or else of the innermost
+    /// one that contains it (used to name the field of a deserialization error, which toml
+    /// reports by span only). Exact first: a table TOML makes implicitly (`spec` in
+    /// `[spec.template.metadata]`) has its key as its span, which the deeper header contains.
     pub fn field_at(&self, span: &Range<usize>) -> String {
-        let mut best = (0usize, String::new());
+        let mut best = Best::default();
         find_innermost(&self.root, "", 0, span, &mut best);
-        best.1
+        best.exact
+            .or(best.containing)
+            .map(|(_, f)| f)
+            .unwrap_or_default()
     }
 
     fn trail(&self, segments: &[Segment<'_>]) -> Trail {
@@ -465,18 +470,35 @@ fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
     outer.start <= inner.start && inner.end <= outer.end
 }
 
+/// The deepest field whose key or value is the span exactly, and the deepest that holds it.
+#[derive(Default)]
+struct Best {
+    exact: Option<(usize, String)>,
+    containing: Option<(usize, String)>,
+}
+
+impl Best {
+    fn offer(&mut self, depth: usize, field: &str, spans: &[Range<usize>], span: &Range<usize>) {
+        let deeper = |slot: &Option<(usize, String)>| slot.as_ref().is_none_or(|(d, _)| depth > *d);
+        if spans.iter().any(|s| s == span) && deeper(&self.exact) {
+            self.exact = Some((depth, field.to_string()));
+        }
+        if spans.iter().any(|s| contains(s, span)) && deeper(&self.containing) {
+            self.containing = Some((depth, field.to_string()));
+        }
+    }
+}
+
 fn find_innermost(
     table: &DeTable<'_>,
     path: &str,
     depth: usize,
     span: &Range<usize>,
-    best: &mut (usize, String),
+    best: &mut Best,
 ) {
     for (k, v) in table.iter() {
         let field = child(path, k.get_ref());
-        if (contains(&k.span(), span) || contains(&v.span(), span)) && depth + 1 > best.0 {
-            *best = (depth + 1, field.clone());
-        }
+        best.offer(depth + 1, &field, &[k.span(), v.span()], span);
         find_innermost_value(v.get_ref(), &field, depth + 1, span, best);
     }
 }
@@ -486,16 +508,14 @@ fn find_innermost_value(
     path: &str,
     depth: usize,
     span: &Range<usize>,
-    best: &mut (usize, String),
+    best: &mut Best,
 ) {
     match value {
         DeValue::Table(table) => find_innermost(table, path, depth, span, best),
         DeValue::Array(array) => {
             for (i, item) in array.iter().enumerate() {
                 let field = index(path, i);
-                if contains(&item.span(), span) && depth + 1 > best.0 {
-                    *best = (depth + 1, field.clone());
-                }
+                best.offer(depth + 1, &field, &[item.span()], span);
                 find_innermost_value(item.get_ref(), &field, depth + 1, span, best);
             }
         }
@@ -661,6 +681,10 @@ mountPath = "/var/log"
         let span = start..start + "[[spec.template.spec.containers]]".len();
         assert_eq!(spans.field_at(&span), "spec.template.spec.containers[1]");
         assert_eq!(spans.field_at(&(0..0)), "");
+        // An implicit table's span is its key in a deeper header, which that header holds.
+        let text = "[spec.template.metadata]\nlabels = {}\n";
+        let spans = TomlSpans::parse(text).unwrap();
+        assert_eq!(spans.field_at(&(1..5)), "spec");
     }
 
     #[test]

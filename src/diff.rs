@@ -76,6 +76,16 @@ pub fn host_diff(host: &str, plan: &HostPlan, observed: &Observation) -> String 
                 Action::ForgetState { daemonset } => {
                     let _ = writeln!(out, "{host}: daemonset/{daemonset}: record removed");
                 }
+                Action::RecordRevision {
+                    daemonset,
+                    revision,
+                    ..
+                } => {
+                    let _ = writeln!(
+                        out,
+                        "{host}: daemonset/{daemonset} history: + revision {revision} (OnDelete)"
+                    );
+                }
             }
         }
     }

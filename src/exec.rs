@@ -18,7 +18,7 @@ pub fn find_script(daemonset: &str) -> String {
         "C {{{{.Names}}}} {{{{index .Labels \"{LABEL_CONTAINER}\"}}}}"
     ));
     format!(
-        "{PODMAN} ps --filter label={filter} --filter status=running --format {format}\n\
+        "{PODMAN} ps --filter label={filter} --filter label={LABEL_CONTAINER} --filter status=running --format {format}\n\
          echo '{SPEC_MARK}'\n\
          cat {} 2>/dev/null || true\n",
         sh_quote(&spec_file(daemonset))

@@ -9,8 +9,10 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::daemonset::DaemonSet;
+use crate::eligibility::node_affinity::required_terms;
 use crate::eligibility::node_should_run_daemon_pod;
 use crate::inventory::Host;
+use crate::labels::{ARCH_LABEL, OS_LABEL};
 use crate::revision::revision;
 use crate::rollout_math::{BudgetError, resolve_budget};
 
@@ -55,7 +57,8 @@ pub fn explain(daemonsets: &[DaemonSet], hosts: &[Host]) -> Result<ExplainReport
             let hosts: Vec<HostReport> = hosts
                 .iter()
                 .map(|host| {
-                    let e = node_should_run_daemon_pod(ds, host);
+                    let mut e = node_should_run_daemon_pod(ds, host);
+                    e.reasons.extend(unobserved_labels(ds, host));
                     HostReport {
                         host: host.name.clone(),
                         should_run: e.should_run,
@@ -82,6 +85,35 @@ pub fn explain(daemonsets: &[DaemonSet], hosts: &[Host]) -> Result<ExplainReport
         })
         .collect::<Result<_, _>>()?;
     Ok(ExplainReport { daemonsets })
+}
+
+/// A caveat for each well-known label the verdict depends on (nodeSelector or required node
+/// affinity) that explain, which does not connect, has not observed: `apply` reads
+/// `kubernetes.io/arch` and `kubernetes.io/os` from the host unless the inventory pins them.
+fn unobserved_labels(ds: &DaemonSet, host: &Host) -> Vec<String> {
+    let spec = ds.pod_spec();
+    let mut keys: Vec<&str> = spec.node_selector.keys().map(String::as_str).collect();
+    if let Some(required) = required_terms(spec) {
+        for term in &required.node_selector_terms {
+            keys.extend(term.match_expressions.iter().map(|r| r.key.as_str()));
+        }
+    }
+    [
+        (ARCH_LABEL, "it is not known offline (apply reads uname -m on the host)"),
+        (
+            OS_LABEL,
+            "it is taken as linux offline (apply reads uname -s on the host)",
+        ),
+    ]
+    .into_iter()
+    .filter(|(label, _)| keys.contains(label) && !host.labels.contains_key(*label))
+    .map(|(label, how)| {
+        format!(
+            "this verdict depends on {label}, which the inventory does not pin for {}: {how}, so apply may decide otherwise",
+            host.name
+        )
+    })
+    .collect()
 }
 
 /// Two aligned tables: one line per DaemonSet with its revision and budget, then one row
@@ -260,6 +292,60 @@ taints = [{ key = "dedicated", value = "db", effect = "NoExecute" }]
         );
         assert_eq!(agent.revision.len(), 10);
         assert_ne!(agent.revision, ssd.revision);
+    }
+
+    /// A verdict on kubernetes.io/arch or kubernetes.io/os says that explain has not observed
+    /// it, unless the inventory pins it.
+    #[test]
+    fn verdicts_on_unobserved_well_known_labels_say_so() {
+        let spec: DaemonSet = toml::from_str(
+            &SPECS[1].replace(
+                "nodeSelector = { disktype = \"ssd\" }",
+                "nodeSelector = { \"kubernetes.io/arch\" = \"arm64\" }\naffinity = { nodeAffinity = { requiredDuringSchedulingIgnoredDuringExecution = { nodeSelectorTerms = [{ matchExpressions = [{ key = \"kubernetes.io/os\", operator = \"In\", values = [\"linux\"] }] }] } } }",
+            ),
+        )
+        .unwrap();
+        let inventory: InventoryFile = toml::from_str(
+            r#"
+[[hosts]]
+name = "pi"
+address = "192.0.2.1"
+labels = { "kubernetes.io/arch" = "arm64" }
+[[hosts]]
+name = "box"
+address = "192.0.2.2"
+"#,
+        )
+        .unwrap();
+        let report = explain(&[spec], &inventory.hosts()).unwrap();
+        let hosts = &report.daemonsets[0].hosts;
+        assert!(hosts[0].should_run);
+        let caveats = |h: &HostReport| -> Vec<String> {
+            h.reasons
+                .iter()
+                .filter(|r| r.contains("does not pin"))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(caveats(&hosts[0]).len(), 1, "{:?}", hosts[0].reasons);
+        assert!(caveats(&hosts[0])[0].contains("kubernetes.io/os"));
+        assert!(!hosts[1].should_run);
+        let box_caveats = caveats(&hosts[1]);
+        assert_eq!(box_caveats.len(), 2, "{box_caveats:?}");
+        assert!(
+            box_caveats[0].contains("kubernetes.io/arch") && box_caveats[0].contains("uname -m")
+        );
+        // A DaemonSet that does not select on them gets no caveat.
+        assert!(report_has_no_caveats(&self::report()));
+    }
+
+    fn report_has_no_caveats(report: &ExplainReport) -> bool {
+        report
+            .daemonsets
+            .iter()
+            .flat_map(|d| &d.hosts)
+            .flat_map(|h| &h.reasons)
+            .all(|r| !r.contains("does not pin"))
     }
 
     #[test]

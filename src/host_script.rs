@@ -60,8 +60,14 @@ record() {
       mkdir -p "$n/history/$old"
       for f in spec.json number cause recorded; do [ ! -f "$d/$f" ] || cp "$d/$f" "$n/history/$old/"; done
     fi
-    for h in "$n"/history/*/number; do [ ! -f "$h" ] || [ "$(cat "$h")" -le "$num" ] || num=$(cat "$h"); done
-    num=$((num + 1))
+    if [ -f "$n/history/$2/pending" ]; then
+      # Recorded but never applied (OnDelete): the revision keeps its number. (An earlier
+      # applied revision that comes back, as `rollout undo` does, takes the next number.)
+      num=$(cat "$n/history/$2/number")
+    else
+      for h in "$n"/history/*/number; do [ ! -f "$h" ] || [ "$(cat "$h")" -le "$num" ] || num=$(cat "$h"); done
+      num=$((num + 1))
+    fi
     date +%s > "$n/recorded"
   fi
   echo "$num" > "$n/number"
@@ -70,6 +76,18 @@ record() {
   for h in "$n"/history/*/; do [ ! -d "$h" ] || echo "$(cat "$h/number" 2>/dev/null || echo 0) $h"; done |
     sort -n | head -n "-$3" | while read -r _ h; do rm -rf "$h"; done
   rm -rf "$d"; mv "$n" "$d"
+}
+# pending DS REV: move the prepared $S/daemonsets/.DS.pending into DS's history as REV, with
+# the next number, without making it current (OnDelete's new revision).
+pending() {
+  d="$S/daemonsets/$1"; p="$S/daemonsets/.$1.pending"
+  if [ ! -d "$d" ] || [ -d "$d/history/$2" ]; then rm -rf "$p"; return 0; fi
+  num=$(cat "$d/number" 2>/dev/null || echo 0)
+  for h in "$d"/history/*/number; do [ ! -f "$h" ] || [ "$(cat "$h")" -le "$num" ] || num=$(cat "$h"); done
+  echo $((num + 1)) > "$p/number"
+  date +%s > "$p/recorded"
+  : > "$p/pending"
+  mkdir -p "$d/history"; mv "$p" "$d/history/$2"
 }
 # fail UNIT: print why a unit did not start, then stop the script.
 fail() {
@@ -132,6 +150,9 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
             reload = true;
         }
     }
+    // Reload before any start too: a unit file written by a run that was cut before its reload
+    // is otherwise "not found" (Quadlet) or stale.
+    reload |= actions().any(|a| matches!(a, Action::Start { .. } | Action::Restart { .. }));
     if reload {
         s.push_str("systemctl daemon-reload\n");
     }
@@ -370,5 +391,60 @@ mod tests {
         assert_eq!(read("daemonsets/web/number").unwrap(), "5");
         assert!(read("daemonsets/web/history/b/number").is_err());
         assert_eq!(read("daemonsets/web/history/d/number").unwrap(), "4");
+    }
+
+    /// OnDelete: a revision recorded without being applied is listed with the next number at
+    /// once, nothing current changes, and it keeps that number when it is applied later.
+    #[test]
+    fn an_on_delete_revision_is_recorded_then_keeps_its_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().to_str().unwrap();
+        let run = |action: Action| {
+            let script = script(&[change(vec![action])], 5, "test").replace(STATE_DIR, state);
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let applied = |revision: &str| Action::RecordState {
+            daemonset: "web".into(),
+            revision: revision.into(),
+            units: vec![],
+            spec_json: format!("{{\"rev\":\"{revision}\"}}"),
+            cause: String::new(),
+            history_limit: 10,
+        };
+        let pending = |revision: &str| Action::RecordRevision {
+            daemonset: "web".into(),
+            revision: revision.into(),
+            spec_json: format!("{{\"rev\":\"{revision}\"}}"),
+            cause: "new image".into(),
+        };
+        let read = |path: &str| {
+            std::fs::read_to_string(dir.path().join(path)).map(|s| s.trim().to_string())
+        };
+        run(applied("a"));
+        run(pending("b"));
+        run(pending("b"));
+        assert_eq!(read("daemonsets/web/revision").unwrap(), "a");
+        assert_eq!(read("daemonsets/web/number").unwrap(), "1");
+        assert_eq!(read("daemonsets/web/history/b/number").unwrap(), "2");
+        assert_eq!(
+            read("daemonsets/web/history/b/spec.json").unwrap(),
+            "{\"rev\":\"b\"}"
+        );
+        assert_eq!(read("daemonsets/web/history/b/cause").unwrap(), "new image");
+        // The instance is deleted and comes back at b.
+        run(applied("b"));
+        assert_eq!(read("daemonsets/web/revision").unwrap(), "b");
+        assert_eq!(read("daemonsets/web/number").unwrap(), "2");
+        assert_eq!(read("daemonsets/web/history/a/number").unwrap(), "1");
+        assert!(read("daemonsets/web/history/b/number").is_err());
     }
 }

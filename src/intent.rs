@@ -2,16 +2,19 @@
 
 use crate::daemonset::{DaemonSet, UpdateStrategyType};
 use crate::eligibility::node_should_run_daemon_pod;
+use crate::host_facts::HostFacts;
 use crate::inventory::{Host, UnitFlavor};
 use crate::plan::{DesiredDaemonSet, HostIntent, Placement};
 use crate::render::{RenderError, Templates, render_daemonset};
 use crate::revision::revision;
 
 /// The host's intent for every DaemonSet in `specs`. `flavor` is the host's inventory override
-/// or else what the observe round trip detected.
+/// or else what the observe round trip detected; `facts` are what it learned about the host
+/// (its well-known node labels decide eligibility, and the downward API renders from them).
 pub fn host_intent(
     specs: &[DaemonSet],
     host: &Host,
+    facts: &HostFacts,
     flavor: UnitFlavor,
     templates: &Templates,
     prune: bool,
@@ -20,10 +23,11 @@ pub fn host_intent(
         prune,
         ..Default::default()
     };
+    let node = facts.node(host);
     for ds in specs {
-        let verdict = node_should_run_daemon_pod(ds, host);
+        let verdict = node_should_run_daemon_pod(ds, &node);
         let placement = if verdict.should_run {
-            Placement::Run(desired(ds, flavor, templates)?)
+            Placement::Run(desired(ds, facts, flavor, templates)?)
         } else if verdict.should_continue_running {
             Placement::Keep
         } else {
@@ -34,14 +38,16 @@ pub fn host_intent(
     Ok(intent)
 }
 
-/// The DaemonSet's units for this flavour, with its revision and the spec to record.
+/// The DaemonSet's units on this host in this flavour, with its revision (one for all hosts)
+/// and the spec to record.
 pub fn desired(
     ds: &DaemonSet,
+    facts: &HostFacts,
     flavor: UnitFlavor,
     templates: &Templates,
 ) -> Result<DesiredDaemonSet, RenderError> {
     let revision = revision(ds);
-    let units = render_daemonset(ds, &revision, flavor, templates)?;
+    let units = render_daemonset(ds, &revision, facts, flavor, templates)?;
     let spec_json = serde_json::to_string_pretty(ds).expect("a DaemonSet always serializes");
     Ok(DesiredDaemonSet {
         name: ds.name().to_string(),

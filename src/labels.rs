@@ -17,6 +17,9 @@ use crate::k8s_names;
 pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 /// The label every Kubernetes node carries with its OS; dsctl hosts are Linux.
 pub const OS_LABEL: &str = "kubernetes.io/os";
+/// The label every Kubernetes node carries with its CPU architecture (GOARCH); dsctl learns it
+/// from the host when it connects (`host_facts.rs`).
+pub const ARCH_LABEL: &str = "kubernetes.io/arch";
 
 /// A host's labels as Kubernetes would show them on its Node: the inventory's labels plus
 /// the well-known `kubernetes.io/hostname` and `kubernetes.io/os=linux` that the kubelet

@@ -25,6 +25,9 @@ pub const SERVICE_DIR: &str = "/etc/systemd/system";
 pub const QUADLET_DIR: &str = "/etc/containers/systemd";
 /// Where podman lives on Debian (and Fedora, RHEL, Ubuntu).
 pub const PODMAN: &str = "/usr/bin/podman";
+/// Where `seccompProfile.localhostProfile` paths are relative to: the kubelet's default
+/// (`--root-dir`/seccomp), so a host that ran a kubelet keeps its profiles where they were.
+pub const SECCOMP_ROOT: &str = "/var/lib/kubelet/seccomp";
 
 /// Every name dsctl gives a unit, pod or container starts with this.
 pub const PREFIX: &str = "dsctl_";
@@ -38,6 +41,12 @@ pub const LABEL_CONTAINER: &str = "dsctl.container";
 /// A DaemonSet's record directory.
 pub fn daemonset_dir(daemonset: &str) -> String {
     format!("{DAEMONSETS_DIR}/{daemonset}")
+}
+
+/// The applied unit files in a DaemonSet's record (a container unit's file stem is its
+/// container's name, in both layouts).
+pub fn record_units_dir(daemonset: &str) -> String {
+    format!("{}/units", daemonset_dir(daemonset))
 }
 
 /// The applied spec (JSON) in a DaemonSet's record.
@@ -128,6 +137,12 @@ impl<'a> Instance<'a> {
     /// would be filled with the image's files), is shared by the pod's containers, survives
     /// their restarts and goes with the instance.
     pub fn empty_dir(&self, volume: &str) -> String {
+        format!("{}/volumes/{volume}", self.pod_dir())
+    }
+
+    /// A downwardAPI volume: a directory of the instance whose files dsctl writes before the
+    /// containers start.
+    pub fn downward_api_dir(&self, volume: &str) -> String {
         format!("{}/volumes/{volume}", self.pod_dir())
     }
 
@@ -291,6 +306,7 @@ mod tests {
             i.pod_service(),
             "dsctl_node-exporter_0a1b2c3d4e-pod.service"
         );
+        assert_eq!(i.infra_name(), "dsctl_node-exporter_0a1b2c3d4e-infra");
         assert_eq!(
             i.pod_unit_file(UnitFlavor::Quadlet).path,
             "/etc/containers/systemd/dsctl_node-exporter_0a1b2c3d4e.pod"
@@ -334,6 +350,10 @@ mod tests {
             assert_eq!(owner_of_unit_file(file), Some(owner), "{file}");
         }
         assert_eq!(owner_of_unit_file("dsctl-node-exporter-main.service"), None);
+        let pod = instance_of_pod_service("dsctl_a.b_0a1b2c3d4e-pod.service").unwrap();
+        assert_eq!((pod.daemonset, pod.revision), ("a.b", "0a1b2c3d4e"));
+        assert!(instance_of_pod_service("dsctl_a.b_0a1b2c3d4e_c.service").is_none());
+        assert!(instance_of_pod_service("dsctl_../x_0a1b2c3d4e-pod.service").is_none());
         assert_eq!(
             revision_of_unit_file("dsctl_a.b_0a1b2c3d4e-pod.service"),
             Some("0a1b2c3d4e")

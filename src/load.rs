@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue};
 
 use crate::daemonset::DaemonSet;
-use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, TomlSpans, child, index};
+use crate::diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile, TomlSpans, child, index};
 use crate::inventory::InventoryFile;
 use crate::validate::{self, Finding, Location, Target};
 use crate::yaml;
@@ -103,6 +103,164 @@ pub fn daemonsets(paths: &[PathBuf]) -> Result<LoadedSpecs, Diagnostics> {
     }
 }
 
+/// What `validate` reports per file: every spec file read, whether it is valid, and the
+/// DaemonSets that loaded.
+pub struct CheckedSpecs {
+    /// Each file read, in order, and whether it holds an error.
+    pub files: Vec<(Arc<SourceFile>, bool)>,
+    pub daemonsets: Vec<Loaded<DaemonSet>>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Like [`daemonsets`], but keeps going: which files are valid, and every diagnostic.
+pub fn check_daemonsets(paths: &[PathBuf]) -> CheckedSpecs {
+    let mut diags = Diagnostics::new();
+    let mut loaded = Vec::new();
+    let mut files = Vec::new();
+    for path in spec_files(paths, &mut diags) {
+        match read(&path) {
+            Ok(source) => {
+                let (objects, found) = parse_objects(&source);
+                files.push((Arc::clone(&source), !found.has_errors()));
+                diags.extend(found);
+                loaded.extend(objects);
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    let mut names = Diagnostics::new();
+    check_unique_names(&loaded, &mut names);
+    for d in names.iter() {
+        if let Some(file) = files.iter_mut().find(|(f, _)| Arc::ptr_eq(f, &d.file)) {
+            file.1 = false;
+        }
+    }
+    diags.extend(names);
+    CheckedSpecs {
+        files,
+        daemonsets: loaded,
+        diagnostics: diags,
+    }
+}
+
+/// Whether which hosts a DaemonSet runs on can depend on `field`: everything but the pod's
+/// runtime fields (containers, volumes, security …) under `spec.template.spec`.
+pub fn is_placement_field(field: &str) -> bool {
+    let Some(rest) = field.strip_prefix("spec.template.spec.") else {
+        return true;
+    };
+    let key = rest.split(['.', '[']).next().unwrap_or(rest);
+    PLACEMENT_KEYS.contains(&key)
+}
+
+/// The pod spec's fields that decide placement (the DaemonSet controller's
+/// `NodeShouldRunDaemonPod` reads only these).
+const PLACEMENT_KEYS: [&str; 4] = ["nodeSelector", "nodeName", "affinity", "tolerations"];
+
+/// For `explain`: the DaemonSets as placement needs them. An error in a field placement does
+/// not depend on (a container's, a volume's) becomes a warning, and when such an error keeps
+/// the whole document from loading, the placement fields alone are read.
+pub fn daemonsets_for_placement(paths: &[PathBuf]) -> Result<LoadedSpecs, Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let mut loaded = Vec::new();
+    for path in spec_files(paths, &mut diags) {
+        let source = match read(&path) {
+            Ok(source) => source,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        let (objects, found) = parse_objects(&source);
+        let placement_ok = found.iter().all(|d| {
+            d.severity != Severity::Error || (!d.field.is_empty() && !is_placement_field(&d.field))
+        });
+        if objects.is_empty() && placement_ok {
+            // serde stopped at a runtime field before validation ran: check the placement
+            // fields of the view, and keep their errors.
+            if let Some(view) = placement_view(&source) {
+                if let Some(spans) = TomlSpans::parse(&source.text) {
+                    let findings = validate::validate_daemonset(&view)
+                        .into_iter()
+                        .filter(|f| is_placement_field(&f.field))
+                        .collect();
+                    push_findings(&source, &spans, findings, &mut diags);
+                }
+                loaded.push(Loaded {
+                    value: view,
+                    source: Arc::clone(&source),
+                    name_span: None,
+                });
+            }
+        }
+        for mut d in found {
+            if placement_ok && d.severity == Severity::Error {
+                d.severity = Severity::Warning;
+                d.message = format!(
+                    "{} (explain goes on: placement does not depend on this field)",
+                    d.message
+                );
+            }
+            diags.push(d);
+        }
+        loaded.extend(objects);
+    }
+    check_unique_names(&loaded, &mut diags);
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok(LoadedSpecs {
+            daemonsets: loaded,
+            warnings: diags,
+        })
+    }
+}
+
+/// The document with only what placement reads: names, labels, and the pod's placement keys
+/// (with no containers). `None` when even that does not load.
+fn placement_view(source: &Arc<SourceFile>) -> Option<DaemonSet> {
+    let doc: toml::Table = toml::from_str(&source.text).ok()?;
+    let pick = |t: Option<&toml::Value>, keys: &[&str]| -> toml::Table {
+        let mut out = toml::Table::new();
+        if let Some(t) = t.and_then(toml::Value::as_table) {
+            for k in keys {
+                if let Some(v) = t.get(*k) {
+                    out.insert((*k).to_string(), v.clone());
+                }
+            }
+        }
+        out
+    };
+    let spec = doc.get("spec");
+    let template = spec.and_then(|s| s.get("template"));
+    let mut pod = pick(template.and_then(|t| t.get("spec")), &PLACEMENT_KEYS);
+    pod.insert("containers".into(), toml::Value::Array(vec![]));
+    let mut template_out = toml::Table::new();
+    template_out.insert(
+        "metadata".into(),
+        toml::Value::Table(pick(
+            template.and_then(|t| t.get("metadata")),
+            &["labels", "annotations"],
+        )),
+    );
+    template_out.insert("spec".into(), toml::Value::Table(pod));
+    let mut spec_out = pick(spec, &["selector"]);
+    spec_out.insert("template".into(), toml::Value::Table(template_out));
+    let mut out = pick(
+        Some(&toml::Value::Table(doc.clone())),
+        &["apiVersion", "kind"],
+    );
+    out.insert(
+        "metadata".into(),
+        toml::Value::Table(pick(
+            doc.get("metadata"),
+            &["name", "labels", "annotations"],
+        )),
+    );
+    out.insert("spec".into(), toml::Value::Table(spec_out));
+    toml::Value::Table(out).try_into().ok()
+}
+
 /// Reads and validates an inventory; warnings are dropped (see [`inventory_with_warnings`]).
 pub fn inventory(path: &Path) -> Result<Loaded<InventoryFile>, Diagnostics> {
     inventory_with_warnings(path).map(|(inventory, _)| inventory)
@@ -175,8 +333,12 @@ pub fn parse_daemonset(source: &Arc<SourceFile>) -> (Option<DaemonSet>, Diagnost
     (objects.into_iter().next().map(|o| o.value), diags)
 }
 
-fn yaml_diagnostic(source: &Arc<SourceFile>, err: yaml::YamlError) -> Diagnostic {
-    Diagnostic::error(source, err.field, err.message).with_span(Some(err.span))
+/// A YAML problem as a diagnostic of its file.
+pub fn yaml_diagnostic(source: &Arc<SourceFile>, err: yaml::YamlError) -> Diagnostic {
+    let help = err.help();
+    Diagnostic::error(source, err.field, err.message)
+        .with_span(Some(err.span))
+        .with_help(help)
 }
 
 /// One document, by its kind.
@@ -549,6 +711,7 @@ impl Walk {
             Walk::Spec => &[("template", Walk::Template)],
             Walk::Template => &[("metadata", Walk::TemplateMeta), ("spec", Walk::Pod)],
             Walk::Pod => &[
+                ("securityContext", Walk::Other(Location::PodSecurityContext)),
                 ("containers", Walk::Container),
                 ("initContainers", Walk::Container),
                 ("volumes", Walk::Other(Location::Volume)),
@@ -786,6 +949,37 @@ mod tests {
         }
         let (_, diags) = load("apiVersion = \"apps/v1\"\n");
         assert_eq!(diags[0].field, "kind");
+    }
+
+    #[test]
+    fn a_kind_dsctl_does_not_read_is_refused_by_its_kind() {
+        let (ds, diags) = load(&BASE.replace("\"DaemonSet\"", "\"ConfigMap\""));
+        assert!(ds.is_none());
+        assert_eq!(diags.len(), 1, "{diags:#?}");
+        assert_eq!(diags[0].field, "kind");
+        assert_eq!(
+            diags[0].message,
+            "unsupported kind `ConfigMap`: dsctl reads DaemonSet"
+        );
+        assert_eq!(
+            &diags[0].file.text[diags[0].span.clone().unwrap()],
+            "\"ConfigMap\""
+        );
+        // Read as YAML, each document on its own.
+        let source = Arc::new(SourceFile::new(
+            "t.yaml",
+            "kind: Secret\n---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: a}\n",
+        ));
+        let (objects, diags) = parse_objects(&source);
+        assert!(objects.is_empty());
+        let found: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            found,
+            vec![
+                "unsupported kind `Secret`: dsctl reads DaemonSet",
+                "missing required field `spec`"
+            ]
+        );
     }
 
     #[test]

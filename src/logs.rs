@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::host_script::sh_quote;
-use crate::layout::{LABEL_CONTAINER, LABEL_DAEMONSET, PODMAN};
+use crate::layout::{LABEL_CONTAINER, LABEL_DAEMONSET, PODMAN, record_units_dir};
 
 /// What the user asked of `dsctl logs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,11 +80,13 @@ pub fn host_script(query: &LogQuery, after_cursor: Option<&str>) -> String {
         "--filter label={}",
         sh_quote(&format!("{LABEL_DAEMONSET}={}", query.daemonset))
     );
-    if let Some(c) = &query.container {
-        filters.push_str(&format!(
+    // Only containers of the pod spec: a pod's infra container has no container label.
+    match &query.container {
+        Some(c) => filters.push_str(&format!(
             " --filter label={}",
             sh_quote(&format!("{LABEL_CONTAINER}={c}"))
-        ));
+        )),
+        None => filters.push_str(&format!(" --filter label={LABEL_CONTAINER}")),
     }
     let format = sh_quote(&format!(
         "{{{{.Names}}}} {{{{index .Labels \"{LABEL_CONTAINER}\"}}}} {{{{.ID}}}} {{{{.State}}}}"
@@ -94,6 +96,14 @@ pub fn host_script(query: &LogQuery, after_cursor: Option<&str>) -> String {
         None => format!("container of daemonset {}", query.daemonset),
     };
     let options = journal_options(query, after_cursor);
+    let only = match &query.container {
+        Some(c) => format!(
+            "case $n in *_{c}|*-{c}) ;; *) continue ;; esac; ",
+            c = sh_quote(c)
+        ),
+        None => String::new(),
+    };
+    let units = sh_quote(&record_units_dir(&query.daemonset));
     let select = if query.previous {
         // The newest container ID in the journal that is not the running one: the last
         // instance that terminated (the running one, if any, is the current instance).
@@ -114,6 +124,16 @@ pub fn host_script(query: &LogQuery, after_cursor: Option<&str>) -> String {
         r#"set -eu
 podman() {{ {PODMAN} "$@"; }}
 found=$(podman ps -a {filters} --format {format})
+if [ -z "$found" ]; then
+  # Between a crash and its restart a --rm container is gone from podman, but its lines are
+  # in the journal under its name: the stem of its unit file in the host's record.
+  for f in {units}/*; do
+    [ -f "$f" ] || continue
+    n=${{f##*/}}; n=${{n%.*}}; {only}found="$found$n $n - gone
+"
+  done
+  found=$(printf '%s' "$found")
+fi
 if [ -z "$found" ]; then echo "no {what} here" >&2; exit 3; fi
 printf '%s\n' "$found" | while read -r name container id state; do printf 'C %s %s\n' "$name" "$container"; done
 set --
@@ -458,6 +478,7 @@ mod tests {
         assert!(script.contains("--filter label='dsctl.daemonset=web'"));
         assert!(script.contains("--filter label='dsctl.container=app'"));
         assert!(script.contains("CONTAINER_NAME=\"$name\""));
+        assert!(host_script(&query(), None).contains("--filter label=dsctl.container "));
         q.previous = true;
         assert!(host_script(&q, None).contains("CONTAINER_ID_FULL=\"$prev\""));
         for script in [host_script(&q, None), host_script(&query(), Some("c'x"))] {

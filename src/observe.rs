@@ -2,6 +2,7 @@
 //! parser of its line records into an [`Observation`].
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -27,6 +28,8 @@ pub const JOURNAL_TAIL_BYTES: usize = 1000;
 pub struct Observation {
     /// The host's clock, in Unix seconds, so ages don't depend on the laptop's clock.
     pub now: u64,
+    /// What the host says about itself (see `host_facts.rs`).
+    pub host: HostInfo,
     /// `None` when podman is not installed.
     pub podman_version: Option<String>,
     pub quadlet_generator: bool,
@@ -40,6 +43,26 @@ pub struct Observation {
     pub contents: BTreeMap<String, String>,
     pub units: BTreeMap<String, UnitStatus>,
     pub containers: BTreeMap<String, ContainerStatus>,
+}
+
+/// The host's own facts, as the observe script reports them; `host_facts.rs` makes them the
+/// downward API's values and the well-known node labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HostInfo {
+    /// The address the SSH connection reached (`$SSH_CONNECTION`'s third field).
+    pub server_ip: Option<IpAddr>,
+    /// Global addresses by interface (`ip -o addr show scope global`).
+    pub addresses: Vec<(String, IpAddr)>,
+    /// `uname -s`.
+    pub kernel: Option<String>,
+    /// `uname -m`.
+    pub machine: Option<String>,
+    /// `nproc`.
+    pub cpus: Option<u32>,
+    /// MemTotal from /proc/meminfo, in KiB.
+    pub memory_kib: Option<u64>,
+    /// The size of the file system under /var/lib/containers, in KiB.
+    pub storage_kib: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -179,6 +202,24 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
         let (kind, rest) = line.split_once([' ', '\t']).unwrap_or((line, ""));
         match kind {
             "now" => obs.now = rest.trim().parse().map_err(|_| malformed("bad clock"))?,
+            // Host facts: a value the host could not give is left unknown, never an error.
+            "hostip" => obs.host.server_ip = rest.trim().parse().ok(),
+            "hostaddr" => {
+                if let Some((iface, addr)) = rest.split_once(' ')
+                    && let Ok(ip) = addr.trim().parse()
+                {
+                    let iface = iface.split('@').next().unwrap_or(iface);
+                    obs.host.addresses.push((iface.to_string(), ip));
+                }
+            }
+            "uname" => {
+                let mut words = rest.split_whitespace();
+                obs.host.kernel = words.next().map(str::to_string);
+                obs.host.machine = words.next().map(str::to_string);
+            }
+            "cpus" => obs.host.cpus = rest.trim().parse().ok().filter(|n| *n > 0),
+            "memtotal" => obs.host.memory_kib = rest.trim().parse().ok().filter(|n| *n > 0),
+            "storage" => obs.host.storage_kib = rest.trim().parse().ok().filter(|n| *n > 0),
             "podman" => {
                 obs.podman_version = (rest != "-" && !rest.is_empty()).then(|| rest.to_string())
             }
@@ -374,6 +415,14 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = "dsctl-observe 1
+hostip 10.213.0.11
+hostaddr podman0 10.88.0.1
+hostaddr eth0 10.213.0.11
+hostaddr eth0@if7 fd00::11
+uname Linux x86_64
+cpus 2
+memtotal 24683652
+storage 264212084
 now 1700000000
 podman 5.4.2
 quadlet yes
@@ -399,6 +448,23 @@ end
     fn parses_every_record_kind() {
         let obs = parse(SAMPLE).unwrap();
         assert_eq!(obs.now, 1_700_000_000);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            obs.host,
+            HostInfo {
+                server_ip: Some(ip("10.213.0.11")),
+                addresses: vec![
+                    ("podman0".into(), ip("10.88.0.1")),
+                    ("eth0".into(), ip("10.213.0.11")),
+                    ("eth0".into(), ip("fd00::11")),
+                ],
+                kernel: Some("Linux".into()),
+                machine: Some("x86_64".into()),
+                cpus: Some(2),
+                memory_kib: Some(24_683_652),
+                storage_kib: Some(264_212_084),
+            }
+        );
         assert_eq!(obs.podman_version.as_deref(), Some("5.4.2"));
         assert_eq!(obs.detected_flavor(), UnitFlavor::Quadlet);
         assert_eq!(obs.lock_holder, None);
@@ -421,6 +487,20 @@ end
         assert_eq!(
             obs.containers["dsctl-web-web"].revision.as_deref(),
             Some("0123456789")
+        );
+    }
+
+    /// A host without `ip`, `nproc` or SSH_CONNECTION (sudo drops it) still observes.
+    #[test]
+    fn missing_host_facts_are_unknown() {
+        let text = "dsctl-observe 1\nhostip \nuname Linux\ncpus \nmemtotal \nstorage \nend\n";
+        let obs = parse(text).unwrap();
+        assert_eq!(
+            obs.host,
+            HostInfo {
+                kernel: Some("Linux".into()),
+                ..Default::default()
+            }
         );
     }
 

@@ -65,6 +65,8 @@ pub enum ChangeKind {
     Prune,
     /// `rollout restart`: same revision, restarted within the budget.
     Restart,
+    /// OnDelete: a new revision recorded in the host's history, no instance touched.
+    Record,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -147,7 +149,8 @@ pub fn plan_host(intent: &HostIntent, observed: &Observation) -> HostPlan {
                 plan.notes.push(format!(
                     "{name}: OnDelete: the running instance keeps its revision until it is deleted \
                  (dsctl delete pod HOST {name})"
-                ))
+                ));
+                plan.changes.extend(record_on_delete(desired, observed));
             }
             Placement::Run(desired) => {
                 if let Some(change) = converge(desired, observed) {
@@ -388,6 +391,11 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
     if removes.is_empty() && writes.is_empty() && starts.is_empty() && !reload && record_current {
         return None;
     }
+    // An update stops the old revision's pod (its units have other names), unless the new pod
+    // already runs (a maxSurge step), and a hand-edited unit is restarted: either takes an
+    // active instance out of service.
+    let disruptive = (stops_active && !starts.is_empty())
+        || (any_was_active && starts.iter().any(|a| matches!(a, Action::Restart { .. })));
     let kind = match record.and_then(|r| r.revision.as_deref()) {
         None if !holds(observed, &desired.name) => ChangeKind::Create,
         Some(rev) if rev != desired.revision => ChangeKind::Update,
@@ -577,6 +585,18 @@ mod tests {
             Observation,
             Vec<(ChangeKind, bool)>,
         );
+        let recorded = {
+            let mut o = host("r1", "v1", "active");
+            let record = o.daemonsets.get_mut("web").expect("the web record");
+            record.history.insert(
+                "r2".into(),
+                crate::observe::HistoryEntry {
+                    number: 2,
+                    ..Default::default()
+                },
+            );
+            o
+        };
         let cases: Vec<Case> = vec![
             (
                 "empty host gets it",
@@ -645,9 +665,15 @@ mod tests {
                 vec![],
             ),
             (
-                "OnDelete keeps a running old revision",
+                "OnDelete keeps a running old revision and records the new one",
                 Placement::Run(on_delete("r2", "v2")),
                 host("r1", "v1", "active"),
+                vec![(ChangeKind::Record, false)],
+            ),
+            (
+                "OnDelete records the new revision once",
+                Placement::Run(on_delete("r2", "v2")),
+                recorded,
                 vec![],
             ),
             (
@@ -912,6 +938,54 @@ mod tests {
         }
     }
 
+    fn pod_desired(revision: &str) -> DesiredDaemonSet {
+        DesiredDaemonSet {
+            units: pod_units(revision, revision),
+            ..desired(revision, "")
+        }
+    }
+
+    /// A host whose record and units are `units` at `revision`, every service `state`.
+    fn pod_host(revision: &str, units: &[UnitFile], state: &str) -> Observation {
+        let mut obs = Observation::default();
+        let mut record = RecordedDaemonSet {
+            revision: Some(revision.into()),
+            ..Default::default()
+        };
+        for u in units {
+            record.units.insert(u.name.clone(), content_sha(&u.content));
+            add_unit(&mut obs, u, state);
+        }
+        obs.daemonsets.insert("web".into(), record);
+        obs
+    }
+
+    fn add_unit(obs: &mut Observation, u: &UnitFile, state: &str) {
+        obs.unit_files
+            .insert(u.path.clone(), content_sha(&u.content));
+        obs.units.insert(
+            service_name(&u.name),
+            UnitStatus {
+                active_state: state.into(),
+                unit_file_state: "generated".into(),
+                ..Default::default()
+            },
+        );
+    }
+
+    fn removed(plan: &HostPlan) -> Vec<String> {
+        plan.changes
+            .iter()
+            .flat_map(|c| &c.actions)
+            .filter_map(|a| match a {
+                Action::RemoveUnit { unit, .. } => Some(unit.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Instances are named by revision: an update stops and removes the old pod (first, so
+    /// that its hostPorts are free) and starts the new one; it takes an instance down.
     #[test]
     fn update_stops_the_old_pod_before_the_new_one_starts_and_removes_its_dir() {
         let plan = plan_host(&run(pod_desired("web", R2)), &pod_host(R1, "active"));

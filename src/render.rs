@@ -30,14 +30,15 @@ use serde::Serialize;
 
 use crate::daemonset::{Container, DaemonSet};
 use crate::escape::{self, EscapeError};
+use crate::host_facts::HostFacts;
 use crate::inventory::UnitFlavor;
 use crate::layout::{Instance, Role};
 
 pub use crate::layout::{PODMAN, QUADLET_DIR, SERVICE_DIR};
 pub use plan::{
     ContainerPlan, DEFAULT_GRACE_SECS, EmptyDir, Mount, PodPlan, STOP_TIMEOUT_MARGIN_SECS,
-    UNIT_CPU_HEADROOM_MILLI, UNIT_MEMORY_HEADROOM_BYTES, Word, is_safe_fixed, plan_container,
-    plan_pod,
+    UNIT_CPU_HEADROOM_MILLI, UNIT_MEMORY_HEADROOM_BYTES, Word, capability_name, check_sub_path,
+    is_safe_fixed, is_untyped_socket, localhost_seccomp_profile, plan_container, plan_pod,
 };
 /// Seconds between a container's exit and its restart: the kubelet's first crash back-off.
 pub const RESTART_SEC: u64 = 10;
@@ -274,6 +275,11 @@ struct CommonContext {
     memory_max: Option<String>,
     /// `ExecStartPre=` values: hostPath checks, escaped.
     exec_start_pre: Vec<String>,
+    /// `ExecStartPost=` values: the postStart hook, escaped.
+    exec_start_post: Vec<String>,
+    /// `ExecStop=` values before the container's own stop: the preStop hook, escaped (the
+    /// templates prefix `-`, so a failed hook does not keep the container from stopping).
+    exec_stop_hooks: Vec<String>,
     raw_daemonset: String,
     raw_container: String,
     raw_revision: String,
@@ -302,6 +308,8 @@ struct QuadletContext {
     /// `Environment=` values (`"NAME=VALUE"` tokens).
     environment: Vec<String>,
     labels: Vec<String>,
+    /// Security keys (`DropCapability=all`, `NoNewPrivileges=true` …), whole lines.
+    security: Vec<String>,
     podman_args: Vec<String>,
     /// `Exec=` value (the container's args), or null.
     exec: Option<String>,
@@ -358,6 +366,7 @@ struct QuadletPodContext {
 pub fn render_daemonset(
     ds: &DaemonSet,
     revision: &str,
+    host: &HostFacts,
     flavor: UnitFlavor,
     templates: &Templates,
 ) -> Result<Vec<UnitFile>, RenderError> {
@@ -365,10 +374,10 @@ pub fn render_daemonset(
     let instance = Instance::new(ds.name(), revision);
     let mut plans = Vec::new();
     for index in 0..pod.init_containers.len() {
-        plans.push(plan_container(ds, Role::Init, index, revision)?);
+        plans.push(plan_container(ds, Role::Init, index, revision, host)?);
     }
     for index in 0..pod.containers.len() {
-        plans.push(plan_container(ds, Role::App, index, revision)?);
+        plans.push(plan_container(ds, Role::App, index, revision, host)?);
     }
     if flavor == UnitFlavor::Quadlet {
         for (index, c) in pod.init_containers.iter().enumerate() {
@@ -378,7 +387,7 @@ pub fn render_daemonset(
             check_quadlet_values(ds, c, &format!("containers[{index}]"))?;
         }
     }
-    let pod_plan = plan_pod(ds, revision)?;
+    let pod_plan = plan_pod(ds, revision, host)?;
     let container_units: Vec<String> = plans.iter().map(|p| p.unit.clone()).collect();
     let mut units = vec![render_pod(
         &pod_plan,
@@ -556,6 +565,7 @@ pub fn service_exec_start(plan: &ContainerPlan, pod_id_file: &str) -> Vec<Word> 
         argv.extend([f("--env"), v(&format!("{k}={val}"))]);
     }
     argv.extend(plan.options.iter().flatten().cloned());
+    argv.extend(plan.security.iter().flat_map(|o| o.words.iter().cloned()));
     if let Some(ep) = &plan.entrypoint {
         argv.extend([f("--entrypoint"), v(ep)]);
     }
@@ -631,6 +641,15 @@ fn render_quadlet(
     for group in &plan.options {
         podman_args.push(exec_words(plan, group, escape::quadlet_word)?);
     }
+    // The security plan's values are dsctl's own words (capability names, `true`, checked
+    // paths), safe in a Quadlet value as they are.
+    let mut security = Vec::new();
+    for option in &plan.security {
+        match &option.quadlet {
+            Some((key, value)) => security.push(format!("{key}={value}")),
+            None => podman_args.push(exec_words(plan, &option.words, escape::quadlet_word)?),
+        }
+    }
     if let Some(ep) = &plan.entrypoint {
         podman_args.push(exec_words(
             plan,
@@ -652,6 +671,7 @@ fn render_quadlet(
         volumes,
         environment: kv("env", &plan.env)?,
         labels: kv("labels", &plan.labels)?,
+        security,
         podman_args,
         exec,
     };
@@ -659,11 +679,15 @@ fn render_quadlet(
 }
 
 fn common_context(plan: &ContainerPlan, deps: &Deps) -> Result<CommonContext, RenderError> {
-    let pre = plan
-        .pre_start
-        .iter()
-        .map(|argv| exec_words(plan, argv, escape::exec_word))
-        .collect::<Result<Vec<_>, _>>()?;
+    let lines = |argvs: &[Vec<Word>]| {
+        argvs
+            .iter()
+            .map(|argv| exec_words(plan, argv, escape::exec_word))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let pre = lines(&plan.pre_start)?;
+    let exec_start_post = lines(&plan.post_start)?;
+    let exec_stop_hooks = lines(&plan.pre_stop)?;
     let init = plan.role == Role::Init;
     Ok(CommonContext {
         header: format!(
@@ -689,6 +713,8 @@ fn common_context(plan: &ContainerPlan, deps: &Deps) -> Result<CommonContext, Re
         cpu_quota: plan.cpu_quota.clone(),
         memory_max: plan.memory_max.map(|b| b.to_string()),
         exec_start_pre: pre,
+        exec_start_post,
+        exec_stop_hooks,
         raw_daemonset: plan.daemonset.clone(),
         raw_container: plan.container.clone(),
         raw_revision: plan.revision.clone(),
@@ -837,6 +863,13 @@ mod tests {
     /// Issue 12: DaemonSet `node` container `exporter-agent` and DaemonSet `node-exporter`
     /// container `main` were both `dsctl-node-exporter-*`; with `_` separators no file,
     /// service, pod or container name is shared.
+    fn host() -> HostFacts {
+        HostFacts {
+            node_name: "node-1".into(),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn names_of_different_daemonsets_never_clash() {
         let t = Templates::embedded();
@@ -847,7 +880,7 @@ mod tests {
                 ds("node", &["exporter-agent"]),
                 ds("node-exporter", &["main"]),
             ] {
-                for u in render_daemonset(&d, REV, flavor, &t).unwrap() {
+                for u in render_daemonset(&d, REV, &host(), flavor, &t).unwrap() {
                     count += 1;
                     names.insert(u.path.clone());
                     let container_name = u.content.lines().find_map(|l| {
@@ -870,7 +903,7 @@ mod tests {
         let t = Templates::embedded();
         let mut d = ds("web", &["app", "sidecar"]);
         d.spec.template.spec.init_containers = ds("x", &["setup"]).spec.template.spec.containers;
-        let units = render_daemonset(&d, REV, UnitFlavor::Service, &t).unwrap();
+        let units = render_daemonset(&d, REV, &host(), UnitFlavor::Service, &t).unwrap();
         let paths: Vec<&str> = units.iter().map(|u| u.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -911,7 +944,7 @@ mod tests {
             ));
             assert!(app.content.contains("Restart=always\n"));
         }
-        let units = render_daemonset(&d, REV, UnitFlavor::Quadlet, &t).unwrap();
+        let units = render_daemonset(&d, REV, &host(), UnitFlavor::Quadlet, &t).unwrap();
         let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(
             names,
@@ -938,17 +971,17 @@ mod tests {
         let t = Templates::embedded();
         let mut d = ds("web", &["app"]);
         d.spec.template.spec.containers[0].args = vec!["ok".into(), ";".into()];
-        let err = render_daemonset(&d, REV, UnitFlavor::Quadlet, &t)
+        let err = render_daemonset(&d, REV, &host(), UnitFlavor::Quadlet, &t)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("containers[0].args[1]") && err.contains("command separator"),
             "{err}"
         );
-        assert!(render_daemonset(&d, REV, UnitFlavor::Service, &t).is_ok());
+        assert!(render_daemonset(&d, REV, &host(), UnitFlavor::Service, &t).is_ok());
         d.spec.template.spec.containers[0].args = vec![];
         d.spec.template.spec.containers[0].image = "thing.image".into();
-        let err = render_daemonset(&d, REV, UnitFlavor::Quadlet, &t)
+        let err = render_daemonset(&d, REV, &host(), UnitFlavor::Quadlet, &t)
             .unwrap_err()
             .to_string();
         assert!(err.contains("containers[0].image"), "{err}");

@@ -46,6 +46,8 @@ fn verb(kind: ChangeKind, dry_run: bool) -> &'static str {
         (ChangeKind::Prune, false) => "pruned",
         (ChangeKind::Restart, false) => "restarted",
         (ChangeKind::Restart, true) => "would restart",
+        (ChangeKind::Record, false) => "recorded",
+        (ChangeKind::Record, true) => "would record",
         (ChangeKind::Create, true) => "would create",
         (ChangeKind::Update, true) => "would update",
         (ChangeKind::Heal, true) => "would restore",

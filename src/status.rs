@@ -120,7 +120,10 @@ pub fn daemonsets(observed: &[(&Host, &Observation)], only: Option<&str>) -> Vec
             let desired = match &spec {
                 Some(ds) => observed
                     .iter()
-                    .filter(|(h, _)| node_should_run_daemon_pod(ds, h).should_run)
+                    .filter(|(h, o)| {
+                        let node = crate::host_facts::HostFacts::observed(h, &o.host).node(h);
+                        node_should_run_daemon_pod(ds, &node).should_run
+                    })
                     .count(),
                 None => mine.len(),
             };

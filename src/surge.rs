@@ -44,7 +44,12 @@ pub fn up(
         daemonset: ds.name().to_string(),
         kind: ChangeKind::Update,
         reasons: vec!["maxSurge: start the new revision beside the old instance".to_string()],
-        actions,
+        actions: update
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::WriteUnit { .. } | Action::Start { .. }))
+            .cloned()
+            .collect(),
         disruptive: false,
     };
     Ok((units, change))
@@ -70,7 +75,7 @@ pub fn down(daemonset: &str, units: &[UnitFile]) -> Change {
             .map(|path| Action::RemoveInstanceDir { path }),
     );
     Change {
-        daemonset: daemonset.to_string(),
+        daemonset: surge.daemonset.clone(),
         kind: ChangeKind::Remove,
         reasons: vec!["maxSurge: the new pod did not become available".to_string()],
         actions,

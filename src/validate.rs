@@ -12,15 +12,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
 
 use crate::daemonset::{
-    Container, DaemonSet, LabelSelector, LabelSelectorOperator, NodeSelectorOperator,
-    NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Probe, TaintEffect, TolerationOperator,
-    UpdateStrategyType, Volume,
+    Container, DaemonSet, HttpGetAction, LabelSelector, LabelSelectorOperator, MountPropagation,
+    NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Probe,
+    SeccompProfile, SeccompProfileType, TaintEffect, TolerationOperator, UpdateStrategyType,
+    Volume,
 };
 use crate::diagnostic::{Severity, child, index, key};
+use crate::downward;
 use crate::int_or_string::IntOrString;
 use crate::inventory::InventoryFile;
 use crate::k8s_names;
 use crate::quantity::{Quantity, QuantityError};
+use crate::render;
 
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +92,8 @@ pub enum Location {
     Volume,
     VolumeMount,
     EnvVar,
+    /// An env var's `valueFrom`.
+    EnvVarSource,
     Probe,
 }
 
@@ -143,7 +148,6 @@ use Severity::{Error as E, Warning as W};
 
 const SERVER_WRITTEN: &str = "it is written by the Kubernetes API server, not by users";
 const NO_API_SERVER: &str = "it needs a Kubernetes API server, and hosts have none";
-const POD_SECURITY: &str = "pod-level securityContext is not applied to containers; set it in each container's securityContext (runAsUser and runAsGroup are supported there)";
 const ONLY_HOSTPATH: &str = "only hostPath and emptyDir volumes exist on a bare host; mount the storage on the host and use a hostPath volume";
 
 /// Every Kubernetes field dsctl knows but does not honour. One row per (type, field).
@@ -202,19 +206,13 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::PodSpec, "runtimeClassName", E, Never, false, "containers always run with podman's default OCI runtime"),
     field(L::PodSpec, "schedulingGates", E, Never, false, "a gated pod would never start, and nothing could remove the gate"),
     // Pod securityContext, field by field
-    field(L::PodSecurityContext, "runAsUser", E, Never, true, POD_SECURITY),
-    field(L::PodSecurityContext, "runAsGroup", E, Never, true, POD_SECURITY),
-    field(L::PodSecurityContext, "runAsNonRoot", E, IfFalse, true, POD_SECURITY),
-    field(L::PodSecurityContext, "fsGroup", E, Never, true, "volume ownership is not changed on a bare host; prepare hostPath ownership on the host"),
-    field(L::PodSecurityContext, "supplementalGroups", E, Never, true, "supplemental groups are not rendered into units"),
-    field(L::PodSecurityContext, "sysctls", E, Never, true, "namespaced sysctls are not rendered into units"),
-    field(L::PodSecurityContext, "seccompProfile", E, IfTableField("type", "RuntimeDefault"), true, "podman applies its default seccomp profile, and only that"),
-    field(L::PodSecurityContext, "appArmorProfile", E, IfTableField("type", "RuntimeDefault"), true, "podman applies its default AppArmor profile, and only that"),
-    field(L::PodSecurityContext, "fsGroupChangePolicy", W, Never, true, "volume ownership is not changed on a bare host"),
-    field(L::PodSecurityContext, "supplementalGroupsPolicy", W, Never, true, "supplemental groups are not rendered into units"),
-    field(L::PodSecurityContext, "seLinuxOptions", W, Never, true, "podman applies its default SELinux label"),
-    field(L::PodSecurityContext, "seLinuxChangePolicy", W, Never, true, "podman applies its default SELinux label"),
-    field(L::PodSecurityContext, "windowsOptions", W, Never, true, "dsctl hosts run Linux"),
+    field(L::PodSecurityContext, "sysctls", E, Never, false, "namespaced sysctls are not rendered into units"),
+    field(L::PodSecurityContext, "appArmorProfile", E, IfTableField("type", "RuntimeDefault"), false, "podman applies its default AppArmor profile, and only that"),
+    field(L::PodSecurityContext, "fsGroupChangePolicy", W, Never, false, "volume ownership is not changed on a bare host"),
+    field(L::PodSecurityContext, "supplementalGroupsPolicy", E, IfString("Merge"), false, "podman always adds the groups the image's /etc/group gives the user, as the Merge policy does; Strict is not rendered into units"),
+    field(L::PodSecurityContext, "seLinuxOptions", W, Never, false, "podman applies its default SELinux label"),
+    field(L::PodSecurityContext, "seLinuxChangePolicy", W, Never, false, "podman applies its default SELinux label"),
+    field(L::PodSecurityContext, "windowsOptions", W, Never, false, "dsctl hosts run Linux"),
     // Affinity
     field(L::Affinity, "podAffinity", E, Never, true, "dsctl cannot see the pods of other workloads, so it could not place by them"),
     field(L::Affinity, "podAntiAffinity", E, Never, true, "dsctl cannot see the pods of other workloads, so it could not place by them"),
@@ -226,17 +224,11 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::Container, "tty", W, IfFalse, false, "units run without an attached terminal"),
     field(L::Container, "resizePolicy", W, Never, false, "resources change by replacing the instance"),
     field(L::Container, "envFrom", E, Never, true, "ConfigMaps and Secrets need an API server; list the variables under env"),
-    field(L::Container, "lifecycle", E, Never, true, "postStart and preStop hooks are not rendered into units"),
     field(L::Container, "volumeDevices", E, Never, false, "block devices from claims need a cluster; mount the device with a hostPath volume"),
     field(L::Container, "restartPolicy", E, Never, false, "a container-level restartPolicy is for sidecar init containers, which dsctl does not run"),
     // Container securityContext
-    field(L::SecurityContext, "capabilities", E, Never, true, "capability changes are not rendered into units; use privileged, or remove the field"),
-    field(L::SecurityContext, "allowPrivilegeEscalation", E, IfTrue, true, "podman's no-new-privileges option is not rendered into units"),
-    field(L::SecurityContext, "runAsNonRoot", E, IfFalse, true, "dsctl cannot check the image's user; set runAsUser to a non-zero uid instead"),
-    field(L::SecurityContext, "seccompProfile", E, IfTableField("type", "RuntimeDefault"), true, "podman applies its default seccomp profile, and only that"),
     field(L::SecurityContext, "appArmorProfile", E, IfTableField("type", "RuntimeDefault"), false, "podman applies its default AppArmor profile, and only that"),
     field(L::SecurityContext, "seLinuxOptions", W, Never, true, "podman applies its default SELinux label"),
-    field(L::SecurityContext, "procMount", W, IfString("Default"), false, "podman always masks /proc as the Default procMount does"),
     field(L::SecurityContext, "windowsOptions", W, Never, false, "dsctl hosts run Linux"),
     // Container resources
     field(L::Resources, "claims", E, Never, false, "dynamic resource allocation needs a cluster"),
@@ -245,7 +237,6 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::Volume, "secret", E, Never, true, NO_API_SERVER),
     field(L::Volume, "persistentVolumeClaim", E, Never, true, NO_API_SERVER),
     field(L::Volume, "projected", E, Never, true, NO_API_SERVER),
-    field(L::Volume, "downwardAPI", E, Never, true, NO_API_SERVER),
     field(L::Volume, "ephemeral", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "csi", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "nfs", E, Never, false, ONLY_HOSTPATH),
@@ -270,12 +261,11 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::Volume, "storageos", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "flocker", E, Never, false, ONLY_HOSTPATH),
     // Volume mounts
-    field(L::VolumeMount, "subPath", E, Never, true, "a sub-directory of a hostPath is just a longer hostPath: point a volume at it"),
-    field(L::VolumeMount, "subPathExpr", E, Never, false, "a sub-directory of a hostPath is just a longer hostPath: point a volume at it"),
-    field(L::VolumeMount, "mountPropagation", E, IfString("None"), true, "mount propagation is not rendered into units"),
     field(L::VolumeMount, "recursiveReadOnly", E, IfString("Disabled"), false, "recursive read-only mounts are not rendered into units"),
-    // Env vars
-    field(L::EnvVar, "valueFrom", E, Never, true, "fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef need an API server; write the value itself"),
+    // Env var sources (fieldRef and resourceFieldRef are resolved on each host)
+    field(L::EnvVarSource, "configMapKeyRef", E, Never, true, "there are no ConfigMaps without an API server; write the value under env"),
+    field(L::EnvVarSource, "secretKeyRef", E, Never, true, "there are no Secrets without an API server; write the value under env"),
+    field(L::EnvVarSource, "fileKeyRef", E, Never, true, "env files from volumes are not read into units"),
     // Probes
     field(L::Probe, "grpc", E, Never, true, "podman health checks cannot speak gRPC; use exec with a gRPC health client, or tcpSocket"),
 ];
@@ -304,13 +294,14 @@ pub fn check_hostless(
 
 fn hostless_finding(row: &HostlessField, path: &str) -> Finding {
     match row.severity {
-        Severity::Warning => Finding::warning(path, format!("ignored on a bare host: {}", row.why))
-            .with_help("remove the field to silence this warning"),
-        Severity::Error => {
-            Finding::error(path, format!("not supported on a bare host: {}", row.why)).with_help(
-                "remove the field (dsctl refuses it rather than silently run something different)",
-            )
-        }
+        Severity::Warning => Finding::warning(path, format!("ignored on a bare host: {}", row.why)),
+        Severity::Error => Finding::error(
+            path,
+            format!("not supported on a bare host: {}", row.why),
+        )
+        .with_help(
+            "dsctl refuses the field rather than run the container differently from what it asks",
+        ),
     }
 }
 
@@ -413,7 +404,21 @@ impl Findings {
                 }
             }
         }
-        if let Some(namespace) = &meta.namespace {
+        // Hosts have no namespaces; the downward API is the one place that shows it.
+        let shown = ds
+            .pod_spec()
+            .containers
+            .iter()
+            .flat_map(|c| &c.env)
+            .any(|e| {
+                e.value_from
+                    .as_ref()
+                    .and_then(|f| f.field_ref.as_ref())
+                    .is_some_and(|f| f.field_path == "metadata.namespace")
+            });
+        if let Some(namespace) = &meta.namespace
+            && !shown
+        {
             self.hostless(
                 L::ObjectMeta,
                 "namespace",
@@ -713,27 +718,63 @@ impl Findings {
         ] {
             self.hostless_opt(L::PodSpec, POD, key, value);
         }
-        if let Some(security) = &pod.security_context {
-            self.pod_security_context(security);
+        self.pod_security_context(pod);
+    }
+
+    fn pod_security_context(&mut self, pod: &PodSpec) {
+        let Some(psc) = &pod.security_context else {
+            return;
+        };
+        let p = child(POD, "securityContext");
+        for (k, id) in [
+            ("runAsUser", psc.run_as_user),
+            ("runAsGroup", psc.run_as_group),
+            ("fsGroup", psc.fs_group),
+        ] {
+            if let Some(id) = id {
+                for msg in k8s_names::unix_id(id) {
+                    self.push(invalid(&child(&p, k), &id, &msg));
+                }
+            }
+        }
+        for (i, id) in psc.supplemental_groups.iter().enumerate() {
+            for msg in k8s_names::unix_id(*id) {
+                self.push(invalid(
+                    &index(&child(&p, "supplementalGroups"), i),
+                    id,
+                    &msg,
+                ));
+            }
+        }
+        if let Some(profile) = &psc.seccomp_profile {
+            self.seccomp_profile(profile, &child(&p, "seccompProfile"));
+        }
+        if psc.fs_group.is_some() && pod.volumes.iter().any(|v| v.empty_dir.is_some()) {
+            self.push(Finding::warning(
+                child(&p, "fsGroup"),
+                "emptyDir volumes are not given to fsGroup; the group is added to every container's supplemental groups",
+            ));
         }
     }
 
-    fn pod_security_context(&mut self, value: &toml::Value) {
-        let path = child(POD, "securityContext");
-        let Some(table) = value.as_table() else {
-            self.push(Finding::error(path, "invalid type: expected a table"));
-            return;
-        };
-        for (k, v) in table {
-            let p = child(&path, k);
-            if hostless_field(L::PodSecurityContext, k).is_some() {
-                self.hostless(L::PodSecurityContext, k, v, &p);
-            } else {
-                self.push(
-                    Finding::error(p, format!("unknown field `{k}`"))
-                        .with_help("see the Kubernetes PodSecurityContext reference"),
-                );
+    fn seccomp_profile(&mut self, profile: &SeccompProfile, path: &str) {
+        let lp = child(path, "localhostProfile");
+        match (profile.kind, &profile.localhost_profile) {
+            (SeccompProfileType::Localhost, None) => self.push(Finding::error(
+                lp,
+                "Required value: must be set when seccomp type is Localhost",
+            )),
+            (SeccompProfileType::Localhost, Some(lhp)) => {
+                if let Err(msg) = render::localhost_seccomp_profile(lhp) {
+                    self.push(invalid(&lp, lhp, &msg));
+                }
             }
+            (_, Some(lhp)) => self.push(invalid(
+                &lp,
+                lhp,
+                "can only be set when seccomp type is Localhost",
+            )),
+            (_, None) => {}
         }
     }
 
@@ -868,6 +909,23 @@ impl Findings {
                 }
             }
             self.volume_source(vol, &p);
+            for (k, item) in vol
+                .downward_api
+                .iter()
+                .flat_map(|d| d.items.iter().enumerate())
+            {
+                if let Some(name) = item
+                    .resource_field_ref
+                    .as_ref()
+                    .and_then(|r| r.container_name.as_deref())
+                    .filter(|n| !n.is_empty() && !pod.containers.iter().any(|c| c.name == *n))
+                {
+                    self.push(Finding::error(
+                        format!("{p}.downwardAPI.items[{k}].resourceFieldRef.containerName"),
+                        format!("Not found: {name:?}"),
+                    ));
+                }
+            }
         }
         names
     }
@@ -878,10 +936,10 @@ impl Findings {
             ("secret", &vol.secret),
             ("persistentVolumeClaim", &vol.persistent_volume_claim),
             ("projected", &vol.projected),
-            ("downwardAPI", &vol.downward_api),
         ];
         let sources = usize::from(vol.host_path.is_some())
             + usize::from(vol.empty_dir.is_some())
+            + usize::from(vol.downward_api.is_some())
             + hostless.iter().filter(|(_, v)| v.is_some()).count();
         match sources {
             0 => self.push(
@@ -905,6 +963,12 @@ impl Findings {
         if let Some(host_path) = &vol.host_path {
             let p = child(&child(path, "hostPath"), "path");
             self.absolute_path(&host_path.path, &p);
+            if render::is_untyped_socket(host_path) {
+                self.push(Finding::warning(
+                    &p,
+                    "looks like a socket (under /run or /var/run, ending in .sock), so it is not created as a directory when missing, as an untyped hostPath otherwise is; the container starts once the socket exists",
+                ).with_help("set type = \"Socket\" to say so and silence this warning"));
+            }
             if let Some(kind) = &host_path.kind {
                 const TYPES: &[&str] = &[
                     "",
@@ -924,6 +988,9 @@ impl Findings {
                     ));
                 }
             }
+        }
+        if let Some(source) = &vol.downward_api {
+            self.downward_api_volume(source, &child(path, "downwardAPI"));
         }
         if let Some(empty_dir) = &vol.empty_dir {
             let p = child(path, "emptyDir");
@@ -1012,7 +1079,7 @@ impl Findings {
                 }
                 no_nul(self, dir, &wp);
             }
-            self.env(c, &p);
+            self.env(c, pod, &p);
             if init && !c.ports.is_empty() {
                 // As Kubernetes: an init container serves nothing, so it publishes nothing.
                 self.push(Finding::error(
@@ -1026,7 +1093,8 @@ impl Findings {
                 self.resources(resources, &child(&p, "resources"));
             }
             self.volume_mounts(c, volumes, &p);
-            self.security_context(c, &p);
+            self.security_context(pod, c, &p);
+            self.lifecycle(c, &p);
             let probes = [
                 ("readinessProbe", &c.readiness_probe),
                 ("livenessProbe", &c.liveness_probe),
@@ -1045,7 +1113,6 @@ impl Findings {
             }
             for (k, value) in [
                 ("envFrom", &c.env_from),
-                ("lifecycle", &c.lifecycle),
                 ("terminationMessagePath", &c.termination_message_path),
                 ("terminationMessagePolicy", &c.termination_message_policy),
             ] {
@@ -1075,7 +1142,7 @@ impl Findings {
         }
     }
 
-    fn env(&mut self, c: &Container, path: &str) {
+    fn env(&mut self, c: &Container, pod: &PodSpec, path: &str) {
         let mut seen = BTreeSet::new();
         for (i, var) in c.env.iter().enumerate() {
             let p = index(&child(path, "env"), i);
@@ -1097,7 +1164,207 @@ impl Findings {
                 }
             }
             no_nul(self, &var.value, &child(&p, "value"));
-            self.hostless_opt(L::EnvVar, &p, "valueFrom", &var.value_from);
+            if let Some(from) = &var.value_from {
+                self.env_source(from, !var.value.is_empty(), pod, &child(&p, "valueFrom"));
+            }
+        }
+    }
+
+    /// `validateDownwardAPIVolumeSource` (containerName is checked against the pod's
+    /// containers when they are known, in `containers`).
+    fn downward_api_volume(
+        &mut self,
+        source: &crate::daemonset::DownwardApiVolumeSource,
+        path: &str,
+    ) {
+        let mode_ok = |m: i32| (0..=0o777).contains(&m);
+        const MODE: &str = "must be a number between 0 and 0777 (octal), both inclusive";
+        if let Some(mode) = source.default_mode
+            && !mode_ok(mode)
+        {
+            self.push(invalid(&child(path, "defaultMode"), &mode, MODE));
+        }
+        for (i, item) in source.items.iter().enumerate() {
+            let p = index(&child(path, "items"), i);
+            let item_path = child(&p, "path");
+            if item.path.is_empty() {
+                self.push(Finding::error(&item_path, "Required value"));
+            } else {
+                // `validateLocalNonReservedPath`.
+                if item.path.starts_with('/') {
+                    self.push(invalid(&item_path, &item.path, "must be a relative path"));
+                }
+                if item.path.split('/').any(|part| part == "..") {
+                    self.push(invalid(&item_path, &item.path, "must not contain '..'"));
+                }
+                if item.path.starts_with("..") {
+                    self.push(invalid(&item_path, &item.path, "must not start with '..'"));
+                }
+                no_nul(self, &item.path, &item_path);
+            }
+            if let Some(mode) = item.mode
+                && !mode_ok(mode)
+            {
+                self.push(invalid(&child(&p, "mode"), &mode, MODE));
+            }
+            match (&item.field_ref, &item.resource_field_ref) {
+                (Some(_), Some(_)) => self.push(invalid(
+                    &p,
+                    "resource",
+                    "fieldRef and resourceFieldRef can not be specified simultaneously",
+                )),
+                (None, None) => self.push(Finding::error(
+                    &p,
+                    "Required value: one of fieldRef and resourceFieldRef",
+                )),
+                _ => {}
+            }
+            if let Some(selector) = &item.field_ref {
+                let fp = child(&p, "fieldRef");
+                if let Err(errors) =
+                    downward::parse_field_ref(selector, downward::VOLUME_FIELD_PATHS)
+                {
+                    for e in errors {
+                        let at = if e.on_selector() {
+                            fp.clone()
+                        } else {
+                            child(&fp, "fieldPath")
+                        };
+                        self.push(Finding::error(at, e.to_string()));
+                    }
+                }
+            }
+            if let Some(selector) = &item.resource_field_ref {
+                let rp = child(&p, "resourceFieldRef");
+                if selector.container_name.as_deref().unwrap_or("").is_empty() {
+                    self.push(Finding::error(
+                        child(&rp, "containerName"),
+                        "Required value",
+                    ));
+                }
+                for e in downward::check_resource_ref(selector) {
+                    let at = child(
+                        &rp,
+                        if e.on_divisor() {
+                            "divisor"
+                        } else {
+                            "resource"
+                        },
+                    );
+                    self.push(Finding::error(at, e.to_string()));
+                }
+            }
+        }
+    }
+
+    /// `validateEnvVarValueFrom`: exactly one source, and the downward API's field paths as
+    /// the API server checks them.
+    fn env_source(
+        &mut self,
+        from: &crate::daemonset::EnvVarSource,
+        has_value: bool,
+        pod: &PodSpec,
+        path: &str,
+    ) {
+        let refused = [
+            ("configMapKeyRef", &from.config_map_key_ref),
+            ("secretKeyRef", &from.secret_key_ref),
+            ("fileKeyRef", &from.file_key_ref),
+        ];
+        let sources = usize::from(from.field_ref.is_some())
+            + usize::from(from.resource_field_ref.is_some())
+            + refused.iter().filter(|(_, v)| v.is_some()).count();
+        if sources == 0 {
+            self.push(invalid(
+                path,
+                "",
+                "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+            ));
+        } else if has_value {
+            self.push(invalid(
+                path,
+                "",
+                "may not be specified when `value` is not empty",
+            ));
+        } else if sources > 1 {
+            self.push(invalid(
+                path,
+                "",
+                "may not have more than one field specified at a time",
+            ));
+        }
+        for (k, value) in refused {
+            if value.is_some()
+                && let Some(row) = hostless_field(L::EnvVarSource, k)
+            {
+                self.push(hostless_finding(row, &child(path, k)));
+            }
+        }
+        if let Some(selector) = &from.field_ref {
+            let p = child(path, "fieldRef");
+            match downward::parse_field_ref(selector, downward::ENV_FIELD_PATHS) {
+                Err(errors) => {
+                    for e in errors {
+                        let at = if e.on_selector() {
+                            p.clone()
+                        } else {
+                            child(&p, "fieldPath")
+                        };
+                        let finding = Finding::error(at, e.to_string());
+                        self.push(match e {
+                            downward::FieldRefError::NotConvertible(_)
+                            | downward::FieldRefError::NotSupported { .. } => {
+                                let near = downward::ENV_FIELD_PATHS
+                                    .iter()
+                                    .find(|p| p.eq_ignore_ascii_case(&selector.field_path))
+                                    .map(|p| format!("did you mean `{p}`? "))
+                                    .unwrap_or_default();
+                                finding.with_help(format!(
+                                    "{near}dsctl resolves these on each host as the kubelet does: \
+                                     metadata.name (the instance's pod name), metadata.namespace, \
+                                     metadata.uid, metadata.labels['KEY'], metadata.annotations['KEY'], \
+                                     spec.nodeName (the inventory name), spec.serviceAccountName, \
+                                     status.hostIP, status.hostIPs, and status.podIP/podIPs with hostNetwork"
+                                ))
+                            }
+                            _ => finding,
+                        });
+                    }
+                }
+                Ok(downward::PodField::PodIp | downward::PodField::PodIps) if !pod.host_network => {
+                    self.push(
+                        invalid(&child(&p, "fieldPath"), &selector.field_path, downward::POD_IP_WHY)
+                            .with_help(
+                                "status.hostIP gives the host's address; a program that needs the pod's \
+                                 own address can read it from its network interface when it starts",
+                            ),
+                    );
+                }
+                Ok(_) => {}
+            }
+        }
+        if let Some(selector) = &from.resource_field_ref {
+            let p = child(path, "resourceFieldRef");
+            for e in downward::check_resource_ref(selector) {
+                let at = child(
+                    &p,
+                    if e.on_divisor() {
+                        "divisor"
+                    } else {
+                        "resource"
+                    },
+                );
+                self.push(Finding::error(at, e.to_string()));
+            }
+            if let Some(name) = selector.container_name.as_deref().filter(|n| !n.is_empty())
+                && !pod.containers.iter().any(|c| c.name == name)
+            {
+                let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+                self.push(
+                    Finding::error(child(&p, "containerName"), format!("Not found: {name:?}"))
+                        .with_help(format!("the pod's containers are {}", names.join(", "))),
+                );
+            }
         }
     }
 
@@ -1134,6 +1401,12 @@ impl Findings {
                         ),
                     );
                 }
+            }
+            if host_port.is_none() && !host_network {
+                self.push(Finding::warning(
+                    &container_path,
+                    "neither published (no hostPort) nor on the host network: the port is reachable only from the host itself, on podman's network",
+                ));
             }
             if let Some(name) = &port.name {
                 for msg in k8s_names::port_name(name) {
@@ -1265,43 +1538,209 @@ impl Findings {
             if !mount.mount_path.is_empty() && !mount_paths.insert(mount.mount_path.as_str()) {
                 self.push(invalid(&mount_path, &mount.mount_path, "must be unique"));
             }
-            self.hostless_opt(L::VolumeMount, &p, "subPath", &mount.sub_path);
-            self.hostless_opt(
-                L::VolumeMount,
-                &p,
-                "mountPropagation",
-                &mount.mount_propagation,
-            );
+            if let Some(sub) = mount.sub_path.as_deref().filter(|s| !s.is_empty())
+                && let Err(msg) = render::check_sub_path(sub)
+            {
+                self.push(invalid(&child(&p, "subPath"), sub, &msg));
+            }
+            let propagation = child(&p, "mountPropagation");
+            let privileged = c
+                .security_context
+                .as_ref()
+                .is_some_and(|sc| sc.privileged == Some(true));
+            match mount.mount_propagation {
+                None | Some(MountPropagation::None) => {}
+                Some(MountPropagation::Bidirectional) if !privileged => {
+                    self.push(Finding::error(
+                        propagation,
+                        "Forbidden: Bidirectional mount propagation is available only to privileged containers",
+                    ));
+                }
+                Some(_) => {}
+            }
+            if let Some(expr) = &mount.sub_path_expr {
+                // `validateLocalDescendingPath`; the expanded path is checked again per host.
+                let sp = child(&p, "subPathExpr");
+                if expr.starts_with('/') {
+                    self.push(invalid(&sp, expr, "must be a relative path"));
+                }
+                if expr.split('/').any(|part| part == "..") {
+                    self.push(invalid(&sp, expr, "must not contain '..'"));
+                }
+                no_nul(self, expr, &sp);
+            }
         }
     }
 
-    fn security_context(&mut self, c: &Container, path: &str) {
-        let Some(sc) = &c.security_context else {
-            return;
-        };
+    fn security_context(&mut self, pod: &PodSpec, c: &Container, path: &str) {
         let p = child(path, "securityContext");
-        for (k, id) in [
-            ("runAsUser", sc.run_as_user),
-            ("runAsGroup", sc.run_as_group),
-        ] {
-            if let Some(id) = id {
-                for msg in k8s_names::unix_id(id) {
-                    self.push(invalid(&child(&p, k), &id, &msg));
+        if let Some(sc) = &c.security_context {
+            for (k, id) in [
+                ("runAsUser", sc.run_as_user),
+                ("runAsGroup", sc.run_as_group),
+            ] {
+                if let Some(id) = id {
+                    for msg in k8s_names::unix_id(id) {
+                        self.push(invalid(&child(&p, k), &id, &msg));
+                    }
                 }
             }
+            if let Some(caps) = &sc.capabilities {
+                for (k, names) in [("add", &caps.add), ("drop", &caps.drop)] {
+                    for (i, name) in names.iter().enumerate() {
+                        if let Err(msg) = render::capability_name(name) {
+                            self.push(invalid(
+                                &index(&child(&child(&p, "capabilities"), k), i),
+                                name,
+                                &msg,
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some(profile) = &sc.seccomp_profile {
+                self.seccomp_profile(profile, &child(&p, "seccompProfile"));
+            }
+            // The API server's own checks (ValidateSecurityContext).
+            if sc.allow_privilege_escalation == Some(false) {
+                if sc.privileged == Some(true) {
+                    self.push(Finding::error(
+                        &p,
+                        "Invalid value: cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
+                    ));
+                }
+                let sys_admin = sc.capabilities.iter().flat_map(|c| &c.add).any(|n| {
+                    let n = n.to_ascii_uppercase();
+                    n == "SYS_ADMIN" || n == "CAP_SYS_ADMIN"
+                });
+                if sys_admin {
+                    self.push(Finding::error(
+                        &p,
+                        "Invalid value: cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN",
+                    ));
+                }
+            }
+            self.hostless_opt(
+                L::SecurityContext,
+                &p,
+                "seLinuxOptions",
+                &sc.se_linux_options,
+            );
         }
-        // runAsNonRoot is honoured when runAsUser names a non-root uid.
-        let non_root_user = sc.run_as_user.is_some_and(|uid| uid > 0);
-        if !non_root_user {
-            self.hostless_opt(L::SecurityContext, &p, "runAsNonRoot", &sc.run_as_non_root);
+        // As the kubelet (verifyRunAsNonRoot): a uid of 0 known now can never start.
+        let sec = pod.effective_security(c);
+        if sec.run_as_non_root && sec.run_as_user == Some(0) {
+            let own = c.security_context.as_ref();
+            let field = if own.is_some_and(|sc| sc.run_as_non_root.is_some()) {
+                child(&p, "runAsNonRoot")
+            } else {
+                child(&child(POD, "securityContext"), "runAsNonRoot")
+            };
+            self.push(Finding::error(
+                field,
+                "runAsNonRoot is true and runAsUser is 0: the container would run as root, which runAsNonRoot forbids, so it could never start",
+            ));
         }
-        for (k, value) in [
-            ("capabilities", &sc.capabilities),
-            ("allowPrivilegeEscalation", &sc.allow_privilege_escalation),
-            ("seLinuxOptions", &sc.se_linux_options),
-            ("seccompProfile", &sc.seccomp_profile),
-        ] {
-            self.hostless_opt(L::SecurityContext, &p, k, value);
+    }
+
+    fn http_get_action(&mut self, http: &HttpGetAction, c: &Container, p: &str) {
+        self.probe_port(&http.port, c, &child(p, "port"));
+        if http.path.is_empty() {
+            self.push(Finding::error(child(p, "path"), "Required value"));
+        } else if http
+            .path
+            .chars()
+            .any(|ch| ch.is_whitespace() || ch.is_control())
+        {
+            self.push(invalid(
+                &child(p, "path"),
+                &http.path,
+                "must not contain whitespace or control characters",
+            ));
+        }
+        if let Some(scheme) = &http.scheme
+            && scheme != "HTTP"
+            && scheme != "HTTPS"
+        {
+            self.push(unsupported(&child(p, "scheme"), scheme, &["HTTP", "HTTPS"]));
+        }
+        if let Some(host) = &http.host
+            && host.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+        {
+            self.push(invalid(
+                &child(p, "host"),
+                host,
+                "must not contain whitespace or control characters",
+            ));
+        }
+        for (i, header) in http.http_headers.iter().enumerate() {
+            let hp = index(&child(p, "httpHeaders"), i);
+            for msg in k8s_names::http_header_name(&header.name) {
+                self.push(invalid(&child(&hp, "name"), &header.name, &msg));
+            }
+            if header.value.chars().any(|ch| ch.is_control()) {
+                self.push(invalid(
+                    &child(&hp, "value"),
+                    &header.value,
+                    "must not contain control characters",
+                ));
+            }
+        }
+    }
+
+    /// postStart and preStop: one handler each, as the API server checks them.
+    fn lifecycle(&mut self, c: &Container, path: &str) {
+        let Some(lc) = &c.lifecycle else {
+            return;
+        };
+        let p = child(path, "lifecycle");
+        if lc.stop_signal.is_some() {
+            self.push(Finding::error(
+                child(&p, "stopSignal"),
+                "not supported on a bare host: podman's stop signal is not rendered into units, so the container would get SIGTERM instead",
+            ));
+        }
+        for (kind, handler) in [("postStart", &lc.post_start), ("preStop", &lc.pre_stop)] {
+            let Some(h) = handler else {
+                continue;
+            };
+            let hp = child(&p, kind);
+            let handlers = usize::from(h.exec.is_some())
+                + usize::from(h.http_get.is_some())
+                + usize::from(h.sleep.is_some())
+                + usize::from(h.tcp_socket.is_some());
+            match handlers {
+                0 => self.push(
+                    Finding::error(&hp, "Required value: must specify a handler type")
+                        .with_help("set one of exec, httpGet or sleep"),
+                ),
+                1 => {}
+                _ => self.push(Finding::error(
+                    &hp,
+                    "Forbidden: may not specify more than 1 handler type",
+                )),
+            }
+            if h.tcp_socket.is_some() {
+                self.push(Finding::error(
+                    child(&hp, "tcpSocket"),
+                    "not supported on a bare host: Kubernetes keeps tcpSocket hooks only for compatibility and fails them at runtime",
+                ));
+            }
+            if let Some(exec) = &h.exec {
+                let ep = child(&child(&hp, "exec"), "command");
+                if exec.command.is_empty() {
+                    self.push(Finding::error(&ep, "Required value"));
+                }
+                for (i, arg) in exec.command.iter().enumerate() {
+                    no_nul(self, arg, &index(&ep, i));
+                }
+            }
+            if let Some(http) = &h.http_get {
+                self.http_get_action(http, c, &child(&hp, "httpGet"));
+            }
+            if let Some(sleep) = &h.sleep {
+                non_negative(self, sleep.seconds, &child(&child(&hp, "sleep"), "seconds"));
+            }
         }
     }
 
@@ -1357,53 +1796,7 @@ impl Findings {
             }
         }
         if let Some(http) = &probe.http_get {
-            let p = child(path, "httpGet");
-            self.probe_port(&http.port, c, &child(&p, "port"));
-            if http.path.is_empty() {
-                self.push(Finding::error(child(&p, "path"), "Required value"));
-            } else if http
-                .path
-                .chars()
-                .any(|ch| ch.is_whitespace() || ch.is_control())
-            {
-                self.push(invalid(
-                    &child(&p, "path"),
-                    &http.path,
-                    "must not contain whitespace or control characters",
-                ));
-            }
-            if let Some(scheme) = &http.scheme
-                && scheme != "HTTP"
-                && scheme != "HTTPS"
-            {
-                self.push(unsupported(
-                    &child(&p, "scheme"),
-                    scheme,
-                    &["HTTP", "HTTPS"],
-                ));
-            }
-            if let Some(host) = &http.host
-                && host.chars().any(|ch| ch.is_whitespace() || ch.is_control())
-            {
-                self.push(invalid(
-                    &child(&p, "host"),
-                    host,
-                    "must not contain whitespace or control characters",
-                ));
-            }
-            for (i, header) in http.http_headers.iter().enumerate() {
-                let hp = index(&child(&p, "httpHeaders"), i);
-                for msg in k8s_names::http_header_name(&header.name) {
-                    self.push(invalid(&child(&hp, "name"), &header.name, &msg));
-                }
-                if header.value.chars().any(|ch| ch.is_control()) {
-                    self.push(invalid(
-                        &child(&hp, "value"),
-                        &header.value,
-                        "must not contain control characters",
-                    ));
-                }
-            }
+            self.http_get_action(http, c, &child(path, "httpGet"));
         }
         if let Some(tcp) = &probe.tcp_socket {
             self.probe_port(&tcp.port, c, &child(&child(path, "tcpSocket"), "port"));
@@ -1695,6 +2088,20 @@ image = "localhost/agent:1"
             .collect()
     }
 
+    /// metadata.namespace means nothing on a host, unless the downward API shows it.
+    #[test]
+    fn namespace_is_warned_unless_the_downward_api_shows_it() {
+        let mut ds = parse("");
+        ds.metadata.namespace = Some("monitoring".into());
+        assert_eq!(warnings(&ds), ["metadata.namespace"]);
+        let mut shown = parse(
+            "env = [{ name = \"NS\", valueFrom = { fieldRef = { fieldPath = \"metadata.namespace\" } } }]\n",
+        );
+        shown.metadata.namespace = Some("monitoring".into());
+        assert_eq!(warnings(&shown), Vec::<String>::new());
+        assert_eq!(errors(&shown), vec![]);
+    }
+
     #[test]
     fn base_is_valid() {
         assert_eq!(validate_daemonset(&parse("")), vec![]);
@@ -1916,34 +2323,84 @@ image = "localhost/agent:1"
                 "not supported",
             ),
             (
-                "[spec.template.spec.securityContext]\nrunAsUser = 1000\n",
-                "spec.template.spec.securityContext.runAsUser",
-                "pod-level securityContext",
-            ),
-            (
-                "[spec.template.spec.securityContext]\nrunAsUzer = 1000\n",
-                "spec.template.spec.securityContext.runAsUzer",
-                "unknown field",
-            ),
-            (
-                "[spec.template.spec.containers.securityContext]\ncapabilities = { add = [\"NET_ADMIN\"] }\n",
-                "spec.template.spec.containers[0].securityContext.capabilities",
-                "not supported",
-            ),
-            (
-                "[spec.template.spec.containers.securityContext]\nrunAsNonRoot = true\n",
-                "spec.template.spec.containers[0].securityContext.runAsNonRoot",
-                "set runAsUser",
-            ),
-            (
                 "[spec.template.spec.containers.securityContext]\nrunAsUser = -1\n",
                 "spec.template.spec.containers[0].securityContext.runAsUser",
                 "must be between 0 and 4294967295",
             ),
             (
-                "[[spec.template.spec.containers.env]]\nname = \"NODE\"\nvalueFrom = { fieldRef = { fieldPath = \"spec.nodeName\" } }\n",
+                "[[spec.template.spec.containers.env]]\nname = \"NODE\"\nvalueFrom = { fieldRef = { fieldPath = \"spec.nodename\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "field label not supported: spec.nodename",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"P\"\nvalueFrom = { fieldRef = { fieldPath = \"status.phase\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "Unsupported value: \"status.phase\": supported values: \"metadata.name\"",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"P\"\nvalueFrom = { fieldRef = { fieldPath = \"status.podIP\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "podman assigns it when the pod starts",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"L\"\nvalueFrom = { fieldRef = { fieldPath = \"metadata.labels['-x']\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef",
+                "Invalid value: \"-x\"",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"N\"\nvalueFrom = { fieldRef = { apiVersion = \"v2\", fieldPath = \"spec.nodeName\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+                "unsupported pod version: v2",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"G\"\nvalueFrom = { resourceFieldRef = { resource = \"limits.gpu\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.resourceFieldRef.resource",
+                "Unsupported value: \"limits.gpu\"",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = { resourceFieldRef = { resource = \"limits.cpu\", divisor = \"10m\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor",
+                "only divisor's values 1m and 1 are supported with the cpu resource",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = { resourceFieldRef = { resource = \"limits.cpu\", containerName = \"other\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName",
+                "Not found: \"other\"",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = { configMapKeyRef = { name = \"c\", key = \"k\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.configMapKeyRef",
+                "there are no ConfigMaps",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalue = \"x\"\nvalueFrom = { fieldRef = { fieldPath = \"spec.nodeName\" } }\n",
                 "spec.template.spec.containers[0].env[0].valueFrom",
-                "not supported",
+                "may not be specified when `value` is not empty",
+            ),
+            (
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = {}\n",
+                "spec.template.spec.containers[0].env[0].valueFrom",
+                "must specify one of",
+            ),
+            (
+                "[[spec.template.spec.volumes]]\nname = \"info\"\ndownwardAPI = { items = [{ path = \"n\", fieldRef = { fieldPath = \"spec.nodeName\" } }] }\n",
+                "spec.template.spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath",
+                "Unsupported value: \"spec.nodeName\": supported values: \"metadata.annotations\"",
+            ),
+            (
+                "[[spec.template.spec.volumes]]\nname = \"info\"\ndownwardAPI = { items = [{ path = \"m\", resourceFieldRef = { resource = \"limits.memory\" } }] }\n",
+                "spec.template.spec.volumes[0].downwardAPI.items[0].resourceFieldRef.containerName",
+                "Required value",
+            ),
+            (
+                "[[spec.template.spec.volumes]]\nname = \"info\"\ndownwardAPI = { items = [{ path = \"../x\", fieldRef = { fieldPath = \"metadata.name\" } }] }\n",
+                "spec.template.spec.volumes[0].downwardAPI.items[0].path",
+                "must not contain '..'",
+            ),
+            (
+                "[[spec.template.spec.volumes]]\nname = \"info\"\ndownwardAPI = { defaultMode = 512, items = [] }\n",
+                "spec.template.spec.volumes[0].downwardAPI.defaultMode",
+                "between 0 and 0777",
             ),
             (
                 "[spec]\nminReadySeconds = -1\n",
@@ -2217,6 +2674,77 @@ image = "localhost/agent:1"
             && m.contains("Duplicate value: \"80/TCP\"")));
     }
 
+    /// Every security finding: where, how severe, what it says; none advises more privilege
+    /// or removing a field.
+    #[test]
+    fn security_findings() {
+        const SC: &str = "[spec.template.spec.containers.securityContext]\n";
+        const PSC: &str = "[spec.template.spec.securityContext]\n";
+        const C0: &str = "spec.template.spec.containers[0]";
+        let hostpath = "[[spec.template.spec.volumes]]\nname = \"h\"\nhostPath = { path = \"/srv\" }\n[[spec.template.spec.volumes]]\nname = \"e\"\nemptyDir = {}\n";
+        let mount =
+            |m: &str| format!("{hostpath}[[spec.template.spec.containers.volumeMounts]]\n{m}\n");
+        let cases: Vec<(String, String, Severity, &str)> = vec![
+            (format!("{SC}runAsNonRoot = true\nrunAsUser = 0\n"), format!("{C0}.securityContext.runAsNonRoot"), Severity::Error, "runAsNonRoot is true and runAsUser is 0"),
+            (format!("{PSC}runAsNonRoot = true\nrunAsUser = 0\n"), "spec.template.spec.securityContext.runAsNonRoot".into(), Severity::Error, "could never start"),
+            (format!("{PSC}runAsNonRoot = true\n{SC}runAsUser = 0\n"), "spec.template.spec.securityContext.runAsNonRoot".into(), Severity::Error, "runAsUser is 0"),
+            (format!("{PSC}fsGroup = -1\n"), "spec.template.spec.securityContext.fsGroup".into(), Severity::Error, "must be between 0 and 4294967295"),
+            (format!("{PSC}supplementalGroups = [1, -2]\n"), "spec.template.spec.securityContext.supplementalGroups[1]".into(), Severity::Error, "must be between"),
+            (format!("{PSC}seccompProfile = {{ type = \"Localhost\" }}\n"), "spec.template.spec.securityContext.seccompProfile.localhostProfile".into(), Severity::Error, "must be set when seccomp type is Localhost"),
+            (format!("{SC}seccompProfile = {{ type = \"Localhost\", localhostProfile = \"../x.json\" }}\n"), format!("{C0}.securityContext.seccompProfile.localhostProfile"), Severity::Error, "without `..`"),
+            (format!("{SC}seccompProfile = {{ type = \"RuntimeDefault\", localhostProfile = \"x.json\" }}\n"), format!("{C0}.securityContext.seccompProfile.localhostProfile"), Severity::Error, "can only be set when seccomp type is Localhost"),
+            (format!("{SC}capabilities = {{ drop = [\"ALL\", \"NET-RAW\"] }}\n"), format!("{C0}.securityContext.capabilities.drop[1]"), Severity::Error, "not a capability name"),
+            (format!("{SC}allowPrivilegeEscalation = false\nprivileged = true\n"), format!("{C0}.securityContext"), Severity::Error, "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"),
+            (format!("{SC}allowPrivilegeEscalation = false\ncapabilities = {{ add = [\"SYS_ADMIN\"] }}\n"), format!("{C0}.securityContext"), Severity::Error, "CAP_SYS_ADMIN"),
+            (mount("name = \"h\"\nmountPath = \"/m\"\nmountPropagation = \"Bidirectional\""), format!("{C0}.volumeMounts[0].mountPropagation"), Severity::Error, "Forbidden: Bidirectional mount propagation is available only to privileged containers"),
+            (mount("name = \"h\"\nmountPath = \"/m\"\nsubPath = \"../etc\""), format!("{C0}.volumeMounts[0].subPath"), Severity::Error, "must not contain '..'"),
+            (mount("name = \"h\"\nmountPath = \"/m\"\nsubPath = \"/etc\""), format!("{C0}.volumeMounts[0].subPath"), Severity::Error, "must be a relative path"),
+            (format!("{hostpath}{PSC}fsGroup = 2000\n"), "spec.template.spec.securityContext.fsGroup".into(), Severity::Warning, "supplemental groups"),
+            ("[[spec.template.spec.volumes]]\nname = \"s\"\nhostPath = { path = \"/run/containerd/containerd.sock\" }\n".into(), "spec.template.spec.volumes[0].hostPath.path".into(), Severity::Warning, "not created as a directory"),
+            ("[[spec.template.spec.containers.ports]]\ncontainerPort = 9100\n".into(), format!("{C0}.ports[0].containerPort"), Severity::Warning, "neither published"),
+        ];
+        for (extra, field, severity, message) in cases {
+            let findings = validate_daemonset(&parse(&extra));
+            let Some(f) = findings
+                .iter()
+                .find(|f| f.field == field && f.message.contains(message))
+            else {
+                panic!("for\n{extra}\nwanted {field}: …{message}…\ngot {findings:#?}");
+            };
+            assert_eq!(f.severity, severity, "{extra}");
+            let help = f.help.as_deref().unwrap_or("");
+            assert!(
+                !help.contains("privileged") && !help.contains("remove"),
+                "{help}"
+            );
+            assert!(!f.message.contains("remove"), "{}", f.message);
+            assert!(
+                !f.message.contains("use privileged") && !f.message.contains("set privileged"),
+                "{}",
+                f.message
+            );
+        }
+        // What real DaemonSets write validates cleanly.
+        for ok in [
+            format!(
+                "{SC}capabilities = {{ drop = [\"ALL\"], add = [\"NET_BIND_SERVICE\"] }}\nallowPrivilegeEscalation = false\nrunAsNonRoot = true\nreadOnlyRootFilesystem = true\nseccompProfile = {{ type = \"RuntimeDefault\" }}\nprocMount = \"Default\"\n"
+            ),
+            format!(
+                "{PSC}runAsUser = 65534\nrunAsGroup = 65534\nrunAsNonRoot = true\nsupplementalGroups = [10]\nfsGroup = 2000\nseccompProfile = {{ type = \"Localhost\", localhostProfile = \"audit.json\" }}\n"
+            ),
+            format!("{SC}runAsNonRoot = false\nrunAsUser = 0\n"),
+            mount(
+                "name = \"h\"\nmountPath = \"/m\"\nsubPath = \"a/b\"\nmountPropagation = \"HostToContainer\"",
+            ),
+            format!(
+                "{}{SC}privileged = true\n",
+                mount("name = \"h\"\nmountPath = \"/m\"\nmountPropagation = \"Bidirectional\"")
+            ),
+        ] {
+            assert_eq!(validate_daemonset(&parse(&ok)), vec![], "{ok}");
+        }
+    }
+
     #[test]
     fn warnings_for_fields_without_meaning() {
         let ds = parse(
@@ -2279,7 +2807,7 @@ image = "localhost/agent:1"
             let pod = ["spec", "template", "spec"];
             let container = ["spec", "template", "spec", "containers"];
             let path: Vec<&str> = match row.location {
-                L::PodSecurityContext => continue, // keys inside the declared value
+                L::PodSecurityContext => [&pod[..], &["securityContext"]].concat(),
                 L::DaemonSet => vec![],
                 L::ObjectMeta => vec!["metadata"],
                 L::DaemonSetSpec => vec!["spec"],
@@ -2312,6 +2840,15 @@ image = "localhost/agent:1"
                         toml::Value::Array(vec![toml::Value::Table(toml::toml! { name = "V" })]),
                     );
                     [&container[..], &["env"]].concat()
+                }
+                L::EnvVarSource => {
+                    table_at(&mut doc, &container).insert(
+                        "env".into(),
+                        toml::Value::Array(vec![toml::Value::Table(
+                            toml::toml! { name = "V" valueFrom = {} },
+                        )]),
+                    );
+                    [&container[..], &["env", "valueFrom"]].concat()
                 }
             };
             table_at(&mut doc, &path).insert(row.key.to_string(), toml::Value::Integer(1));

@@ -87,6 +87,28 @@ pub struct YamlError {
     pub message: String,
 }
 
+impl YamlError {
+    /// A hint for the syntax errors that are nearly always indentation.
+    pub fn help(&self) -> Option<String> {
+        let m = &self.message;
+        if !m.starts_with("YAML syntax error") {
+            None
+        } else if m.contains("tab") || m.contains("cannot start any token") {
+            Some("YAML indents with spaces; a tab cannot indent".into())
+        } else if m.contains("mapping values are not allowed")
+            || m.contains("did not find expected")
+            || m.contains("invalid indentation")
+        {
+            Some(
+                "YAML nests by indentation: is this line indented as far as the keys beside it?"
+                    .into(),
+            )
+        } else {
+            None
+        }
+    }
+}
+
 /// Whether a path names a YAML file (by its extension).
 pub fn is_yaml(path: &std::path::Path) -> bool {
     matches!(
@@ -314,18 +336,28 @@ impl<'t> Builder<'t> {
         }
     }
 
-    /// From `start` to the end of the last scalar that begins on the same line.
+    /// From `start` to the end of its line, without a comment: so a block collection's span
+    /// holds its first key's or item's span and is never equal to it.
     fn first_line(&self, start: usize) -> Range<usize> {
         let line_end = self.text[start..]
             .find('\n')
             .map_or(self.text.len(), |i| start + i);
-        let end = self
-            .scalars
-            .iter()
-            .rev()
-            .find(|s| s.start >= start && s.start < line_end)
-            .map_or(next_char(self.text, start), |s| s.end.min(line_end));
-        start..end.max(start)
+        let in_scalar = |at: usize| {
+            self.scalars
+                .iter()
+                .rev()
+                .take_while(|s| s.end > start)
+                .any(|s| s.start <= at && at < s.end)
+        };
+        let line = &self.text[start..line_end];
+        let comment = line
+            .char_indices()
+            .find(|&(i, c)| {
+                c == '#' && i > 0 && line[..i].ends_with([' ', '\t']) && !in_scalar(start + i)
+            })
+            .map_or(line.len(), |(i, _)| i);
+        let end = start + line[..comment].trim_end().len();
+        start..end.max(next_char(self.text, start))
     }
 
     fn register(&mut self, start: usize) -> usize {
@@ -912,9 +944,13 @@ mod tests {
         assert_eq!(at(text, get(&d.root, "b")), "{x: 1, z: [1, 2]}");
         assert_eq!(at(text, get(get(&d.root, "b"), "z")), "[1, 2]");
         assert_eq!(at(text, get(&d.root, "c")), "- name: m");
+        let nested = "spec: # c\n  template:\n    x: 1\n";
+        let n = doc(nested);
+        assert_eq!(at(nested, get(&n.root, "spec")), "template:");
         assert_eq!(at(text, get(&d.root, "d")), "'it''s'");
         assert_eq!(at(text, get(&d.root, "e")), "body # not a comment");
         assert_eq!(at(text, &d.root), "a: \"web\"");
+        assert_eq!(at(text, get(&d.root, "b")), "{x: 1, z: [1, 2]}");
         let Value::Map(entries) = &d.root.value else {
             unreachable!()
         };
@@ -955,6 +991,9 @@ mod tests {
             ("spec:\n  x: [1, 2\n", "spec.x[2]", "YAML syntax error"),
             ("a: *nope\n", "a", "YAML syntax error"),
         ];
+        let indented = parse(cases[0].0).unwrap_err();
+        assert!(indented.help().unwrap().contains("indentation"));
+        assert_eq!(parse(cases[1].0).unwrap_err().help(), None);
         for (text, field, message) in cases {
             let err = parse(text).unwrap_err();
             assert_eq!(err.field, *field, "{text:?}: {err:?}");

@@ -12,6 +12,8 @@ use dsctl::daemonset::{
     VolumeMount,
 };
 use dsctl::escape;
+use dsctl::expansion;
+use dsctl::host_facts::HostFacts;
 use dsctl::inventory::UnitFlavor;
 use dsctl::layout::{Instance, Role};
 use dsctl::render::{self, ContainerPlan, RenderError, Templates, Word};
@@ -304,6 +306,7 @@ template = { metadata = { labels = { app = "x" } }, spec = { containers = [] } }
             mount_path: h.mount_path.clone(),
             read_only: true,
             sub_path: None,
+            sub_path_expr: None,
             mount_propagation: None,
         }],
         security_context: Some(SecurityContext {
@@ -346,16 +349,61 @@ fn has_pair(argv: &[Vec<u8>], flag: &str, value: &str) -> bool {
         .any(|w| w[0] == flag.as_bytes() && w[1] == value.as_bytes())
 }
 
+/// The host every hostile spec renders for.
+fn host() -> HostFacts {
+    HostFacts {
+        node_name: "node-1".into(),
+        ..Default::default()
+    }
+}
+
+/// The env, command and args as `$(VAR)` expansion leaves them (the kubelet's rules; their own
+/// table is in `expansion.rs`): what must reach the container unchanged.
+struct Expanded {
+    env: Vec<(String, String)>,
+    command: Vec<String>,
+    args: Vec<String>,
+}
+
+fn expanded(h: &Hostile) -> Expanded {
+    let mut declared = std::collections::HashMap::new();
+    let mut env = Vec::new();
+    for (n, v) in &h.env {
+        let value = expansion::expand(v, &[&declared]);
+        declared.insert(n.clone(), value.clone());
+        env.push((n.clone(), value));
+    }
+    let vars = expansion::env_map(&env);
+    let all = |list: &[String]| {
+        list.iter()
+            .map(|s| expansion::expand(s, &[&vars]))
+            .collect()
+    };
+    Expanded {
+        command: all(&h.command),
+        args: all(&h.args),
+        env,
+    }
+}
+
 /// What must hold of a podman argv whichever flavour wrote it.
 fn check_podman_argv(argv: &[Vec<u8>], h: &Hostile, volume_flag: &str) {
     let image_at = argv
         .iter()
         .rposition(|w| w == h.image.as_bytes())
         .expect("image in argv");
-    let args: Vec<Vec<u8>> = h.args.iter().map(|a| bytes(a)).collect();
+    let want = expanded(h);
+    let args: Vec<Vec<u8>> = want.args.iter().map(|a| bytes(a)).collect();
     assert_eq!(&argv[image_at + 1..], &args[..], "args follow the image");
-    for (n, v) in &h.env {
-        if h.env.iter().rev().find(|(n2, _)| n2 == n).map(|(_, v2)| v2) == Some(v) {
+    for (n, v) in &want.env {
+        if want
+            .env
+            .iter()
+            .rev()
+            .find(|(n2, _)| n2 == n)
+            .map(|(_, v2)| v2)
+            == Some(v)
+        {
             assert!(has_pair(argv, "--env", &format!("{n}={v}")), "env {n}");
         }
     }
@@ -383,7 +431,7 @@ fn check_podman_argv(argv: &[Vec<u8>], h: &Hostile, volume_flag: &str) {
             .position(|w| w == b"--entrypoint")
             .expect("--entrypoint");
         let cmd: Vec<String> = serde_json::from_slice(&argv[at + 1]).unwrap();
-        assert_eq!(cmd, h.command);
+        assert_eq!(cmd, want.command);
     }
     let at = argv
         .iter()
@@ -446,7 +494,7 @@ fn benign(h: &Hostile) -> Hostile {
 }
 
 fn plan_of(h: &Hostile) -> ContainerPlan {
-    render::plan_container(&daemonset(h), Role::App, 0, &h.revision).unwrap()
+    render::plan_container(&daemonset(h), Role::App, 0, &h.revision, &host()).unwrap()
 }
 
 proptest! {
@@ -456,11 +504,11 @@ proptest! {
     fn service_units_carry_every_field_unchanged(h in hostile_spec()) {
         let ds = daemonset(&h);
         let templates = Templates::embedded();
-        let units = render::render_daemonset(&ds, &h.revision, UnitFlavor::Service, &templates).unwrap();
+        let units = render::render_daemonset(&ds, &h.revision, &host(), UnitFlavor::Service, &templates).unwrap();
         // The pod's unit, then the container's.
         prop_assert_eq!(units.len(), 2);
         let unit = &units[1];
-        let benign_unit = &render::render_daemonset(&daemonset(&benign(&h)), "0a", UnitFlavor::Service, &templates).unwrap()[1];
+        let benign_unit = &render::render_daemonset(&daemonset(&benign(&h)), "0a", &host(), UnitFlavor::Service, &templates).unwrap()[1];
         prop_assert_eq!(shape(&unit.content), shape(&benign_unit.content), "{}", unit.content);
 
         let parsed = oracle::parse_service(unit.content.as_bytes(), &unit.name).unwrap();
@@ -482,20 +530,20 @@ proptest! {
     fn quadlet_units_carry_every_field_unchanged_or_refuse(h in hostile_spec()) {
         let ds = daemonset(&h);
         let templates = Templates::embedded();
-        let refused = h.args.iter().any(|a| a.is_empty() || a == ";")
+        let refused = expanded(&h).args.iter().any(|a| a.is_empty() || a == ";")
             || h.image.ends_with(".image")
             || h.image.ends_with(".build")
             || [&h.image, &h.revision, &h.host_path, &h.mount_path, &h.working_dir, &h.label.0, &h.label.1]
                 .iter()
                 .chain(h.command.iter().chain(&h.probe).chain(h.env.iter().flat_map(|(n, v)| [n, v])).collect::<Vec<_>>().iter())
                 .any(|s| s.contains('\u{80}'));
-        match render::render_daemonset(&ds, &h.revision, UnitFlavor::Quadlet, &templates) {
+        match render::render_daemonset(&ds, &h.revision, &host(), UnitFlavor::Quadlet, &templates) {
             Err(RenderError::Value { .. }) if refused => {}
             Err(e) => prop_assert!(false, "unexpected refusal: {e}"),
             Ok(_) if refused => prop_assert!(false, "should refuse {:?}", h),
             Ok(units) => {
                 let unit = &units[1];
-                let benign_unit = &render::render_daemonset(&daemonset(&benign(&h)), "0a", UnitFlavor::Quadlet, &templates).unwrap()[1];
+                let benign_unit = &render::render_daemonset(&daemonset(&benign(&h)), "0a", &host(), UnitFlavor::Quadlet, &templates).unwrap()[1];
                 prop_assert_eq!(shape(&unit.content), shape(&benign_unit.content), "{}", unit.content);
                 let service = oracle::quadlet_generate(&unit.content, &unit.name).unwrap();
                 let service_name = unit.name.replace(".container", ".service");
@@ -537,9 +585,14 @@ fn hostile_images_are_refused_not_mangled() {
             probe: vec!["p".into()],
         };
         for flavor in [UnitFlavor::Service, UnitFlavor::Quadlet] {
-            let err =
-                render::render_daemonset(&daemonset(&h), "0a", flavor, &Templates::embedded())
-                    .unwrap_err();
+            let err = render::render_daemonset(
+                &daemonset(&h),
+                "0a",
+                &host(),
+                flavor,
+                &Templates::embedded(),
+            )
+            .unwrap_err();
             assert!(err.to_string().contains("containers[0].image"), "{err}");
         }
     }
@@ -647,9 +700,10 @@ fn systemd_analyze_accepts_hostile_units() {
         let h = hostile_spec().new_tree(&mut runner).unwrap().current();
         let ds = daemonset(&h);
         let mut units =
-            render::render_daemonset(&ds, &h.revision, UnitFlavor::Service, &templates).unwrap();
+            render::render_daemonset(&ds, &h.revision, &host(), UnitFlavor::Service, &templates)
+                .unwrap();
         if let Ok(quadlet) =
-            render::render_daemonset(&ds, &h.revision, UnitFlavor::Quadlet, &templates)
+            render::render_daemonset(&ds, &h.revision, &host(), UnitFlavor::Quadlet, &templates)
         {
             for q in quadlet {
                 let name = dsctl::layout::service_name(&q.name);

@@ -306,3 +306,58 @@ fn a_missing_inventory_exits_2() {
         .stdout(predicate::str::is_empty())
         .stderr(predicate::str::contains("no-such-inventory.toml"));
 }
+
+/// Placement does not depend on the containers: a spec whose container fields are invalid is
+/// still explained, with the problems as warnings.
+#[test]
+fn invalid_container_fields_only_warn() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let spec = dir.path().join("broken-container.toml");
+    std::fs::write(
+        &spec,
+        r#"apiVersion = "apps/v1"
+kind = "DaemonSet"
+[metadata]
+name = "broken"
+[spec.selector.matchLabels]
+app = "broken"
+[spec.template.metadata.labels]
+app = "broken"
+[[spec.template.spec.containers]]
+name = "c"
+image = "localhost/c:1"
+securityContext = { procMount = "Sideways" }
+"#,
+    )
+    .unwrap();
+    let out = cargo_bin_cmd!("dsctl")
+        .args(["explain", "-o", "json", "-f"])
+        .arg(&spec)
+        .arg("-i")
+        .arg(fixture("inventory.toml"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: spec.template.spec.containers[0].securityContext.procMount",
+        ))
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["daemonsets"][0]["name"], "broken");
+    // A broken placement field still stops explain.
+    std::fs::write(
+        &spec,
+        std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("[[spec.template.spec.containers]]", "[spec.template.spec]\nnodeSelector = { \"bad key!\" = \"x\" }\n[[spec.template.spec.containers]]"),
+    )
+    .unwrap();
+    cargo_bin_cmd!("dsctl")
+        .args(["explain", "-f"])
+        .arg(&spec)
+        .arg("-i")
+        .arg(fixture("inventory.toml"))
+        .assert()
+        .code(2);
+}

@@ -80,9 +80,24 @@ fn assert_quiet(what: &str, stderr: &str) {
 /// Each command, with the exit code its work gives and a word its first line holds.
 const COMMANDS: &[(&[&str], i32, &str)] = &[
     (&["validate", "-f", "examples"], 0, "valid"),
+    (
+        &["validate", "-f", "tests/fixtures/yaml/seed-nginx.yaml"],
+        0,
+        "valid",
+    ),
+    (
+        &["convert", "-f", "tests/fixtures/yaml/node-exporter.yaml"],
+        0,
+        "# Converted",
+    ),
     (&["explain", "-f", "examples"], 0, "DAEMONSET"),
     (&["explain", "-f", "examples", "-o", "json"], 0, "{"),
     (&["render", "-f", "examples"], 0, "# ----"),
+    (
+        &["convert", "-f", "tests/fixtures/yaml/seed-nginx.yaml"],
+        0,
+        "# Converted",
+    ),
     (&["--help"], 0, "DaemonSets"),
     (&["completion", "bash"], 0, "_dsctl"),
     (&["completion", "zsh"], 0, "#compdef"),
@@ -198,6 +213,7 @@ fn completions_name_every_subcommand() {
             "exec",
             "completion",
             "man",
+            "convert",
         ] {
             assert!(script.contains(sub), "{shell} completion lacks {sub}");
         }

@@ -285,6 +285,12 @@ impl RemoteHost for FakeHost {
 // ---------------------------------------------------------------------------------------------
 // Specs and helpers.
 
+/// The podman name of `container` in `ds`'s pod (layout.rs).
+fn podman_name(ds: &DaemonSet, container: &str) -> String {
+    let rev = dsctl::revision::revision(ds);
+    dsctl::layout::Instance::new(ds.name(), &rev).container_name(container)
+}
+
 /// A DaemonSet `web` with `containers` (TOML under `[[spec.template.spec.containers]]`).
 fn ds(min_ready: i64, pod_extra: &str, containers: &str) -> DaemonSet {
     let text = format!(
@@ -453,12 +459,12 @@ async fn http_404_halts_at_the_deadline_naming_the_status_and_body() {
 #[tokio::test(start_paused = true)]
 async fn a_named_port_without_host_port_goes_to_the_container_ip_looked_up_once() {
     let host = FakeHost::new();
-    host.set("ip-dsctl-web-web", "\n 10.88.0.7\n");
     host.http("10.88.0.7", 9000, ok);
     let ds = web(
         0,
         "readinessProbe = { httpGet = { port = \"admin\" }, periodSeconds = 1, successThreshold = 3 }",
     );
+    host.set(&format!("ip-{}", podman_name(&ds, "web")), "\n 10.88.0.7\n");
     let w = wait(&host, &ds, 60).await;
     assert_eq!(w.result, Ok(()));
     assert_eq!(w.elapsed, secs(2));
@@ -470,15 +476,16 @@ async fn a_named_port_without_host_port_goes_to_the_container_ip_looked_up_once(
 #[tokio::test(start_paused = true)]
 async fn a_container_ip_that_stops_answering_is_looked_up_again() {
     let host = FakeHost::new();
-    host.set("ip-dsctl-web-web", "10.88.0.7");
     // The old address refuses (no route); the container came back at another one.
     host.http("10.88.0.8", 9000, ok);
     let ds = web(
         0,
         "readinessProbe = { tcpSocket = { port = 9000 }, periodSeconds = 1 }",
     );
+    let ip_key = format!("ip-{}", podman_name(&ds, "web"));
+    host.set(&ip_key, "10.88.0.7");
     let flip = {
-        let path = host.path("ip-dsctl-web-web");
+        let path = host.path(&ip_key);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(500)).await;
             std::fs::write(path, "10.88.0.8").unwrap();
@@ -549,7 +556,10 @@ async fn an_exec_readiness_probe_becomes_ready_when_its_command_succeeds() {
     assert_eq!(w.result, Ok(()));
     assert_eq!(probe_times(&w.events, ProbeKind::Readiness), [0, 1, 2, 3]);
     assert_eq!(host.execs(), 4, "one exec per round");
-    assert!(host.scripts_contain("podman exec 'dsctl-web-web' 'test' '-f'"));
+    assert!(host.scripts_contain(&format!(
+        "podman exec '{}' 'test' '-f'",
+        podman_name(&ds, "web")
+    )));
 }
 
 impl FakeHost {
@@ -690,22 +700,25 @@ async fn a_probe_still_in_its_initial_delay_at_the_deadline_has_not_run() {
 #[tokio::test(start_paused = true)]
 async fn without_readiness_probe_the_unit_and_container_decide_in_one_exec() {
     let host = FakeHost::new();
+    let name = podman_name(&web(0, ""), "web");
     let w = wait(&host, &web(0, ""), 60).await;
     assert_eq!(w.result, Ok(()));
     assert_eq!(host.execs(), 1);
-    assert!(host.scripts_contain("systemctl is-active 'dsctl-web-web.service'"));
-    assert!(
-        host.scripts_contain("podman container inspect -f '{{.State.Running}}' 'dsctl-web-web'")
-    );
+    assert!(host.scripts_contain(&format!("systemctl is-active '{name}.service'")));
+    assert!(host.scripts_contain(&format!(
+        "podman container inspect -f '{{{{.State.Running}}}}' '{name}'"
+    )));
 
     let host = FakeHost::new();
-    host.set("active-dsctl-web-web.service", "failed");
-    host.set("running-dsctl-web-web", "false");
+    host.set(&format!("active-{name}.service"), "failed");
+    host.set(&format!("running-{name}"), "false");
     let w = wait(&host, &web(0, ""), 3).await;
     assert_eq!(
         w.result.unwrap_err().to_string(),
-        "container web: readiness probe dsctl-web-web.service active and container running failed 3 times: \
-         unit dsctl-web-web.service is failed; container: not running"
+        format!(
+            "container web: readiness probe {name}.service active and container running failed 3 times: \
+             unit {name}.service is failed; container: not running"
+        )
     );
     assert_eq!(host.execs(), 3, "checked every second");
 }
@@ -789,8 +802,14 @@ readinessProbe = {{ exec = {{ command = ["test", "-f", {:?}] }}, periodSeconds =
         3,
         "rounds at 0, 1 and 2: one exec each for both containers"
     );
-    assert!(host.scripts_contain("podman exec 'dsctl-web-agent' 'true'"));
-    assert!(host.scripts_contain("podman exec 'dsctl-web-sidecar' 'test' '-f'"));
+    assert!(host.scripts_contain(&format!(
+        "podman exec '{}' 'true'",
+        podman_name(&ds, "agent")
+    )));
+    assert!(host.scripts_contain(&format!(
+        "podman exec '{}' 'test' '-f'",
+        podman_name(&ds, "sidecar")
+    )));
     // hostNetwork: the tcpSocket liveness probe goes to the host's loopback.
     assert_eq!(host.tunnels(), vec![("127.0.0.1".to_string(), 9100); 3]);
 }

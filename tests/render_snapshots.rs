@@ -9,11 +9,25 @@ mod oracle;
 use std::path::{Path, PathBuf};
 
 use dsctl::daemonset::DaemonSet;
+use dsctl::host_facts::HostFacts;
 use dsctl::inventory::UnitFlavor;
 use dsctl::layout::Instance;
 use dsctl::render::{self, Templates, UnitFile};
 
 const REVISION: &str = "0123456789";
+
+/// The host every snapshot renders for.
+fn host() -> HostFacts {
+    HostFacts {
+        node_name: "node-1".into(),
+        host_ips: vec!["192.0.2.10".parse().unwrap()],
+        arch: Some("amd64".into()),
+        os: Some("linux".into()),
+        cpus: Some(4),
+        memory_bytes: Some(8 << 30),
+        ephemeral_storage_bytes: Some(100 << 30),
+    }
+}
 
 fn examples() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
@@ -96,7 +110,7 @@ fn render_all(daemonsets: &[DaemonSet], flavor: UnitFlavor, dir: &Path) -> Strin
     let templates = Templates::embedded();
     let mut out = String::new();
     for ds in daemonsets {
-        let units = render::render_daemonset(ds, REVISION, flavor, &templates)
+        let units = render::render_daemonset(ds, REVISION, &host(), flavor, &templates)
             .unwrap_or_else(|e| panic!("{}: {e}", ds.name()));
         let pod = ds.pod_spec();
         assert_eq!(
@@ -234,7 +248,8 @@ fn user_templates_override_and_strict_mode_names_the_variable() {
     .unwrap();
     let templates = Templates::from_dir(dir.path()).unwrap();
     let ds = &load(&examples()[0])[0];
-    let units = render::render_daemonset(ds, REVISION, UnitFlavor::Service, &templates).unwrap();
+    let units =
+        render::render_daemonset(ds, REVISION, &host(), UnitFlavor::Service, &templates).unwrap();
     // units[0] is the pod (service-pod.hbs, embedded); units[1] the first container.
     assert!(
         units[0]
@@ -249,7 +264,8 @@ fn user_templates_override_and_strict_mode_names_the_variable() {
         units[1].content
     );
     // quadlet.hbs is missing from the directory, so the embedded one is used.
-    let quadlet = render::render_daemonset(ds, REVISION, UnitFlavor::Quadlet, &templates).unwrap();
+    let quadlet =
+        render::render_daemonset(ds, REVISION, &host(), UnitFlavor::Quadlet, &templates).unwrap();
     assert!(quadlet[1].content.contains("[Container]"));
 
     std::fs::write(
@@ -258,7 +274,7 @@ fn user_templates_override_and_strict_mode_names_the_variable() {
     )
     .unwrap();
     let templates = Templates::from_dir(dir.path()).unwrap();
-    let err = render::render_daemonset(ds, REVISION, UnitFlavor::Quadlet, &templates)
+    let err = render::render_daemonset(ds, REVISION, &host(), UnitFlavor::Quadlet, &templates)
         .unwrap_err()
         .to_string();
     assert!(

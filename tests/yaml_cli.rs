@@ -375,3 +375,48 @@ fn convert_to_stdout_keeps_comments() {
     assert_eq!(ran.code, 2);
     assert!(ran.stderr.contains("not a YAML file"), "{}", ran.stderr);
 }
+
+#[test]
+fn a_real_multi_document_manifest_is_refused_kind_by_kind() {
+    let path = repo().join("tests/fixtures/yaml-refused/kube-flannel.yml");
+    let ran = run(&["validate"], &[&path]);
+    assert_eq!(ran.code, 2);
+    for kind in [
+        "PodSecurityPolicy",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ServiceAccount",
+        "ConfigMap",
+    ] {
+        assert!(
+            ran.stderr.contains(&format!(
+                "error: kind: unsupported kind `{kind}`: dsctl reads DaemonSet"
+            )),
+            "{kind}:\n{}",
+            ran.stderr
+        );
+    }
+    // Its DaemonSet (extensions/v1beta1, no selector) is read and judged on its own fields,
+    // and the same way once converted.
+    assert!(
+        ran.stderr
+            .contains("error: spec.selector: missing required field `selector`"),
+        "{}",
+        ran.stderr
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let daemonset = text.split("\n---\n").last().unwrap();
+    let dir = TempDir::new().unwrap();
+    let yaml = write(&dir, "flannel-ds.yaml", daemonset);
+    let from_yaml = run(&["validate"], &[&yaml]);
+    let toml = &convert(&yaml, &dir.path().join("out"))[0];
+    let from_toml = run(&["validate"], &[toml]);
+    assert_eq!(from_yaml.code, 2);
+    assert_eq!(
+        (from_yaml.code, findings(&from_yaml)),
+        (from_toml.code, findings(&from_toml)),
+        "YAML:\n{}\nTOML:\n{}",
+        from_yaml.stderr,
+        from_toml.stderr
+    );
+}

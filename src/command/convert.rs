@@ -48,7 +48,8 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
             );
             return Ok(EXIT_INVALID);
         }
-        return print(&converted[0].toml);
+        crate::output::print(&converted[0].toml)?;
+        return Ok(0);
     };
     let targets: Vec<(PathBuf, &Converted)> = converted
         .iter()
@@ -68,11 +69,6 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
         std::fs::write(&path, &c.toml)?;
         crate::outln!("wrote {}", path.display())?;
     }
-    Ok(0)
-}
-
-fn print(text: &str) -> anyhow::Result<i32> {
-    crate::output::print(text)?;
     Ok(0)
 }
 
@@ -100,8 +96,7 @@ fn convert_file(path: &PathBuf, converted: &mut Vec<Converted>, diags: &mut Diag
     let file = match yaml::parse(&source.text) {
         Ok(file) => file,
         Err(err) => {
-            diags
-                .push(Diagnostic::error(&source, err.field, err.message).with_span(Some(err.span)));
+            diags.push(load::yaml_diagnostic(&source, err));
             return;
         }
     };
@@ -122,8 +117,7 @@ fn convert_file(path: &PathBuf, converted: &mut Vec<Converted>, diags: &mut Diag
         };
         let numbers = yaml::Numbers::of(&document.root);
         if let Err(err) = document.to_table(&numbers) {
-            diags
-                .push(Diagnostic::error(&source, err.field, err.message).with_span(Some(err.span)));
+            diags.push(load::yaml_diagnostic(&source, err));
             continue;
         }
         let Some((name, name_span)) = document.string_at("metadata.name") else {

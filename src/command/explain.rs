@@ -11,9 +11,17 @@ use crate::command::hosts;
 use crate::explain::{explain, render_table};
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<i32> {
-    let daemonsets = match hosts::specs(&args.specs.files) {
-        Ok(specs) => specs,
-        Err(code) => return Ok(code),
+    // Placement does not depend on the containers: errors there only warn here.
+    let daemonsets = match crate::load::daemonsets_for_placement(&args.specs.files) {
+        Ok(specs) => {
+            specs.warnings.eprint();
+            specs
+                .daemonsets
+                .into_iter()
+                .map(|l| l.value)
+                .collect::<Vec<_>>()
+        }
+        Err(diags) => return Ok(hosts::invalid(diags)),
     };
     let inventory = match hosts::inventory(&args.inventory.inventory) {
         Ok(hosts) => hosts,

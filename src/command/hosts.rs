@@ -19,7 +19,7 @@ use crate::ssh::{ConnectOptions, Connector, Session};
 use crate::{load, ssh_config};
 
 /// Prints every problem and says how many; the caller exits with [`EXIT_INVALID`].
-fn invalid(diagnostics: Diagnostics) -> i32 {
+pub(crate) fn invalid(diagnostics: Diagnostics) -> i32 {
     diagnostics.eprint();
     crate::errln!("invalid: {}", diagnostics.summary());
     EXIT_INVALID
@@ -127,6 +127,7 @@ pub fn settings(args: &ConnectArgs, dry_run: bool, prune: bool, full_observe: bo
         full_observe,
         restart: None,
         progress: Arc::new(crate::progress::Silent),
+        max_unreachable: None,
     }
 }
 

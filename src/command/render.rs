@@ -3,8 +3,11 @@
 //! and then the unit.
 //!
 //! The unit flavour is the host's `unit_flavor` from the inventory, else a `podman run` service.
-//! `apply` asks the host's podman for its version instead (Quadlet from 4.4); `render` has no
+//! `apply` asks the host's podman for its version instead (Quadlet pods from 5.0); `render` has no
 //! host to ask, so set `unit_flavor = "quadlet"` in the inventory to see Quadlet files.
+//! Likewise the downward API has only the inventory's facts (the name, an address given as an
+//! IP): a value that needs what apply learns from the host (its CPUs, memory, or an address
+//! given as a name) is an error here, and the well-known arch label is not set.
 
 use anyhow::Context;
 
@@ -12,6 +15,7 @@ use crate::EXIT_INVALID;
 use crate::cli::RenderArgs;
 use crate::command::hosts;
 use crate::eligibility::node_should_run_daemon_pod;
+use crate::host_facts::HostFacts;
 use crate::inventory::UnitFlavor;
 use crate::render::render_daemonset;
 use crate::revision::revision;
@@ -46,14 +50,15 @@ pub fn run(args: RenderArgs) -> anyhow::Result<i32> {
     let mut out = String::new();
     for host in &hosts {
         let flavor = host.settings.unit_flavor.unwrap_or(UnitFlavor::Service);
+        let facts = HostFacts::offline(host);
         let mut any = false;
         for ds in &daemonsets {
             if !node_should_run_daemon_pod(ds, host).should_run {
                 continue;
             }
             any = true;
-            let units =
-                render_daemonset(ds, &revision(ds), flavor, &templates).with_context(|| {
+            let units = render_daemonset(ds, &revision(ds), &facts, flavor, &templates)
+                .with_context(|| {
                     format!(
                         "rendering DaemonSet {:?} for host {:?}",
                         ds.name(),

@@ -10,14 +10,8 @@ use crate::load;
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
     let mut diags = Diagnostics::new();
-    let mut valid = Vec::new();
-    match load::daemonsets(&args.specs.files) {
-        Ok(specs) => {
-            diags.extend(specs.warnings);
-            valid = specs.daemonsets;
-        }
-        Err(found) => diags.extend(found),
-    }
+    let checked = load::check_daemonsets(&args.specs.files);
+    diags.extend(checked.diagnostics);
     let mut inventory = None;
     if let Some(path) = &args.inventory {
         match load::inventory_with_warnings(path) {
@@ -29,12 +23,26 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
         }
     }
     diags.eprint();
-    if diags.has_errors() {
-        crate::errln!("invalid: {}", diags.summary());
-        return Ok(EXIT_INVALID);
+    // Which files are valid, also when others are not: valid ones on stdout, the others
+    // named in the closing line on stderr.
+    let mut invalid = Vec::new();
+    for (file, ok) in &checked.files {
+        let ds = checked
+            .daemonsets
+            .iter()
+            .find(|ds| std::sync::Arc::ptr_eq(&ds.source, file));
+        match (ok, ds) {
+            (true, Some(ds)) => crate::outln!("{}: valid ({})", ds.value.name(), file.name())?,
+            _ => invalid.push(file.name().to_string()),
+        }
     }
-    for ds in &valid {
-        crate::outln!("{}: valid ({})", ds.value.name(), ds.source.name())?;
+    if diags.has_errors() {
+        if invalid.is_empty() {
+            crate::errln!("invalid: {}", diags.summary());
+        } else {
+            crate::errln!("invalid: {} (in {})", diags.summary(), invalid.join(", "));
+        }
+        return Ok(EXIT_INVALID);
     }
     if let Some(inventory) = inventory {
         crate::outln!(

@@ -27,10 +27,22 @@
 
 use std::net::IpAddr;
 
-use crate::daemonset::{Container, DaemonSet, Probe, Protocol, PullPolicy, Volume};
+use crate::daemonset::{
+    Container, DaemonSet, HostPathVolumeSource, MountPropagation, Probe, Protocol, PullPolicy,
+    Volume,
+};
+use crate::downward::PodView;
+use crate::expansion;
+use crate::host_facts::HostFacts;
 use crate::layout::{self, Instance, Role};
 
 use super::RenderError;
+
+mod hooks;
+mod security;
+pub use security::{
+    SecurityOption, capability as capability_name, localhost_profile as localhost_seccomp_profile,
+};
 
 /// Seconds systemd waits beyond the grace period before it kills what is left (podman's own
 /// `generate systemd` margin).
@@ -87,6 +99,9 @@ pub enum Mount {
         host: String,
         dest: String,
         read_only: bool,
+        /// `rslave` or `rshared` (mountPropagation HostToContainer, Bidirectional); `None`
+        /// leaves podman's default for binds, rprivate, which is Kubernetes' None.
+        propagation: Option<&'static str>,
     },
 }
 
@@ -97,11 +112,42 @@ impl Mount {
             host,
             dest,
             read_only,
+            propagation,
         } = self;
-        Some(format!(
-            "{host}:{dest}{}",
-            if *read_only { ":ro" } else { "" }
-        ))
+        let opts: Vec<&str> = read_only
+            .then_some("ro")
+            .into_iter()
+            .chain(*propagation)
+            .collect();
+        Some(if opts.is_empty() {
+            format!("{host}:{dest}")
+        } else {
+            format!("{host}:{dest}:{}", opts.join(","))
+        })
+    }
+
+    /// Mounts `sub` (an expanded subPathExpr, relative and without `..`) of the volume
+    /// instead of all of it, and returns the command to run first: it creates a missing
+    /// sub-path, as the kubelet does, and refuses one that resolves outside the volume (a
+    /// symlink planted in it), as the kubelet's safe sub-path does. An empty `sub` is the
+    /// whole volume.
+    pub fn with_sub_path(&mut self, sub: &str) -> Result<Option<Vec<Word>>, String> {
+        let sub = sub.trim_end_matches('/');
+        if sub.is_empty() {
+            return Ok(None);
+        }
+        let Mount::Bind { host, .. } = self;
+        check_path(&format!("/{sub}"))?;
+        let root = host.trim_end_matches('/').to_string();
+        *host = format!("{root}/{sub}");
+        Ok(Some(vec![
+            fixed("/bin/sh"),
+            fixed("-c"),
+            value(SUB_PATH_CHECK),
+            fixed("dsctl-subpath"),
+            value(root),
+            value(sub.to_string()),
+        ]))
     }
 
     pub fn options(&self) -> Vec<Word> {
@@ -166,12 +212,12 @@ impl PodPlan {
 }
 
 /// The pod of `ds` at `revision`: app containers' ports, host namespaces, emptyDir volumes.
-pub fn plan_pod(ds: &DaemonSet, revision: &str) -> Result<PodPlan, RenderError> {
+pub fn plan_pod(ds: &DaemonSet, revision: &str, host: &HostFacts) -> Result<PodPlan, RenderError> {
     let pod = ds.pod_spec();
     let instance = Instance::new(ds.name(), revision);
     let mut publish = Vec::new();
     for index in 0..pod.containers.len() {
-        publish.extend(plan_container(ds, Role::App, index, revision)?.publish);
+        publish.extend(plan_container(ds, Role::App, index, revision, host)?.publish);
     }
     let mut empty_dirs = Vec::new();
     let mut pre_start = Vec::new();
@@ -257,6 +303,30 @@ fn grace_secs(ds: &DaemonSet) -> u64 {
         .map(|g| u64::try_from(g).unwrap_or(0))
         .unwrap_or(DEFAULT_GRACE_SECS)
 }
+/// `$1` the directory, then (path, octal mode, content) per file: each file written to a
+/// temporary name and renamed, so a reader never sees half a file.
+const WRITE_FILES: &str = r#"d=$1; shift; mkdir -p -- "$d" || exit 1; while [ $# -ge 3 ]; do f=$d/$1; mkdir -p -- "$(dirname -- "$f")" && printf %s "$3" > "$f.dsctl-new" && chmod "$2" "$f.dsctl-new" && mv -f -- "$f.dsctl-new" "$f" || exit 1; shift 3; done"#;
+
+/// The command that writes a downwardAPI volume's files before the container starts.
+fn write_files(dir: &str, files: &[crate::downward::VolumeFile]) -> Vec<Word> {
+    let mut argv = vec![
+        fixed("/bin/sh"),
+        fixed("-c"),
+        value(WRITE_FILES),
+        fixed("dsctl-downward"),
+        value(dir),
+    ];
+    for (path, mode, content) in files {
+        argv.push(value(path.clone()));
+        argv.push(fixed(format!("{mode:o}")));
+        argv.push(value(content.clone()));
+    }
+    argv
+}
+
+/// `$1` the volume, `$2` the sub-path: fail unless it resolves inside `$1` (checked before
+/// `mkdir -p`, which would follow a planted symlink, and again after), else create it.
+const SUB_PATH_CHECK: &str = r#"r=$(realpath -e -- "$1") || exit 1; inside() { p=$(realpath $1 -- "$r/$2") && case "$p/" in "$r"/*) ;; *) echo "subPath $2 resolves to $p, outside the volume $r" >&2; exit 1 ;; esac; }; inside -m "$2" && mkdir -p -- "$r/$2" && inside -e "$2""#;
 
 /// Everything `podman run` needs for one container, before it is written as a unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,11 +350,18 @@ pub struct ContainerPlan {
     pub mounts: Vec<Mount>,
     /// Every other `podman run` option, one group of words per option.
     pub options: Vec<Vec<Word>>,
+    /// The security context's options, each with its Quadlet key where one exists.
+    pub security: Vec<SecurityOption>,
     /// `command`, as the JSON array `--entrypoint` takes.
     pub entrypoint: Option<String>,
     pub args: Vec<String>,
     /// `ExecStartPre=` commands (hostPath checks), each a full argv.
     pub pre_start: Vec<Vec<Word>>,
+    /// `ExecStartPost=` commands: the postStart hook.
+    pub post_start: Vec<Vec<Word>>,
+    /// `ExecStop=` commands before the container's stop: the preStop hook, bounded by the
+    /// grace period; a failure does not keep the container from stopping.
+    pub pre_stop: Vec<Vec<Word>>,
     pub grace_secs: u64,
     /// `CPUQuota=` for the unit, such as `50%`.
     pub cpu_quota: Option<String>,
@@ -298,6 +375,7 @@ pub fn plan_container(
     role: Role,
     index: usize,
     revision: &str,
+    host: &HostFacts,
 ) -> Result<ContainerPlan, RenderError> {
     let pod = ds.pod_spec();
     let (list, c) = match role {
@@ -339,22 +417,29 @@ pub fn plan_container(
         }
     }
 
-    let mut env = Vec::with_capacity(c.env.len());
     for (i, e) in c.env.iter().enumerate() {
-        if e.value_from.is_some() {
-            return Err(err(
-                &format!("env[{i}].valueFrom"),
-                "valueFrom needs the Kubernetes API and is not supported".into(),
-            ));
-        }
         if e.name.is_empty() || e.name.contains('=') {
             return Err(err(
                 &format!("env[{i}].name"),
                 format!("{:?} is not a valid environment variable name", e.name),
             ));
         }
-        env.push((e.name.clone(), e.value.clone()));
     }
+    let pod_view = PodView { ds, revision, host };
+    let env = pod_view
+        .container_env(c)
+        .map_err(|(f, reason)| err(&f, reason))?;
+    let vars = expansion::env_map(&env);
+    let command: Vec<String> = c
+        .command
+        .iter()
+        .map(|s| expansion::expand(s, &[&vars]))
+        .collect();
+    let args: Vec<String> = c
+        .args
+        .iter()
+        .map(|s| expansion::expand(s, &[&vars]))
+        .collect();
 
     let mut publish = Vec::new();
     if !pod.host_network {
@@ -407,12 +492,75 @@ pub fn plan_container(
                 ),
             ));
         };
-        let (mount, check) = plan_volume(&instance, &pod.volumes[j], &vm.mount_path, vm.read_only)
-            .map_err(|(which, r)| err_at(format!("spec.template.spec.volumes[{j}].{which}"), r))?;
+        let (mut mount, check) = match &pod.volumes[j].downward_api {
+            Some(source) => {
+                let files = pod_view.volume_files(source).map_err(|(which, r)| {
+                    err_at(
+                        format!("spec.template.spec.volumes[{j}].downwardAPI.{which}"),
+                        r,
+                    )
+                })?;
+                let dir = Instance::new(ds.name(), revision).downward_api_dir(&vm.name);
+                let write = write_files(&dir, &files);
+                // Read-only, as Kubernetes always mounts a downwardAPI volume.
+                let mount = Mount::Bind {
+                    host: dir,
+                    dest: vm.mount_path.clone(),
+                    read_only: true,
+                    propagation: None,
+                };
+                (mount, Some(write))
+            }
+            None => plan_volume(&instance, &pod.volumes[j], &vm.mount_path, vm.read_only).map_err(
+                |(which, r)| err_at(format!("spec.template.spec.volumes[{j}].{which}"), r),
+            )?,
+        };
         if let Some(check) = check
             && !pre_start.contains(&check)
         {
             pre_start.push(check);
+        }
+        let Mount::Bind { propagation, .. } = &mut mount;
+        *propagation = match vm.mount_propagation {
+            None | Some(MountPropagation::None) => None,
+            Some(MountPropagation::HostToContainer) => Some("rslave"),
+            Some(MountPropagation::Bidirectional) => Some("rshared"),
+        };
+        if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            check_sub_path(sub).map_err(|r| err(&f("subPath"), r))?;
+            // The same rule and check as subPathExpr below (hostPath only, see there).
+            if pod.volumes[j].host_path.is_none() {
+                return Err(err(
+                    &f("subPath"),
+                    "a sub-path can be mounted from a hostPath volume only: in an emptyDir the container could replace it with a symlink out of the volume".into(),
+                ));
+            }
+            if let Some(create) = mount
+                .with_sub_path(sub)
+                .map_err(|r| err(&f("subPath"), r))?
+            {
+                pre_start.push(create);
+            }
+        }
+        if let Some(expr) = &vm.sub_path_expr {
+            let sub = expansion::expand_sub_path(expr, &vars)
+                .map_err(|e| err(&f("subPathExpr"), e.to_string()))?;
+            // Only a hostPath: a container that can write into its volume could turn a
+            // sub-path into a symlink out of it, and the next start would follow it (the
+            // kubelet opens sub-paths without following links; a bind mount cannot).
+            if pod.volumes[j].host_path.is_none() {
+                return Err(err(
+                    &f("subPathExpr"),
+                    "a sub-path can be mounted from a hostPath volume only; mount the volume whole"
+                        .into(),
+                ));
+            }
+            if let Some(create) = mount
+                .with_sub_path(&sub)
+                .map_err(|r| err(&f("subPathExpr"), r))?
+            {
+                pre_start.push(create);
+            }
         }
         mounts.push(mount);
     }
@@ -427,32 +575,34 @@ pub fn plan_container(
         vec![fixed(format!("--pull={}", pull_policy(c)))],
         vec![fixed("--stop-timeout"), fixed(grace_secs.to_string())],
     ]);
-    let sc = c.security_context.clone().unwrap_or_default();
-    if sc.privileged == Some(true) {
-        options.push(vec![fixed("--privileged")]);
-    }
-    if sc.read_only_root_filesystem == Some(true) {
-        options.push(vec![fixed("--read-only")]);
-    }
-    match (sc.run_as_user, sc.run_as_group) {
-        (Some(u), g) => {
-            let user = id(u).map_err(|r| err("securityContext.runAsUser", r))?;
-            let user = match g {
-                Some(g) => format!(
-                    "{user}:{}",
-                    id(g).map_err(|r| err("securityContext.runAsGroup", r))?
-                ),
-                None => user.to_string(),
-            };
-            options.push(vec![fixed("--user"), fixed(user)]);
+    let sec = pod.effective_security(c);
+    let security = security::security_options(&sec).map_err(|(f, r)| {
+        if f == "supplementalGroups" {
+            err_at(format!("spec.template.spec.securityContext.{f}"), r)
+        } else {
+            err(&format!("securityContext.{f}"), r)
         }
-        (None, Some(_)) => {
-            return Err(err(
-                "securityContext.runAsGroup",
-                "runAsGroup without runAsUser cannot be expressed with podman's --user; set runAsUser too".into(),
-            ));
+    })?;
+    if let Some(check) =
+        security::run_as_non_root_check(&sec, &c.image, &c.name, pull_policy(c) == "never")
+    {
+        pre_start.push(check);
+    }
+    let name = instance.container_name(&c.name);
+    let mut post_start = Vec::new();
+    let mut pre_stop = Vec::new();
+    if let Some(lc) = &c.lifecycle {
+        if let Some(h) = &lc.post_start {
+            post_start.push(
+                hooks::hook_argv(h, c, &name, pod.host_network)
+                    .map_err(|r| err("lifecycle.postStart", r))?,
+            );
         }
-        (None, None) => {}
+        if let Some(h) = &lc.pre_stop {
+            let argv = hooks::hook_argv(h, c, &name, pod.host_network)
+                .map_err(|r| err("lifecycle.preStop", r))?;
+            pre_stop.push(hooks::bounded(argv, grace_secs));
+        }
     }
     if let Some(dir) = &c.working_dir {
         check_path(dir).map_err(|r| err("workingDir", r))?;
@@ -470,10 +620,10 @@ pub fn plan_container(
         );
     }
 
-    let entrypoint = if c.command.is_empty() {
+    let entrypoint = if command.is_empty() {
         None
     } else {
-        Some(serde_json::to_string(&c.command).expect("a list of strings always serializes"))
+        Some(serde_json::to_string(&command).expect("a list of strings always serializes"))
     };
 
     Ok(ContainerPlan {
@@ -481,7 +631,7 @@ pub fn plan_container(
         container: c.name.clone(),
         revision: revision.to_string(),
         role,
-        name: instance.container_name(&c.name),
+        name,
         pod: instance.pod_name(),
         unit: instance.container_service(&c.name),
         image: c.image.clone(),
@@ -490,17 +640,16 @@ pub fn plan_container(
         publish,
         mounts,
         options,
+        security,
         entrypoint,
-        args: c.args.clone(),
+        args,
         pre_start,
+        post_start,
+        pre_stop,
         grace_secs,
         cpu_quota,
         memory_max,
     })
-}
-
-fn id(n: i64) -> Result<u32, String> {
-    u32::try_from(n).map_err(|_| format!("{n} is not a valid user or group id"))
 }
 
 /// Characters no image reference can hold, refused early: podman would refuse them anyway,
@@ -536,6 +685,24 @@ fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An untyped hostPath that names a socket: under /run or /var/run, ending in `.sock`.
+pub fn is_untyped_socket(hp: &HostPathVolumeSource) -> bool {
+    hp.kind.as_deref().unwrap_or("").is_empty()
+        && (hp.path.starts_with("/run/") || hp.path.starts_with("/var/run/"))
+        && hp.path.ends_with(".sock")
+}
+
+/// A subPath as the API server accepts it: relative, and no `..` element.
+pub fn check_sub_path(sub: &str) -> Result<(), String> {
+    if sub.starts_with('/') {
+        return Err(format!("{sub:?} must be a relative path"));
+    }
+    if sub.split('/').any(|part| part == "..") {
+        return Err(format!("{sub:?} must not contain '..'"));
+    }
+    Ok(())
+}
+
 /// Which part of a volume is wrong (`hostPath.path` …), and why.
 type VolumeError = (&'static str, String);
 
@@ -553,6 +720,9 @@ fn plan_volume(
         let path = || value(hp.path.clone());
         let test = |flag: &str| vec![fixed("/usr/bin/test"), fixed(flag), path()];
         let check = match hp.kind.as_deref().unwrap_or("") {
+            // A socket that is not there yet must not become a directory: the bind then fails
+            // until the socket's daemon creates it (validation warns).
+            "" if is_untyped_socket(hp) => None,
             // Like containerd: a missing path becomes a directory; anything present is used.
             "" => Some(vec![
                 fixed("/bin/sh"),
@@ -583,6 +753,7 @@ fn plan_volume(
                 host: hp.path.clone(),
                 dest,
                 read_only,
+                propagation: None,
             },
             check,
         ));
@@ -594,6 +765,7 @@ fn plan_volume(
                 host: instance.empty_dir(&volume.name),
                 dest,
                 read_only,
+                propagation: None,
             },
             None,
         ));
@@ -813,14 +985,24 @@ mod tests {
         toml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"))
     }
 
+    fn host() -> HostFacts {
+        HostFacts {
+            node_name: "node-1".into(),
+            host_ips: vec!["10.0.0.1".parse().unwrap()],
+            cpus: Some(2),
+            memory_bytes: Some(1 << 30),
+            ..Default::default()
+        }
+    }
+
     const REV: &str = "0abc";
 
     fn plan(container: &str, pod: &str) -> ContainerPlan {
-        plan_container(&ds(container, pod), Role::App, 0, REV).unwrap()
+        plan_container(&ds(container, pod), Role::App, 0, REV, &host()).unwrap()
     }
 
     fn refusal(container: &str, pod: &str) -> String {
-        plan_container(&ds(container, pod), Role::App, 0, REV)
+        plan_container(&ds(container, pod), Role::App, 0, REV, &host())
             .unwrap_err()
             .to_string()
     }
@@ -889,6 +1071,7 @@ mod tests {
             host: "/h".into(),
             dest: "/m".into(),
             read_only: ro,
+            propagation: None,
         };
         let cases: Vec<(&str, String, Mount, Vec<&str>)> = vec![
             (
@@ -1046,7 +1229,7 @@ mod tests {
             ),
         ];
         for (container, pod, publish, host_network, share) in cases {
-            let p = plan_pod(&ds(container, pod), REV).unwrap();
+            let p = plan_pod(&ds(container, pod), REV, &host()).unwrap();
             assert_eq!(p.publish, *publish, "{container} {pod}");
             assert_eq!(p.host_network, *host_network, "{pod}");
             let mut want: Vec<&str> = base.to_vec();
@@ -1061,9 +1244,7 @@ mod tests {
             &ds(
                 "",
                 "volumes = [{ name = \"a\", emptyDir = {} }, { name = \"m\", emptyDir = { medium = \"Memory\", sizeLimit = \"64Mi\" } }, { name = \"h\", hostPath = { path = \"/h\" } }]",
-            ),
-            REV,
-        )
+            ), REV, &host())
         .unwrap();
         assert_eq!(
             p.empty_dirs,
@@ -1106,6 +1287,7 @@ mod tests {
                 "volumes = [{ name = \"v\", emptyDir = { medium = \"HugePages\" } }]",
             ),
             REV,
+            &host(),
         )
         .unwrap_err()
         .to_string();
@@ -1198,26 +1380,159 @@ mod tests {
         );
         assert_eq!(
             words(&p.options),
-            [
-                "--pull=missing",
-                "--stop-timeout",
-                "0",
-                "--privileged",
-                "--read-only",
-                "--user",
-                "1000:100",
-                "-w",
-                "/w"
-            ]
+            ["--pull=missing", "--stop-timeout", "0", "-w", "/w"]
+        );
+        let security: Vec<&str> = p
+            .security
+            .iter()
+            .flat_map(|o| o.words.iter().map(Word::as_str))
+            .collect();
+        assert_eq!(
+            security,
+            ["--privileged", "--read-only", "--user", "1000:100"]
         );
         assert!(refusal("securityContext = { runAsGroup = 5 }", "").contains("runAsGroup"));
         assert!(refusal("securityContext = { runAsUser = -1 }", "").contains("runAsUser"));
         assert!(refusal("env = [{ name = \"A=B\", value = \"x\" }]", "").contains("env[0].name"));
-        assert!(refusal("env = [{ name = \"A\", valueFrom = { fieldRef = { fieldPath = \"spec.nodeName\" } } }]", "").contains("valueFrom"));
         assert!(refusal("workingDir = \"rel\"", "").contains("workingDir"));
         let p = plan("command = [\"/bin/sh\", \"-c\"]\nargs = [\"echo hi\"]", "");
         assert_eq!(p.entrypoint.as_deref(), Some(r#"["/bin/sh","-c"]"#));
         assert_eq!(p.args, ["echo hi"]);
+    }
+
+    /// The downward API and `$(VAR)`: env resolved for the host, command and args expanded from
+    /// it, subPathExpr too.
+    #[test]
+    fn env_command_args_and_sub_path_expand_per_host() {
+        let p = plan(
+            r#"env = [
+                { name = "NODE", valueFrom = { fieldRef = { fieldPath = "spec.nodeName" } } },
+                { name = "IP", valueFrom = { fieldRef = { fieldPath = "status.hostIP" } } },
+                { name = "CPUS", valueFrom = { resourceFieldRef = { resource = "limits.cpu" } } },
+                { name = "ADDR", value = "$(IP):9100" },
+            ]
+            command = ["/bin/agent", "--node=$(NODE)"]
+            args = ["--listen=$(ADDR)", "$$(NODE)", "$(UNSET)", "--cpus=$(CPUS)"]
+            volumeMounts = [{ name = "logs", mountPath = "/logs", subPathExpr = "nodes/$(NODE)" }]"#,
+            r#"volumes = [{ name = "logs", hostPath = { path = "/var/log/agent", type = "Directory" } }]"#,
+        );
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            p.env,
+            pairs(&[
+                ("NODE", "node-1"),
+                ("IP", "10.0.0.1"),
+                ("CPUS", "2"),
+                ("ADDR", "10.0.0.1:9100")
+            ])
+        );
+        assert_eq!(
+            p.entrypoint.as_deref(),
+            Some(r#"["/bin/agent","--node=node-1"]"#)
+        );
+        assert_eq!(
+            p.args,
+            ["--listen=10.0.0.1:9100", "$(NODE)", "$(UNSET)", "--cpus=2"]
+        );
+        assert_eq!(
+            p.mounts,
+            [Mount::Bind {
+                host: "/var/log/agent/nodes/node-1".into(),
+                dest: "/logs".into(),
+                read_only: false,
+                propagation: None,
+            }]
+        );
+        assert_eq!(
+            words(&p.pre_start),
+            [
+                "/usr/bin/test",
+                "-d",
+                "/var/log/agent",
+                "/bin/sh",
+                "-c",
+                SUB_PATH_CHECK,
+                "dsctl-subpath",
+                "/var/log/agent",
+                "nodes/node-1"
+            ]
+        );
+        let mount = |expr: &str| {
+            format!(
+                "env = [{{ name = \"UP\", value = \"..\" }}]\nvolumeMounts = [{{ name = \"v\", mountPath = \"/m\", subPathExpr = \"{expr}\" }}]"
+            )
+        };
+        let host_path = "volumes = [{ name = \"v\", hostPath = { path = \"/h\" } }]";
+        for (expr, want) in [
+            ("$(UP)/x", "must not contain '..'"),
+            ("$(NOPE)", "missing value for NOPE"),
+        ] {
+            let err = refusal(&mount(expr), host_path);
+            assert!(
+                err.contains("volumeMounts[0].subPathExpr") && err.contains(want),
+                "{err}"
+            );
+        }
+        let err = refusal(&mount("a"), "volumes = [{ name = \"v\", emptyDir = {} }]");
+        assert!(err.contains("hostPath volume only"), "{err}");
+        let err = refusal(
+            "env = [{ name = \"P\", valueFrom = { fieldRef = { fieldPath = \"status.podIP\" } } }]",
+            "",
+        );
+        assert!(
+            err.contains("env[0].valueFrom.fieldRef") && err.contains("podman assigns"),
+            "{err}"
+        );
+    }
+
+    /// A downwardAPI volume: its files are written per host before start, mounted read-only.
+    #[test]
+    fn downward_api_volume_files() {
+        let d = ds(
+            r#"volumeMounts = [{ name = "info", mountPath = "/etc/podinfo" }]
+            resources = { limits = { memory = "32Mi" } }"#,
+            r#"[[spec.template.spec.volumes]]
+name = "info"
+downwardAPI = { defaultMode = 0o600, items = [
+  { path = "node", fieldRef = { fieldPath = "metadata.labels['app']" } },
+  { path = "meta/labels", fieldRef = { fieldPath = "metadata.labels" }, mode = 0o644 },
+  { path = "mem", resourceFieldRef = { containerName = "c", resource = "limits.memory", divisor = "1Mi" } },
+] }"#,
+        );
+        let p = plan_container(&d, Role::App, 0, "0a1b2c3d4e", &host()).unwrap();
+        let dir = "/var/lib/dsctl/pods/dsctl_d_0a1b2c3d4e/volumes/info";
+        assert_eq!(
+            p.mounts,
+            [Mount::Bind {
+                host: dir.into(),
+                dest: "/etc/podinfo".into(),
+                read_only: true,
+                propagation: None,
+            }]
+        );
+        assert_eq!(
+            words(&p.pre_start),
+            [
+                "/bin/sh",
+                "-c",
+                WRITE_FILES,
+                "dsctl-downward",
+                dir,
+                "node",
+                "600",
+                "d",
+                "meta/labels",
+                "644",
+                "app=\"d\"\ncontroller-revision-hash=\"0a1b2c3d4e\"",
+                "mem",
+                "600",
+                "32"
+            ]
+        );
     }
 
     #[test]

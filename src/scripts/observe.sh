@@ -4,6 +4,14 @@
 # $JL/$JB bound a failed unit's journal tail (lines/bytes);
 # $S is the state directory and $UNIT_GLOBS the unit files to list (both from src/layout.rs).
 echo "dsctl-observe 1"
+# Host facts (src/host_facts.rs): the downward API's status.hostIP(s) and the node's
+# allocatable resources, and the kubernetes.io/arch and kubernetes.io/os node labels.
+echo "hostip $(echo "$SSH_CONNECTION" | awk '{print $3}')"
+ip -o addr show scope global 2>/dev/null | awk '{sub(/\/.*/, "", $4); print "hostaddr " $2 " " $4}'
+echo "uname $(uname -s) $(uname -m)"
+echo "cpus $(nproc 2>/dev/null)"
+echo "memtotal $(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null)"
+echo "storage $(df -Pk /var/lib/containers 2>/dev/null | awk 'NR == 2 {print $2}')"
 echo "now $(date +%s)"
 v=$(podman --version 2>/dev/null | awk '{print $NF}')
 echo "podman ${v:--}"

@@ -5,9 +5,12 @@
 //! `--include-ignored`.
 
 mod day2;
+mod downward;
 mod harness;
 mod pods;
 mod rollout;
+mod security;
+mod yaml;
 
 use std::time::{Duration, Instant};
 

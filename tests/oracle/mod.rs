@@ -790,7 +790,7 @@ pub fn quadlet_escape_words(words: &[String]) -> String {
 
 /// The `[Container]` keys dsctl writes: present in Quadlet 5.0 (an unknown key makes Quadlet
 /// refuse the whole file).
-pub const QUADLET_KEYS: [&str; 10] = [
+pub const QUADLET_KEYS: [&str; 15] = [
     "Image",
     "ContainerName",
     "Pod",
@@ -801,6 +801,11 @@ pub const QUADLET_KEYS: [&str; 10] = [
     "Network",
     "Volume",
     "PodmanArgs",
+    "AddCapability",
+    "DropCapability",
+    "ReadOnly",
+    "NoNewPrivileges",
+    "SeccompProfile",
 ];
 
 /// Quadlet's `ConvertContainer()`, cut down to the keys dsctl writes: the generated service
@@ -858,6 +863,31 @@ pub fn quadlet_generate(container_file: &str, file_name: &str) -> Result<String,
     }
     for port in unit.lookup_all("Container", "PublishPort") {
         podman.extend(["--publish".to_string(), port]);
+    }
+    // Quadlet's order: drops, adds (lower-cased, whitespace-separated lists), read-only,
+    // no-new-privileges, seccomp.
+    for (key, flag) in [
+        ("DropCapability", "--cap-drop"),
+        ("AddCapability", "--cap-add"),
+    ] {
+        for list in unit.lookup_all("Container", key) {
+            for cap in list.split_whitespace() {
+                podman.push(format!("{flag}={}", cap.to_lowercase()));
+            }
+        }
+    }
+    let yes = |key: &str| {
+        unit.lookup("Container", key)
+            .is_some_and(|v| matches!(v.as_str(), "1" | "yes" | "true" | "on"))
+    };
+    if yes("ReadOnly") {
+        podman.push("--read-only".into());
+    }
+    if yes("NoNewPrivileges") {
+        podman.push("--security-opt=no-new-privileges".into());
+    }
+    if let Some(profile) = unit.lookup("Container", "SeccompProfile") {
+        podman.extend(["--security-opt".to_string(), format!("seccomp={profile}")]);
     }
     for (key, flag) in [("Environment", "--env"), ("Label", "--label")] {
         for (k, v) in unit.lookup_all_key_val("Container", key) {
