@@ -345,7 +345,7 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
         .max()
         .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS);
     surge_up(runs, ctx, wave, Duration::from_secs(deadline)).await;
-    let surged = started.elapsed();
+    let surge_time = started.elapsed();
     for &i in wave
         .iter()
         .filter(|i| runs[**i].outcome == Outcome::Changed)
@@ -367,8 +367,6 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     let scripts_done = std::time::Instant::now();
     gate_wave(runs, remotes, wave, specs, Duration::from_secs(deadline)).await;
     let probes_done = std::time::Instant::now();
-    // The old instances went with each host's update: nothing of a surge is left to remove.
-    let surge_time = surged;
     for &i in wave {
         match &runs[i].outcome {
             Outcome::Changed => settings.progress.host(&hosts[i].name, Phase::Available),
@@ -422,16 +420,16 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
 }
 
 /// maxSurge: on each host of the wave that replaces an available instance of a surge
-/// DaemonSet, starts the new revision's pod beside the old instance (`surge.rs`) and waits
-/// until it is available; the host's update then stops and removes the old one, so the host
-/// always has an available instance. A host whose new pod does not become available in time
-/// has it removed again, keeps its old instance untouched, and fails (which halts the rollout).
+/// DaemonSet, starts the new revision's pod beside the old one (`surge.rs`) and waits until it
+/// is available, so the host always has an available instance; the wave's own script then
+/// stops and removes the old pod. A host whose new pod does not become available in time has it
+/// removed again, keeps its old instance untouched, and fails (which halts the rollout).
 async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     runs: &mut [HostRun],
     ctx: &WaveContext<'_, R>,
     wave: &[usize],
     deadline: Duration,
-) {
+) -> usize {
     let until = tokio::time::Instant::now() + deadline;
     let mut tasks = Vec::new();
     for &i in wave {
@@ -446,12 +444,9 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
             .changes
             .iter()
             .filter(|c| c.disruptive)
-            .filter_map(|c| ctx.specs.iter().find(|s| s.name() == c.daemonset))
-            .filter(|ds| surge::max_surge(ds, 1) > 0)
-            .map(|ds| {
-                surge::up(ds, flavor, ctx.templates)
-                    .map(|(units, change)| (ds.clone(), units, change))
-                    .map_err(|e| format!("daemonset/{}: surge instance: {e}", ds.name()))
+            .filter_map(|c| {
+                let ds = ctx.specs.iter().find(|s| s.name() == c.daemonset)?;
+                (surge::max_surge(ds, 1) > 0).then(|| (ds.clone(), surge::up(c)))
             })
             .collect();
         if surging.is_empty() {
@@ -468,6 +463,7 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
             }),
         ));
     }
+    let surged = tasks.len();
     for (i, task) in tasks {
         match task.await {
             Ok(Ok(())) => {}
@@ -475,6 +471,7 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
             Err(e) => runs[i].outcome = Outcome::Failed(format!("internal error: {e}")),
         }
     }
+    surged
 }
 
 /// Starts one host's new pods in one exec and waits until each is available; removes them
@@ -486,12 +483,7 @@ async fn surge_host<R: RemoteHost>(
     lock_timeout: u64,
     holder: &str,
 ) -> Result<(), String> {
-    let started: Vec<(String, Vec<UnitFile>)> = surging
-        .iter()
-        .map(|(_, units, change)| (change.daemonset.clone(), units.clone()))
-        .collect();
-    let changes: Vec<Change> = surging.iter().map(|s| s.2.clone()).collect();
-    let script = host_script::script(&changes, lock_timeout, holder);
+    let changes: Vec<Change> = surging.iter().map(|(_, c)| c.clone()).collect();
     let result = async {
         let out = remote
             .exec(&host_script::script(&changes, lock_timeout, holder), None)
@@ -500,7 +492,7 @@ async fn surge_host<R: RemoteHost>(
         if let Outcome::Failed(e) = script_outcome(&out) {
             return Err(e);
         }
-        for (ds, _, change) in &surging {
+        for (ds, change) in &surging {
             crate::probe::wait_available(remote, ds, until, |_| {})
                 .await
                 .map_err(|e| format!("daemonset/{}: {e}", change.daemonset))?;
@@ -527,28 +519,6 @@ async fn surge_host<R: RemoteHost>(
         "{e}\nmaxSurge: the new instance did not become available beside the old one; {cleanup}, \
          and the old instance was left running"
     ))
-}
-
-/// Stops and removes one host's surge instances (its record is untouched).
-async fn remove_surge<R: RemoteHost>(
-    remote: &R,
-    started: &[(String, Vec<UnitFile>)],
-    lock_timeout: u64,
-    holder: &str,
-) -> Result<(), String> {
-    let changes: Vec<Change> = started
-        .iter()
-        .map(|(ds, units)| surge::down(ds, units))
-        .collect();
-    let script = host_script::script(&changes, lock_timeout, holder);
-    let out = remote
-        .exec(&script, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    match script_outcome(&out) {
-        Outcome::Failed(e) => Err(e),
-        _ => Ok(()),
-    }
 }
 
 /// Leaves the reason on each failed host (`rollout status` reports it) until a later apply

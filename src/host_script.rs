@@ -214,6 +214,28 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                     sh_quote(revision)
                 );
             }
+            Action::RecordRevision {
+                daemonset,
+                revision,
+                spec_json,
+                cause,
+            } => {
+                let dir = format!("{}/.{daemonset}.pending", layout::DAEMONSETS_DIR);
+                let _ = writeln!(s, "rm -rf {d}; mkdir -p {d}", d = sh_quote(&dir));
+                let _ = writeln!(
+                    s,
+                    "put {} {}",
+                    sh_quote(&format!("{dir}/spec.json")),
+                    b64(spec_json)
+                );
+                let _ = writeln!(
+                    s,
+                    "put {} {}",
+                    sh_quote(&format!("{dir}/cause")),
+                    b64(cause)
+                );
+                let _ = writeln!(s, "pending {} {}", sh_quote(daemonset), sh_quote(revision));
+            }
             Action::ForgetState { daemonset } => {
                 legacy_volumes(&mut s, daemonset);
                 let _ = writeln!(s, "rm -rf {}", sh_quote(&layout::daemonset_dir(daemonset)));

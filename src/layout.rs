@@ -250,6 +250,17 @@ pub const UNIT_FILE_GLOBS: [&str; 5] = [
     "/etc/containers/systemd/dsctl-*.container",
 ];
 
+/// The instance whose pod service this is (`dsctl_<ds>_<rev>-pod.service`), if it is one.
+pub fn instance_of_pod_service(unit: &str) -> Option<Instance<'_>> {
+    let stem = unit.strip_suffix("-pod.service")?;
+    let daemonset = owner_of_unit_file(unit)?;
+    let revision = stem
+        .strip_prefix(PREFIX)?
+        .strip_prefix(daemonset)?
+        .strip_prefix('_')?;
+    (is_name(daemonset) && is_revision(revision)).then(|| Instance::new(daemonset, revision))
+}
+
 /// Is this a name dsctl may build paths from: a DNS-1123 subdomain of at most 253 characters
 /// (`..` and a leading `.` or `-` can never pass)?
 pub fn is_name(name: &str) -> bool {

@@ -99,6 +99,15 @@ pub enum Action {
     RemoveInstanceDir { path: String },
     /// Remove the podman named volumes the earlier layout used for emptyDir.
     RemoveLegacyVolumes { daemonset: String },
+    /// Add a revision (and its spec) to the record's history without making it the applied
+    /// one: OnDelete's new revision, which `rollout history` lists at once and which the
+    /// record takes (with this number) when a deleted instance comes back.
+    RecordRevision {
+        daemonset: String,
+        revision: String,
+        spec_json: String,
+        cause: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -261,6 +270,31 @@ fn removals<'a>(
     units
 }
 
+/// OnDelete records a new revision in the history at once (as Kubernetes writes its
+/// ControllerRevision), once, touching no instance.
+fn record_on_delete(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change> {
+    let record = observed.daemonsets.get(&desired.name)?;
+    if record.history.contains_key(&desired.revision) {
+        return None;
+    }
+    Some(Change {
+        daemonset: desired.name.clone(),
+        kind: ChangeKind::Record,
+        reasons: vec![format!(
+            "OnDelete: revision {} recorded; the running instance keeps revision {} until it is deleted",
+            desired.revision,
+            record.revision.as_deref().unwrap_or("unrecorded")
+        )],
+        actions: vec![Action::RecordRevision {
+            daemonset: desired.name.clone(),
+            revision: desired.revision.clone(),
+            spec_json: desired.spec_json.clone(),
+            cause: desired.cause.clone(),
+        }],
+        disruptive: false,
+    })
+}
+
 /// OnDelete leaves a healthy instance of another revision alone; a failed, stopped or
 /// missing one is replaced with the new revision, as the DaemonSet controller does.
 fn waits_for_delete(desired: &DesiredDaemonSet, observed: &Observation) -> bool {
@@ -394,8 +428,7 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
     // An update stops the old revision's pod (its units have other names), unless the new pod
     // already runs (a maxSurge step), and a hand-edited unit is restarted: either takes an
     // active instance out of service.
-    let disruptive = (stops_active && !starts.is_empty())
-        || (any_was_active && starts.iter().any(|a| matches!(a, Action::Restart { .. })));
+    let disruptive = stops_active && !starts.is_empty();
     let kind = match record.and_then(|r| r.revision.as_deref()) {
         None if !holds(observed, &desired.name) => ChangeKind::Create,
         Some(rev) if rev != desired.revision => ChangeKind::Update,
@@ -416,7 +449,6 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
     } else if reasons.is_empty() {
         reasons.push("the host's record of the DaemonSet is out of date".to_string());
     }
-    let disruptive = stops_active;
     let mut actions = removes;
     if reload && writes.is_empty() && actions.is_empty() {
         actions.push(Action::DaemonReload);
@@ -921,7 +953,7 @@ mod tests {
                 "a surge's unrecorded new pod: the update goes on",
                 unrecorded_new_pod,
                 pod_desired("web", R2),
-                vec![(ChangeKind::Update, true)],
+                vec![(ChangeKind::Update, false)],
                 "0a1_app.container is no longer part",
             ),
         ];
@@ -936,52 +968,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    fn pod_desired(revision: &str) -> DesiredDaemonSet {
-        DesiredDaemonSet {
-            units: pod_units(revision, revision),
-            ..desired(revision, "")
-        }
-    }
-
-    /// A host whose record and units are `units` at `revision`, every service `state`.
-    fn pod_host(revision: &str, units: &[UnitFile], state: &str) -> Observation {
-        let mut obs = Observation::default();
-        let mut record = RecordedDaemonSet {
-            revision: Some(revision.into()),
-            ..Default::default()
-        };
-        for u in units {
-            record.units.insert(u.name.clone(), content_sha(&u.content));
-            add_unit(&mut obs, u, state);
-        }
-        obs.daemonsets.insert("web".into(), record);
-        obs
-    }
-
-    fn add_unit(obs: &mut Observation, u: &UnitFile, state: &str) {
-        obs.unit_files
-            .insert(u.path.clone(), content_sha(&u.content));
-        obs.units.insert(
-            service_name(&u.name),
-            UnitStatus {
-                active_state: state.into(),
-                unit_file_state: "generated".into(),
-                ..Default::default()
-            },
-        );
-    }
-
-    fn removed(plan: &HostPlan) -> Vec<String> {
-        plan.changes
-            .iter()
-            .flat_map(|c| &c.actions)
-            .filter_map(|a| match a {
-                Action::RemoveUnit { unit, .. } => Some(unit.clone()),
-                _ => None,
-            })
-            .collect()
     }
 
     /// Instances are named by revision: an update stops and removes the old pod (first, so

@@ -1,18 +1,16 @@
 //! maxSurge on a host (pure), as Kubernetes does it: the new revision's pod starts beside the
-//! old instance and, once it is available, the host's normal update stops and removes the old
-//! one (its units are no longer part of the DaemonSet) and records the new revision.
+//! old one, and the old one goes once the new one is available.
 //!
-//! Instances are named by revision (`layout::Instance`), so the new pod never shares a name
-//! with the old one, and no host ever runs two instances of one revision. A run that dies
-//! between the surge and the update leaves the new pod's units without a record; the next
-//! apply finds them owned by name (`layout::owner_of_unit_file`) and finishes the update.
+//! Instances are named by revision (`layout::Instance`), so the new pod's units never collide
+//! with the old pod's: the surge is the write-and-start half of the host's planned update, run
+//! first. The update itself then only stops and removes the old pod and records the revision
+//! (its writes and starts find the new pod already there). No host ever runs two instances of
+//! one revision, and a run that dies half-way leaves the new pod's files, which the next plan
+//! either keeps (they are the desired units) or removes (they belong to no wanted revision).
 
 use crate::daemonset::DaemonSet;
-use crate::inventory::UnitFlavor;
 use crate::layout::service_name;
 use crate::plan::{Action, Change, ChangeKind};
-use crate::render::{RenderError, Templates, UnitFile, render_daemonset};
-use crate::revision::revision;
 use crate::rollout_math::resolve_budget;
 
 /// maxSurge resolved against the hosts that should run the DaemonSet (0: no surge).
@@ -20,28 +18,11 @@ pub fn max_surge(ds: &DaemonSet, desired: usize) -> usize {
     resolve_budget(&ds.spec.update_strategy, desired).map_or(0, |b| b.max_surge)
 }
 
-/// What starts the new revision's pod beside the old instance: its units for this flavour,
-/// written and started in the pod's order. No record is written (the update that follows
-/// records it).
-pub fn up(
-    ds: &DaemonSet,
-    flavor: UnitFlavor,
-    templates: &Templates,
-) -> Result<(Vec<UnitFile>, Change), RenderError> {
-    let units = render_daemonset(ds, &revision(ds), flavor, templates)?;
-    let mut actions: Vec<Action> = units
-        .iter()
-        .map(|u| Action::WriteUnit {
-            path: u.path.clone(),
-            content: u.content.clone(),
-        })
-        .collect();
-    actions.extend(units.iter().map(|u| Action::Start {
-        unit: service_name(&u.name),
-        enable: false,
-    }));
-    let change = Change {
-        daemonset: ds.name().to_string(),
+/// What starts the new pod beside the old: the writes and starts of the planned update, with
+/// neither its removals nor its record.
+pub fn up(update: &Change) -> Change {
+    Change {
+        daemonset: update.daemonset.clone(),
         kind: ChangeKind::Update,
         reasons: vec!["maxSurge: start the new revision beside the old instance".to_string()],
         actions: update
@@ -51,34 +32,27 @@ pub fn up(
             .cloned()
             .collect(),
         disruptive: false,
-    };
-    Ok((units, change))
+    }
 }
 
-/// What removes the new pod again when it did not become available (the old one stays).
-pub fn down(daemonset: &str, units: &[UnitFile]) -> Change {
-    let mut actions: Vec<Action> = units
-        .iter()
-        .rev()
-        .map(|u| Action::RemoveUnit {
-            path: u.path.clone(),
-            unit: service_name(&u.name),
-        })
-        .collect();
-    let dirs: std::collections::BTreeSet<String> = units
-        .iter()
-        .filter_map(|u| crate::layout::instance_of_unit_file(&u.name))
-        .map(|i| i.pod_dir())
-        .collect();
-    actions.extend(
-        dirs.into_iter()
-            .map(|path| Action::RemoveInstanceDir { path }),
-    );
+/// What removes a new pod that did not become available: its units, written by [`up`]; the old
+/// instance and the record stay.
+pub fn down(surge: &Change) -> Change {
     Change {
         daemonset: surge.daemonset.clone(),
         kind: ChangeKind::Remove,
-        reasons: vec!["maxSurge: the new pod did not become available".to_string()],
-        actions,
+        reasons: vec!["maxSurge: the new instance did not become available".to_string()],
+        actions: surge
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::WriteUnit { path, .. } => Some(Action::RemoveUnit {
+                    path: path.clone(),
+                    unit: service_name(path.rsplit('/').next().unwrap_or(path)),
+                }),
+                _ => None,
+            })
+            .collect(),
         disruptive: false,
     }
 }
@@ -137,62 +111,55 @@ image = "img:side"
     }
 
     #[test]
-    fn up_starts_the_new_revisions_pod_without_a_record_and_down_removes_it() {
-        let original = ds("rollingUpdate = { maxUnavailable = 0, maxSurge = 1 }");
-        for flavor in [UnitFlavor::Quadlet, UnitFlavor::Service] {
-            let (units, change) = up(&original, flavor, &Templates::embedded()).unwrap();
-            let rev = revision(&original);
-            let instance = crate::layout::Instance::new("web", &rev);
-            let names: Vec<String> = units.iter().map(|u| u.name.clone()).collect();
-            // Exactly the units the normal update then keeps: the same names, no copy.
-            assert_eq!(
-                names,
-                [
-                    instance.pod_unit_file(flavor).name,
-                    instance.container_unit_file("app", flavor).name,
-                    instance.container_unit_file("side", flavor).name,
-                ]
-            );
-            assert_eq!(
-                change.actions.last(),
-                Some(&Action::Start {
-                    unit: instance.container_service("side"),
-                    enable: false
-                })
-            );
-            assert_eq!(change.actions.len(), 6);
-            assert!(
-                change
-                    .actions
-                    .iter()
-                    .all(|a| matches!(a, Action::WriteUnit { .. } | Action::Start { .. })),
-                "no record: {:?}",
-                change.actions
-            );
-            assert!(!change.disruptive);
-
-            let down = down("web", &units);
-            assert_eq!(
-                down.actions.first(),
-                Some(&Action::RemoveUnit {
-                    path: units[2].path.clone(),
-                    unit: instance.container_service("side"),
-                }),
-                "containers before their pod"
-            );
-            assert_eq!(
-                down.actions.last(),
-                Some(&Action::RemoveInstanceDir {
-                    path: instance.pod_dir()
-                })
-            );
-            assert!(
-                !down
-                    .actions
-                    .iter()
-                    .any(|a| matches!(a, Action::ForgetState { .. })),
-                "the record stays"
-            );
-        }
+    fn up_is_the_update_without_removals_or_record_and_down_undoes_it() {
+        let unit = |n: &str| crate::layout::unit_path(n);
+        let update = Change {
+            daemonset: "web".into(),
+            kind: ChangeKind::Update,
+            reasons: vec![],
+            actions: vec![
+                Action::RemoveUnit {
+                    path: unit("dsctl_web_0000000001-pod.service"),
+                    unit: "dsctl_web_0000000001-pod.service".into(),
+                },
+                Action::WriteUnit {
+                    path: unit("dsctl_web_0000000002.pod"),
+                    content: "pod".into(),
+                },
+                Action::WriteUnit {
+                    path: unit("dsctl_web_0000000002_app.container"),
+                    content: "app".into(),
+                },
+                Action::Start {
+                    unit: "dsctl_web_0000000002-pod.service".into(),
+                    enable: false,
+                },
+                Action::Start {
+                    unit: "dsctl_web_0000000002_app.service".into(),
+                    enable: false,
+                },
+                Action::ForgetState {
+                    daemonset: "web".into(),
+                },
+            ],
+            disruptive: true,
+        };
+        let surge = up(&update);
+        assert!(!surge.disruptive);
+        assert_eq!(surge.actions, update.actions[1..5].to_vec());
+        let down = down(&surge);
+        assert_eq!(
+            down.actions,
+            [
+                Action::RemoveUnit {
+                    path: unit("dsctl_web_0000000002.pod"),
+                    unit: "dsctl_web_0000000002-pod.service".into(),
+                },
+                Action::RemoveUnit {
+                    path: unit("dsctl_web_0000000002_app.container"),
+                    unit: "dsctl_web_0000000002_app.service".into(),
+                },
+            ]
+        );
     }
 }
