@@ -44,10 +44,19 @@ pub fn host_diff(host: &str, plan: &HostPlan, observed: &Observation) -> String 
                         state(observed, unit)
                     );
                 }
+                Action::DaemonReload => {
+                    let _ = writeln!(out, "{host}: systemctl daemon-reload");
+                }
+                Action::RemoveInstanceDir { path } => {
+                    let _ = writeln!(
+                        out,
+                        "{host}: {path}: removed (the instance's emptyDir volumes)"
+                    );
+                }
                 Action::RemoveLegacyVolumes { daemonset } => {
                     let _ = writeln!(
                         out,
-                        "{host}: daemonset/{daemonset}: emptyDir volumes of the earlier layout -> removed"
+                        "{host}: daemonset/{daemonset}: podman volumes of the earlier layout removed"
                     );
                 }
                 Action::RecordState { revision, .. } => {

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use base64::Engine;
 
-use crate::layout::{self, STATE_DIR};
+use crate::layout::{self, PodmanObject, STATE_DIR};
 use crate::plan::{Action, Change};
 
 /// Exit code the script uses when the lock could not be taken in time.
@@ -27,7 +27,7 @@ fn b64(text: &str) -> String {
 const PRELUDE: &str = r#"DSCTL_START=$(date +%s%N)
 set -eu
 umask 022
-S=${DSCTL_STATE_DIR:-/var/lib/dsctl}
+S=${DSCTL_STATE_DIR:-$STATE_DIR}
 # The state is root's alone: specs may hold secrets, and a user who can open the lock can
 # hold it and block every apply. A symlinked lock is never followed.
 (umask 077; mkdir -p "$S/daemonsets")
@@ -142,14 +142,14 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
         );
     }
     let mut s = format!(
-        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\n{PRELUDE}",
-        sh_quote(holder)
+        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\nSTATE_DIR={}\n{PRELUDE}",
+        sh_quote(holder),
+        sh_quote(STATE_DIR)
     );
     let actions = || changes.iter().flat_map(|c| c.actions.iter());
     let mut reload = false;
     for action in actions() {
         if let Action::RemoveUnit { path, unit } = action {
-            let container = unit.trim_end_matches(".service");
             let _ = writeln!(s, "echo {}", sh_quote(&format!("remove {unit}")));
             let _ = writeln!(
                 s,
@@ -158,25 +158,31 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 sh_quote(unit)
             );
             let _ = writeln!(s, "rm -f {}", sh_quote(path));
-            match layout::instance_of_pod_service(unit) {
-                // The pod goes with its unit, and with it the instance's emptyDir directories.
-                Some(instance) => {
-                    let _ = writeln!(
-                        s,
-                        "podman pod rm -f --ignore {} >/dev/null 2>&1 || true",
-                        sh_quote(&instance.pod_name())
-                    );
-                    let _ = writeln!(s, "rm -rf {}", sh_quote(&instance.pod_dir()));
-                }
-                None => {
-                    let _ = writeln!(
-                        s,
-                        "podman rm -f --ignore {} >/dev/null 2>&1 || true",
-                        sh_quote(container)
-                    );
-                }
+            match layout::podman_object_of_service(unit) {
+                Some(PodmanObject::Pod(pod)) => writeln!(
+                    s,
+                    "podman pod rm -f --ignore {} >/dev/null 2>&1 || true",
+                    sh_quote(&pod)
+                ),
+                Some(PodmanObject::Container(container)) => writeln!(
+                    s,
+                    "podman rm -f --ignore {} >/dev/null 2>&1 || true",
+                    sh_quote(&container)
+                ),
+                None => Ok(()),
             }
+            .ok();
             reload = true;
+        }
+    }
+    for action in actions() {
+        match action {
+            Action::RemoveInstanceDir { path } => {
+                let _ = writeln!(s, "rm -rf {}", sh_quote(path));
+            }
+            Action::RemoveLegacyVolumes { daemonset } => remove_legacy_volumes(&mut s, daemonset),
+            Action::DaemonReload => reload = true,
+            _ => {}
         }
     }
     for action in actions() {
@@ -221,7 +227,7 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 cause,
                 history_limit,
             } => {
-                let new = format!("{STATE_DIR}/daemonsets/.{daemonset}.new");
+                let new = format!("{}/.{daemonset}.new", layout::DAEMONSETS_DIR);
                 let _ = writeln!(s, "rm -rf {n}; mkdir -p {n}/units", n = sh_quote(&new));
                 let _ = writeln!(
                     s,
@@ -250,14 +256,13 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                     sh_quote(revision)
                 );
             }
-            Action::RemoveLegacyVolumes { daemonset } => remove_legacy_volumes(&mut s, daemonset),
             Action::RecordRevision {
                 daemonset,
                 revision,
                 spec_json,
                 cause,
             } => {
-                let dir = format!("{STATE_DIR}/daemonsets/.{daemonset}.pending");
+                let dir = format!("{}/.{daemonset}.pending", layout::DAEMONSETS_DIR);
                 let _ = writeln!(s, "rm -rf {d}; mkdir -p {d}", d = sh_quote(&dir));
                 let _ = writeln!(
                     s,
@@ -327,7 +332,7 @@ pub fn halted_script(daemonset: &str, why: &str) -> String {
     if !crate::layout::is_name(daemonset) {
         return "exit 1\n".to_string();
     }
-    let dir = format!("{STATE_DIR}/daemonsets/{daemonset}");
+    let dir = layout::daemonset_dir(daemonset);
     format!(
         "umask 077\n[ ! -d {d} ] || printf '%s\\n' {w} > {d}/halted\n",
         d = sh_quote(&dir),

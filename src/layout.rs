@@ -211,6 +211,45 @@ pub fn revision_of_unit_file(file_name: &str) -> Option<&str> {
     is_revision(revision).then_some(revision)
 }
 
+/// What podman runs for a service of the current layout, read from the service's name, so
+/// that a unit being removed takes its pod or container with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodmanObject {
+    Pod(String),
+    Container(String),
+}
+
+/// `dsctl_<ds>_<rev>-pod.service` runs the pod `dsctl_<ds>_<rev>`; `dsctl_<ds>_<rev>_<c>.service`
+/// the container of that name; a legacy `dsctl-<ds>-<c>.service` the container `dsctl-<ds>-<c>`.
+pub fn podman_object_of_service(service: &str) -> Option<PodmanObject> {
+    let stem = service.strip_suffix(".service")?;
+    if let Some(pod) = stem.strip_suffix("-pod")
+        && owner_of_unit_file(pod).is_some()
+        && pod.matches('_').count() == 2
+    {
+        return Some(PodmanObject::Pod(pod.to_string()));
+    }
+    (owner_of_unit_file(stem).is_some() || legacy::is_legacy_unit_file(service))
+        .then(|| PodmanObject::Container(stem.to_string()))
+}
+
+/// The instance (pod name, `dsctl_<ds>_<rev>`) a unit file of the current layout belongs to.
+pub fn instance_of_unit_file(file_name: &str) -> Option<Instance<'_>> {
+    Some(Instance::new(
+        owner_of_unit_file(file_name)?,
+        revision_of_unit_file(file_name)?,
+    ))
+}
+
+/// The systemd unit-file globs observe lists: the current layout and the earlier one.
+pub const UNIT_FILE_GLOBS: [&str; 5] = [
+    "/etc/systemd/system/dsctl_*.service",
+    "/etc/containers/systemd/dsctl_*.container",
+    "/etc/containers/systemd/dsctl_*.pod",
+    "/etc/systemd/system/dsctl-*.service",
+    "/etc/containers/systemd/dsctl-*.container",
+];
+
 /// The instance whose pod service this is (`dsctl_<ds>_<rev>-pod.service`), if it is one.
 pub fn instance_of_pod_service(unit: &str) -> Option<Instance<'_>> {
     let stem = unit.strip_suffix("-pod.service")?;
@@ -349,6 +388,29 @@ mod tests {
             assert_eq!(service_name(file), service, "{file}");
             assert!(unit_path(file).ends_with(file));
         }
+    }
+
+    #[test]
+    fn podman_objects_of_services() {
+        use PodmanObject::*;
+        for (service, want) in [
+            ("dsctl_a_0a1b-pod.service", Some(Pod("dsctl_a_0a1b".into()))),
+            (
+                "dsctl_a_0a1b_c-pod.service",
+                Some(Container("dsctl_a_0a1b_c-pod".into())),
+            ),
+            (
+                "dsctl_a_0a1b_c.service",
+                Some(Container("dsctl_a_0a1b_c".into())),
+            ),
+            ("dsctl-a-c.service", Some(Container("dsctl-a-c".into()))),
+            ("sshd.service", None),
+        ] {
+            assert_eq!(podman_object_of_service(service), want, "{service}");
+        }
+        let i = instance_of_unit_file("dsctl_a.b_0a1b_c.container").unwrap();
+        assert_eq!(i.pod_name(), "dsctl_a.b_0a1b");
+        assert!(instance_of_unit_file("dsctl-a-c.service").is_none());
     }
 
     #[test]

@@ -12,8 +12,17 @@ const SCRIPT: &str = include_str!("scripts/observe.sh");
 
 /// The observe script; `full` adds unit contents and recorded specs (for `diff` and `get`).
 pub fn script(full: bool) -> String {
-    format!("FULL={}\n{SCRIPT}", if full { "1" } else { "" })
+    format!(
+        "FULL={}\nJL={JOURNAL_TAIL_LINES}\nJB={JOURNAL_TAIL_BYTES}\nS={}\nUNIT_GLOBS='{}'\n{SCRIPT}",
+        if full { "1" } else { "" },
+        crate::layout::STATE_DIR,
+        crate::layout::UNIT_FILE_GLOBS.join(" "),
+    )
 }
+
+/// At most this many journal lines of a failed unit travel back, each cut to this many bytes.
+pub const JOURNAL_TAIL_LINES: usize = 5;
+pub const JOURNAL_TAIL_BYTES: usize = 1000;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Observation {
@@ -97,6 +106,12 @@ pub struct UnitStatus {
     pub restarts: u32,
     /// Unix seconds when the unit last became active.
     pub active_since: Option<u64>,
+    /// The unit's file changed since systemd loaded it (`NeedDaemonReload`).
+    pub need_daemon_reload: bool,
+    /// The main process's exit code (`ExecMainStatus`), reported for a failed unit.
+    pub exit_status: Option<i32>,
+    /// The last lines of a failed unit's journal (an init container's output), bounded.
+    pub journal_tail: Option<String>,
 }
 
 impl UnitStatus {
@@ -110,6 +125,11 @@ pub struct ContainerStatus {
     pub state: String,
     pub image: String,
     pub revision: Option<String>,
+    /// Its DaemonSet and pod-spec container name (the dsctl.daemonset, dsctl.container labels).
+    pub daemonset: Option<String>,
+    pub container: Option<String>,
+    /// The podman pod it is a member of, if any.
+    pub pod: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -123,7 +143,9 @@ pub enum ObserveError {
 }
 
 impl Observation {
-    /// Whether the DaemonSet has an instance here: units recorded, and every one active.
+    /// Whether the DaemonSet has an available instance here: units recorded, and every one
+    /// active (its pod, each app container, and each init container, which as a oneshot with
+    /// RemainAfterExit reads active (exited) once it succeeded; a failed init reads failed).
     pub fn instance_active(&self, ds: &str) -> bool {
         self.daemonsets.get(ds).is_some_and(|r| {
             !r.units.is_empty()
@@ -296,6 +318,13 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
                     .ok_or_else(|| malformed("prop needs key=value"))?;
                 props.insert(key.to_string(), value.to_string());
             }
+            "journal" => {
+                let (id, b64) = rest.split_once(' ').unwrap_or((rest, ""));
+                let text = decode_base64(b64).ok_or_else(|| malformed("journal is not base64"))?;
+                if let Some(unit) = obs.units.get_mut(id) {
+                    unit.journal_tail = Some(bounded_tail(&text));
+                }
+            }
             "unitend" => {
                 if let Some(id) = props.remove("Id") {
                     obs.units.insert(id, unit_status(&props));
@@ -308,16 +337,20 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
                     [n, s, i, ..] => (n, s, i),
                     _ => return Err(malformed("container needs 4 fields")),
                 };
-                let revision = f
-                    .get(3)
-                    .filter(|r| !r.is_empty() && **r != "<no value>")
-                    .map(|r| r.to_string());
+                let field = |i: usize| {
+                    f.get(i)
+                        .filter(|r| !r.is_empty() && **r != "<no value>")
+                        .map(|r| r.to_string())
+                };
                 obs.containers.insert(
                     name.to_string(),
                     ContainerStatus {
                         state: state.to_string(),
                         image: image.to_string(),
-                        revision,
+                        revision: field(3),
+                        daemonset: field(4),
+                        container: field(5),
+                        pod: field(6),
                     },
                 );
             }
@@ -330,6 +363,23 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
         return Err(ObserveError::Truncated);
     }
     Ok(obs)
+}
+
+/// The journal tail as the host sent it, held to the bounds again (a host is not trusted to).
+fn bounded_tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(JOURNAL_TAIL_LINES);
+    let mut tail: String = lines[start..].join("\n");
+    if tail.len() > JOURNAL_TAIL_BYTES {
+        let mut cut = tail.len() - JOURNAL_TAIL_BYTES;
+        while !tail.is_char_boundary(cut) {
+            cut += 1;
+        }
+        tail = tail[cut..].to_string();
+    }
+    tail.chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .collect()
 }
 
 fn unit_status(props: &BTreeMap<String, String>) -> UnitStatus {
@@ -345,6 +395,9 @@ fn unit_status(props: &BTreeMap<String, String>) -> UnitStatus {
             .parse()
             .ok()
             .filter(|t| *t > 0),
+        need_daemon_reload: get("NeedDaemonReload") == "yes",
+        exit_status: get("ExecMainStatus").parse().ok(),
+        journal_tail: None,
     }
 }
 
@@ -480,6 +533,38 @@ end
             };
             assert_eq!(obs.detected_flavor(), want, "{version:?} {generator}");
         }
+    }
+
+    #[test]
+    fn failed_init_reload_and_pod_member_records() {
+        let long = "x".repeat(3000);
+        let tail = format!("1\n2\n3\n4\n5\n6\nbad \x1b[31m{long}");
+        let text = format!(
+            "dsctl-observe 1\nprop Id=dsctl_web_0a1_init.service\nprop ActiveState=failed\nprop ExecMainStatus=3\nprop NeedDaemonReload=yes\nunitend\nunitend\njournal dsctl_web_0a1_init.service {}\ncontainer\tdsctl_web_0a1_app\tcreated\timg\t0a1\tweb\tapp\tdsctl_web_0a1\nend\n",
+            {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode(tail.as_bytes())
+            }
+        );
+        let obs = parse(&text).unwrap();
+        let init = &obs.units["dsctl_web_0a1_init.service"];
+        assert_eq!(init.exit_status, Some(3));
+        assert!(init.need_daemon_reload);
+        let got = init.journal_tail.as_deref().unwrap();
+        assert!(
+            got.len() <= JOURNAL_TAIL_BYTES && !got.contains('\x1b'),
+            "{got:?}"
+        );
+        let c = &obs.containers["dsctl_web_0a1_app"];
+        assert_eq!(
+            (
+                c.daemonset.as_deref(),
+                c.container.as_deref(),
+                c.pod.as_deref()
+            ),
+            (Some("web"), Some("app"), Some("dsctl_web_0a1"))
+        );
+        assert!(script(false).contains("S=/var/lib/dsctl\n"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::layout::{self, service_name, unit_path};
+use crate::layout::{self, PodmanObject, service_name, unit_path};
 use crate::observe::Observation;
 use crate::render::UnitFile;
 
@@ -92,7 +92,12 @@ pub enum Action {
     },
     /// Delete the DaemonSet's record under STATE_DIR.
     ForgetState { daemonset: String },
-    /// Remove the podman named volumes the earlier layout used for the DaemonSet's emptyDirs.
+    /// `systemctl daemon-reload`: a unit is not loaded or its file changed since the last load.
+    /// (Writes and removals reload anyway.)
+    DaemonReload,
+    /// Remove a gone instance's directory (its emptyDir volumes, `layout::Instance::pod_dir`).
+    RemoveInstanceDir { path: String },
+    /// Remove the podman named volumes the earlier layout used for emptyDir.
     RemoveLegacyVolumes { daemonset: String },
     /// Add a revision (and its spec) to the record's history without making it the applied
     /// one: OnDelete's new revision, which `rollout history` lists at once and which the
@@ -202,9 +207,9 @@ fn holds(observed: &Observation, name: &str) -> bool {
     observed.daemonsets.contains_key(name) || !recorded_files(observed, name).is_empty()
 }
 
-/// Unit files of the DaemonSet: those its record lists (the only way to own a file of the
-/// earlier, ambiguous `dsctl-<ds>-<c>` layout), plus present files whose injective name says
-/// they are its own (`layout::owner_of_unit_file`), such as those of an interrupted update.
+/// The unit files of a DaemonSet on the host: those its record lists, and present files whose
+/// current-layout name says it owns them. A legacy name (`dsctl-<ds>-<c>`) is ambiguous
+/// (`node`/`exporter-agent` vs `node-exporter`/`agent`), so it counts only through a record.
 fn recorded_files(observed: &Observation, name: &str) -> BTreeSet<String> {
     let mut files: BTreeSet<String> = observed
         .daemonsets
@@ -220,6 +225,49 @@ fn recorded_files(observed: &Observation, name: &str) -> BTreeSet<String> {
             .map(str::to_string),
     );
     files
+}
+
+/// Removals of these unit files, app and init containers before their pods (a pod's stop
+/// takes its containers, which then could not be stopped by name), and the instance
+/// directories and legacy volumes that go with them; `keep` is the revision that stays.
+fn removals<'a>(
+    daemonset: &str,
+    files: impl IntoIterator<Item = &'a String>,
+    keep: Option<&str>,
+) -> Vec<Action> {
+    let mut units: Vec<Action> = Vec::new();
+    let mut pods: Vec<Action> = Vec::new();
+    let mut dirs: BTreeSet<String> = BTreeSet::new();
+    let mut legacy = false;
+    for f in files {
+        let unit = service_name(f);
+        let remove = Action::RemoveUnit {
+            path: unit_path(f),
+            unit: unit.clone(),
+        };
+        match layout::podman_object_of_service(&unit) {
+            Some(PodmanObject::Pod(_)) => pods.push(remove),
+            _ => units.push(remove),
+        }
+        if let Some(instance) = layout::instance_of_unit_file(f) {
+            if Some(instance.revision) != keep {
+                dirs.insert(instance.pod_dir());
+            }
+        } else if layout::legacy::is_legacy_unit_file(f) {
+            legacy = true;
+        }
+    }
+    units.extend(pods);
+    units.extend(
+        dirs.into_iter()
+            .map(|path| Action::RemoveInstanceDir { path }),
+    );
+    if legacy {
+        units.push(Action::RemoveLegacyVolumes {
+            daemonset: daemonset.to_string(),
+        });
+    }
+    units
 }
 
 /// OnDelete records a new revision in the history at once (as Kubernetes writes its
@@ -261,42 +309,36 @@ fn waits_for_delete(desired: &DesiredDaemonSet, observed: &Observation) -> bool 
 fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change> {
     let record = observed.daemonsets.get(&desired.name);
     let mut reasons = Vec::new();
-    let mut removes = Vec::new();
     let mut writes = Vec::new();
     let mut starts = Vec::new();
-    let mut any_was_active = false;
+    let mut reload = false;
+    // An active instance is stopped: the old revision's (or the legacy) units going, or a unit
+    // of this revision restarted.
+    let mut stops_active = false;
+    let mut migrates = false;
 
     let wanted: BTreeSet<&str> = desired.units.iter().map(|u| u.name.as_str()).collect();
-    let mut stops_active = false;
-    let mut legacy = false;
+    let mut stale_files = Vec::new();
     for stale in recorded_files(observed, &desired.name) {
         if !wanted.contains(stale.as_str()) {
-            let service = service_name(&stale);
-            stops_active |= observed.units.get(&service).is_some_and(|s| s.is_active());
-            if layout::legacy::is_legacy_unit_file(&stale) {
-                legacy = true;
-                reasons.push(format!(
-                    "{stale} is of the earlier unit layout (one pod now)"
-                ));
-            } else {
+            migrates |= layout::legacy::is_legacy_unit_file(&stale);
+            stops_active |= observed
+                .units
+                .get(&service_name(&stale))
+                .is_some_and(|s| s.is_active());
+            // A recorded file already gone (a script that failed after removing it) is removed
+            // again, idempotently, without a reason of its own.
+            if observed.unit_files.contains_key(&unit_path(&stale)) {
                 reasons.push(format!("{stale} is no longer part of the DaemonSet"));
             }
-            removes.push(Action::RemoveUnit {
-                path: unit_path(&stale),
-                unit: service,
-            });
+            stale_files.push(stale);
         }
     }
-    if legacy {
-        removes.push(Action::RemoveLegacyVolumes {
-            daemonset: desired.name.clone(),
-        });
-    }
+    let removes = removals(&desired.name, &stale_files, Some(desired.revision.as_str()));
     for unit in &desired.units {
         let service = service_name(&unit.name);
         let status = observed.units.get(&service);
         let active = status.is_some_and(|s| s.is_active());
-        any_was_active |= active;
         let sha = content_sha(&unit.content);
         let file_changed = match observed.unit_files.get(&unit.path) {
             None => {
@@ -314,20 +356,41 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
                 path: unit.path.clone(),
                 content: unit.content.clone(),
             });
+        } else if let Some(why) = status.map_or(Some("is not loaded"), needs_reload) {
+            // A file written but never loaded (a script cut after the write): reload, or
+            // every later start fails with "Unit not found".
+            reasons.push(format!("{service} {why}"));
+            reload = true;
+        }
+        // The container runs another revision than its unit says (hand-made, or left by a
+        // script cut before its restart): a stale instance is restarted.
+        let stale_revision = match layout::podman_object_of_service(&service) {
+            Some(PodmanObject::Container(name)) => observed
+                .containers
+                .get(&name)
+                .and_then(|c| c.revision.as_deref())
+                .filter(|r| *r != desired.revision),
+            _ => None,
+        };
+        if let (Some(running), true) = (stale_revision, active && !file_changed) {
+            reasons.push(format!(
+                "{service} runs revision {running}, not {}",
+                desired.revision
+            ));
         }
         // A Quadlet unit is generated, so it is enabled through its [Install] section.
         let enable = unit.name.ends_with(".service");
         let enabled = status
             .is_some_and(|s| s.unit_file_state == "enabled" || s.unit_file_state == "generated");
-        if file_changed && active {
+        if (file_changed || stale_revision.is_some()) && active {
+            stops_active = true;
             starts.push(Action::Restart {
                 unit: service.clone(),
             });
         } else if file_changed || !active || (enable && !enabled) {
             if !file_changed {
-                let state = status.map_or("not loaded", |s| s.active_state.as_str());
                 if !active {
-                    reasons.push(format!("{service} is {state}"));
+                    reasons.push(format!("{service} is {}", describe(status)));
                 } else {
                     reasons.push(format!("{service} is not enabled"));
                 }
@@ -359,29 +422,27 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
             .iter()
             .all(|(k, v)| recorded_units.get(k) == Some(&v.as_str()));
 
-    if removes.is_empty() && writes.is_empty() && starts.is_empty() && record_current {
+    if removes.is_empty() && writes.is_empty() && starts.is_empty() && !reload && record_current {
         return None;
     }
     // An update stops the old revision's pod (its units have other names), unless the new pod
     // already runs (a maxSurge step), and a hand-edited unit is restarted: either takes an
     // active instance out of service.
-    let disruptive = (stops_active && !starts.is_empty())
-        || (any_was_active && starts.iter().any(|a| matches!(a, Action::Restart { .. })));
+    let disruptive = stops_active && !starts.is_empty();
     let kind = match record.and_then(|r| r.revision.as_deref()) {
         None if !holds(observed, &desired.name) => ChangeKind::Create,
         Some(rev) if rev != desired.revision => ChangeKind::Update,
-        _ if !writes.is_empty() && any_was_active && record.is_none() => ChangeKind::Update,
-        _ if stops_active && disruptive => ChangeKind::Update,
+        _ if migrates => ChangeKind::Update,
+        _ if stops_active && record.is_none() => ChangeKind::Update,
         _ => ChangeKind::Heal,
     };
     if kind == ChangeKind::Update {
         let from = record
             .and_then(|r| r.revision.as_deref())
             .unwrap_or("unrecorded");
-        if from == desired.revision {
-            reasons.insert(0, format!("revision {from}: the instance is replaced"));
-        } else {
-            reasons.insert(0, format!("revision {from} → {}", desired.revision));
+        reasons.insert(0, format!("revision {from} → {}", desired.revision));
+        if migrates {
+            reasons.insert(1, "from one unit per container to a pod".to_string());
         }
     } else if kind == ChangeKind::Create {
         reasons = vec![format!("install revision {}", desired.revision)];
@@ -389,6 +450,9 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
         reasons.push("the host's record of the DaemonSet is out of date".to_string());
     }
     let mut actions = removes;
+    if reload && writes.is_empty() && actions.is_empty() {
+        actions.push(Action::DaemonReload);
+    }
     actions.extend(writes);
     actions.extend(starts);
     actions.push(Action::RecordState {
@@ -408,6 +472,36 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
     })
 }
 
+/// Why systemd's view of a unit is out of date, if it is.
+fn needs_reload(status: &crate::observe::UnitStatus) -> Option<&'static str> {
+    if status.load_state == "not-found" {
+        Some("is not loaded")
+    } else if status.need_daemon_reload {
+        Some("changed on disk since systemd loaded it")
+    } else {
+        None
+    }
+}
+
+/// A unit's state in words; a failed unit with its exit code and the tail of its journal
+/// (what an init container that failed printed).
+fn describe(status: Option<&crate::observe::UnitStatus>) -> String {
+    let Some(s) = status else {
+        return "not loaded".to_string();
+    };
+    let mut text = s.active_state.clone();
+    if s.active_state == "failed" {
+        if let Some(code) = s.exit_status {
+            text.push_str(&format!(" (exit code {code})"));
+        }
+        if let Some(tail) = s.journal_tail.as_deref().filter(|t| !t.trim().is_empty()) {
+            let lines: Vec<&str> = tail.lines().filter(|l| !l.trim().is_empty()).collect();
+            text.push_str(&format!(": {}", lines.join(" | ")));
+        }
+    }
+    text
+}
+
 fn restart(desired: &DesiredDaemonSet) -> Change {
     Change {
         daemonset: desired.name.clone(),
@@ -425,13 +519,7 @@ fn restart(desired: &DesiredDaemonSet) -> Change {
 }
 
 fn removal(name: &str, observed: &Observation, kind: ChangeKind, why: &str) -> Change {
-    let mut actions: Vec<Action> = recorded_files(observed, name)
-        .iter()
-        .map(|f| Action::RemoveUnit {
-            path: unit_path(f),
-            unit: service_name(f),
-        })
-        .collect();
+    let mut actions = removals(name, &recorded_files(observed, name), None);
     actions.push(Action::ForgetState {
         daemonset: name.to_string(),
     });
@@ -640,53 +728,6 @@ mod tests {
     }
 
     #[test]
-    fn actions_for_an_update_and_a_removal() {
-        let plan = plan_host(
-            &intent(Placement::Run(desired("r2", "v2"))),
-            &host("r1", "v1", "active"),
-        );
-        let actions = &plan.changes[0].actions;
-        assert!(
-            matches!(&actions[0], Action::WriteUnit { path, content } if path == PATH && content == "v2")
-        );
-        assert!(matches!(&actions[1], Action::Restart { unit } if unit == SERVICE));
-        assert!(matches!(&actions[2], Action::RecordState { revision, .. } if revision == "r2"));
-
-        let plan = plan_host(&intent(Placement::Absent), &host("r1", "v1", "active"));
-        assert_eq!(
-            plan.changes[0].actions,
-            vec![
-                Action::RemoveUnit {
-                    path: PATH.into(),
-                    unit: SERVICE.into()
-                },
-                Action::ForgetState {
-                    daemonset: "web".into()
-                }
-            ]
-        );
-    }
-
-    #[test]
-    fn flavour_switch_removes_the_other_flavours_file() {
-        let mut want = desired("r1", "svc");
-        want.units = vec![UnitFile {
-            name: "dsctl-web-web.service".into(),
-            path: "/etc/systemd/system/dsctl-web-web.service".into(),
-            content: "svc".into(),
-        }];
-        let plan = plan_host(&intent(Placement::Run(want)), &host("r1", "v1", "active"));
-        let actions = &plan.changes[0].actions;
-        assert!(
-            actions.contains(&Action::RemoveUnit {
-                path: PATH.into(),
-                unit: SERVICE.into()
-            }),
-            "{actions:#?}"
-        );
-    }
-
-    #[test]
     fn prune_only_when_asked() {
         let observed = host("r1", "v1", "active");
         let keep = plan_host(&HostIntent::default(), &observed);
@@ -702,64 +743,89 @@ mod tests {
         assert_eq!(kinds(&pruned), vec![(ChangeKind::Prune, false)]);
     }
 
-    const R1: &str = "0000000001";
-    const R2: &str = "0000000002";
+    use crate::inventory::UnitFlavor;
+    use crate::layout::Instance;
+    use crate::observe::ContainerStatus;
 
-    /// The pod layout's units of `web` at `revision` (a Quadlet pod with one container).
-    fn pod_units(revision: &str, content: &str) -> Vec<UnitFile> {
-        let i = layout::Instance::new("web", revision);
+    const R1: &str = "0a1";
+    const R2: &str = "0b2";
+
+    /// The units of `ds`'s pod at `rev`: the pod, an init container `init`, an app `app`.
+    fn pod_units(ds: &str, rev: &str) -> Vec<UnitFile> {
+        let i = Instance::new(ds, rev);
+        let f = UnitFlavor::Quadlet;
         [
-            i.pod_unit_file(crate::inventory::UnitFlavor::Quadlet),
-            i.container_unit_file("web", crate::inventory::UnitFlavor::Quadlet),
+            i.pod_unit_file(f),
+            i.container_unit_file("init", f),
+            i.container_unit_file("app", f),
         ]
         .into_iter()
         .map(|u| UnitFile {
+            content: format!("{} {rev}", u.name),
             name: u.name,
             path: u.path,
-            content: content.into(),
         })
         .collect()
     }
 
-    fn pod_desired(revision: &str) -> DesiredDaemonSet {
+    fn pod_desired(ds: &str, rev: &str) -> DesiredDaemonSet {
         DesiredDaemonSet {
-            units: pod_units(revision, revision),
-            ..desired(revision, "")
+            name: ds.into(),
+            units: pod_units(ds, rev),
+            ..desired(rev, "")
         }
     }
 
-    /// A host whose record and units are `units` at `revision`, every service `state`.
-    fn pod_host(revision: &str, units: &[UnitFile], state: &str) -> Observation {
-        let mut obs = Observation::default();
+    fn unit_status(state: &str) -> UnitStatus {
+        UnitStatus {
+            load_state: "loaded".into(),
+            active_state: state.into(),
+            unit_file_state: "generated".into(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds `ds`'s pod at `rev` to the host, recorded, every unit in `state`, its containers
+    /// labelled with `rev`.
+    fn with_pod(mut obs: Observation, ds: &str, rev: &str, state: &str) -> Observation {
         let mut record = RecordedDaemonSet {
-            revision: Some(revision.into()),
+            revision: Some(rev.into()),
             ..Default::default()
         };
-        for u in units {
+        for u in pod_units(ds, rev) {
             record.units.insert(u.name.clone(), content_sha(&u.content));
-            add_unit(&mut obs, u, state);
+            obs.unit_files
+                .insert(u.path.clone(), content_sha(&u.content));
+            obs.units.insert(service_name(&u.name), unit_status(state));
         }
-        obs.daemonsets.insert("web".into(), record);
-        obs
-    }
-
-    fn add_unit(obs: &mut Observation, u: &UnitFile, state: &str) {
-        obs.unit_files
-            .insert(u.path.clone(), content_sha(&u.content));
-        obs.units.insert(
-            service_name(&u.name),
-            UnitStatus {
-                active_state: state.into(),
-                unit_file_state: "generated".into(),
+        let i = Instance::new(ds, rev);
+        obs.containers.insert(
+            i.container_name("app"),
+            ContainerStatus {
+                state: "running".into(),
+                revision: Some(rev.into()),
                 ..Default::default()
             },
         );
+        obs.daemonsets.insert(ds.into(), record);
+        obs
     }
 
-    fn removed(plan: &HostPlan) -> Vec<String> {
-        plan.changes
+    fn pod_host(rev: &str, state: &str) -> Observation {
+        with_pod(Observation::default(), "web", rev, state)
+    }
+
+    fn run(d: DesiredDaemonSet) -> HostIntent {
+        HostIntent {
+            daemonsets: [(d.name.clone(), Placement::Run(d))].into(),
+            ..Default::default()
+        }
+    }
+
+    fn removed_units(change: &Change) -> Vec<String> {
+        change
+            .actions
             .iter()
-            .flat_map(|c| &c.actions)
             .filter_map(|a| match a {
                 Action::RemoveUnit { unit, .. } => Some(unit.clone()),
                 _ => None,
@@ -767,157 +833,282 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn pod_model_table() {
+        let failed_init = {
+            let mut o = pod_host(R1, "active");
+            let init = Instance::new("web", R1).container_service("init");
+            o.units.insert(
+                init.clone(),
+                UnitStatus {
+                    exit_status: Some(3),
+                    journal_tail: Some("copying config\nno such file: /cfg".into()),
+                    ..unit_status("failed")
+                },
+            );
+            o
+        };
+        let stale_running = {
+            let mut o = pod_host(R1, "active");
+            let app = Instance::new("web", R1).container_name("app");
+            o.containers.get_mut(&app).unwrap().revision = Some("0ff".into());
+            o
+        };
+        let needs_reload = {
+            let mut o = pod_host(R1, "active");
+            let app = Instance::new("web", R1).container_service("app");
+            o.units.get_mut(&app).unwrap().need_daemon_reload = true;
+            o
+        };
+        let not_loaded = {
+            let mut o = pod_host(R1, "active");
+            let app = Instance::new("web", R1).container_service("app");
+            o.units.insert(app, unit_status("inactive"));
+            o.units
+                .values_mut()
+                .for_each(|u| u.load_state = "not-found".into());
+            o
+        };
+        let unrecorded_new_pod = {
+            // A run that died after a surge started the new pod: its files are owned by name.
+            let mut o = pod_host(R1, "active");
+            for u in pod_units("web", R2) {
+                o.unit_files.insert(u.path.clone(), content_sha(&u.content));
+                o.units.insert(service_name(&u.name), unit_status("active"));
+            }
+            o
+        };
+        type Case = (
+            &'static str,
+            Observation,
+            DesiredDaemonSet,
+            Vec<(ChangeKind, bool)>,
+            &'static str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "create",
+                Observation::default(),
+                pod_desired("web", R1),
+                vec![(ChangeKind::Create, false)],
+                "install revision",
+            ),
+            (
+                "in sync",
+                pod_host(R1, "active"),
+                pod_desired("web", R1),
+                vec![],
+                "",
+            ),
+            (
+                "update stops the old pod",
+                pod_host(R1, "active"),
+                pod_desired("web", R2),
+                vec![(ChangeKind::Update, true)],
+                "revision 0a1 → 0b2",
+            ),
+            (
+                "update of a failed pod is outside the budget",
+                pod_host(R1, "failed"),
+                pod_desired("web", R2),
+                vec![(ChangeKind::Update, false)],
+                "revision",
+            ),
+            (
+                "heal a stopped pod",
+                pod_host(R1, "inactive"),
+                pod_desired("web", R1),
+                vec![(ChangeKind::Heal, false)],
+                "is inactive",
+            ),
+            (
+                "failed init is reported with exit code and output",
+                failed_init,
+                pod_desired("web", R1),
+                vec![(ChangeKind::Heal, false)],
+                "failed (exit code 3): copying config | no such file: /cfg",
+            ),
+            (
+                "stale running revision is restarted",
+                stale_running,
+                pod_desired("web", R1),
+                vec![(ChangeKind::Heal, true)],
+                "runs revision 0ff, not 0a1",
+            ),
+            (
+                "changed on disk: reload",
+                needs_reload,
+                pod_desired("web", R1),
+                vec![(ChangeKind::Heal, false)],
+                "changed on disk since systemd loaded it",
+            ),
+            (
+                "not loaded: reload and start",
+                not_loaded,
+                pod_desired("web", R1),
+                vec![(ChangeKind::Heal, false)],
+                "is not loaded",
+            ),
+            (
+                "a surge's unrecorded new pod: the update goes on",
+                unrecorded_new_pod,
+                pod_desired("web", R2),
+                vec![(ChangeKind::Update, false)],
+                "0a1_app.container is no longer part",
+            ),
+        ];
+        for (name, observed, want, kinds_want, reason) in cases {
+            let plan = plan_host(&run(want), &observed);
+            assert_eq!(kinds(&plan), kinds_want, "{name}: {plan:#?}");
+            if let Some(c) = plan.changes.first() {
+                assert!(
+                    c.reasons.join("; ").contains(reason),
+                    "{name}: {:?}",
+                    c.reasons
+                );
+            }
+        }
+    }
+
     /// Instances are named by revision: an update stops and removes the old pod (first, so
     /// that its hostPorts are free) and starts the new one; it takes an instance down.
     #[test]
-    fn a_new_revision_is_a_new_pod_and_the_old_one_goes() {
-        let old = pod_units(R1, R1);
-        let plan = plan_host(
-            &intent(Placement::Run(pod_desired(R2))),
-            &pod_host(R1, &old, "active"),
-        );
-        assert_eq!(kinds(&plan), vec![(ChangeKind::Update, true)]);
-        assert_eq!(
-            removed(&plan),
-            [
-                "dsctl_web_0000000001-pod.service",
-                "dsctl_web_0000000001_web.service"
-            ]
-        );
+    fn update_stops_the_old_pod_before_the_new_one_starts_and_removes_its_dir() {
+        let plan = plan_host(&run(pod_desired("web", R2)), &pod_host(R1, "active"));
         let actions = &plan.changes[0].actions;
-        assert!(matches!(actions[0], Action::RemoveUnit { .. }));
-        let starts: Vec<&str> = actions
+        let old = Instance::new("web", R1);
+        assert_eq!(
+            removed_units(&plan.changes[0]),
+            [
+                old.container_service("app"),
+                old.container_service("init"),
+                old.pod_service(),
+            ],
+            "containers before their pod"
+        );
+        let pos = |f: &dyn Fn(&Action) -> bool| actions.iter().position(f).unwrap();
+        let last_remove = actions
             .iter()
-            .filter_map(|a| match a {
-                Action::Start { unit, .. } => Some(unit.as_str()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            starts,
-            [
-                "dsctl_web_0000000002-pod.service",
-                "dsctl_web_0000000002_web.service"
-            ]
-        );
-        // In sync afterwards.
-        let plan = plan_host(
-            &intent(Placement::Run(pod_desired(R2))),
-            &pod_host(R2, &pod_units(R2, R2), "active"),
-        );
-        assert!(plan.is_empty(), "{plan:?}");
-    }
-
-    /// A run killed during a maxSurge step leaves the new pod running beside the old one,
-    /// with no record of it: the next apply goes on with the update (and keeps the new pod's
-    /// files, which are the desired ones); a pod of a revision no one wants is removed.
-    #[test]
-    fn pods_left_by_an_interrupted_surge_are_finished_or_removed() {
-        let mut observed = pod_host(R1, &pod_units(R1, R1), "active");
-        for u in pod_units(R2, R2) {
-            add_unit(&mut observed, &u, "active");
-        }
-        let plan = plan_host(&intent(Placement::Run(pod_desired(R2))), &observed);
-        assert_eq!(kinds(&plan), vec![(ChangeKind::Update, false)]);
-        assert_eq!(
-            removed(&plan),
-            [
-                "dsctl_web_0000000001-pod.service",
-                "dsctl_web_0000000001_web.service"
-            ]
-        );
+            .rposition(|a| matches!(a, Action::RemoveUnit { .. }))
+            .unwrap();
+        assert!(last_remove < pos(&|a| matches!(a, Action::Start { .. })));
+        assert!(actions.contains(&Action::RemoveInstanceDir {
+            path: old.pod_dir()
+        }));
+        let new = Instance::new("web", R2);
+        assert!(!actions.contains(&Action::RemoveInstanceDir {
+            path: new.pod_dir()
+        }));
         assert!(
-            !plan.changes[0]
-                .actions
-                .iter()
-                .any(|a| matches!(a, Action::WriteUnit { .. } | Action::Start { .. })),
-            "the new pod is already there: {:?}",
-            plan.changes[0].actions
+            matches!(actions.last(), Some(Action::RecordState { revision, .. }) if revision == R2)
         );
-        // Rolled back to R1 instead: the R2 pod is stale, the R1 pod stays as it is.
-        let plan = plan_host(&intent(Placement::Run(pod_desired(R1))), &observed);
-        assert_eq!(kinds(&plan), vec![(ChangeKind::Heal, false)]);
-        assert_eq!(
-            removed(&plan),
-            [
-                "dsctl_web_0000000002-pod.service",
-                "dsctl_web_0000000002_web.service"
-            ]
-        );
+        assert!(!actions.contains(&Action::RemoveLegacyVolumes {
+            daemonset: "web".into()
+        }));
     }
 
-    /// Issue 12: DaemonSets `node` (container `exporter-agent`) and `node-exporter`
-    /// (container `main`) were both `dsctl-node-exporter-*`; in the pod layout the name says
-    /// which DaemonSet owns a file, and a file of the earlier layout is owned only by record.
     #[test]
-    fn ownership_is_by_record_and_injective_name() {
-        let mut observed = Observation::default();
-        for (ds, c) in [("node", "exporter-agent"), ("node-exporter", "main")] {
-            let i = layout::Instance::new(ds, R1);
-            let u = i.container_unit_file(c, crate::inventory::UnitFlavor::Service);
-            observed.unit_files.insert(u.path, "s".into());
+    fn stale_or_unloaded_units_are_reloaded_even_when_nothing_is_written() {
+        let mut o = pod_host(R1, "active");
+        let app = Instance::new("web", R1).container_service("app");
+        o.units.get_mut(&app).unwrap().need_daemon_reload = true;
+        let plan = plan_host(&run(pod_desired("web", R1)), &o);
+        assert_eq!(plan.changes[0].actions[0], Action::DaemonReload);
+        let script = crate::host_script::script(&plan.changes, 5, "t");
+        assert!(script.contains("systemctl daemon-reload"), "{script}");
+    }
+
+    /// A host deployed with the earlier layout (one `dsctl-<ds>-<c>` unit per container, its
+    /// record naming them) converges through an Update: disruptive, budgeted, and nothing of
+    /// the old layout left.
+    #[test]
+    fn migration_from_the_legacy_layout_is_a_budgeted_update() {
+        for recorded_rev in [R1, R2] {
+            let observed = host(recorded_rev, "v1", "active");
+            let plan = plan_host(&run(pod_desired("web", R2)), &observed);
+            assert_eq!(
+                kinds(&plan),
+                vec![(ChangeKind::Update, true)],
+                "{recorded_rev}"
+            );
+            let c = &plan.changes[0];
+            assert!(
+                c.reasons.iter().any(|r| r.contains("to a pod")),
+                "{:?}",
+                c.reasons
+            );
+            assert_eq!(removed_units(c), [SERVICE]);
+            assert!(c.actions.contains(&Action::RemoveLegacyVolumes {
+                daemonset: "web".into()
+            }));
+            assert!(c.actions.iter().any(|a| matches!(a, Action::Start { .. })));
         }
-        observed.unit_files.insert(
-            "/etc/systemd/system/dsctl-node-exporter-main.service".into(),
-            "s".into(),
-        );
-        let files =
-            |o: &Observation, ds: &str| recorded_files(o, ds).into_iter().collect::<Vec<_>>();
-        assert_eq!(
-            files(&observed, "node"),
-            ["dsctl_node_0000000001_exporter-agent.service"]
-        );
-        assert_eq!(
-            files(&observed, "node-exporter"),
-            ["dsctl_node-exporter_0000000001_main.service"]
-        );
-        let mut record = RecordedDaemonSet::default();
-        record
+    }
+
+    /// `node`/`exporter-agent` and `node-exporter`/`agent` had one legacy unit name; by record
+    /// and by injective names each DaemonSet keeps its own units.
+    #[test]
+    fn ownership_is_by_record_and_injective_names() {
+        const LEGACY: &str = "dsctl-node-exporter-agent.service";
+        let mut o = with_pod(Observation::default(), "node", R1, "active");
+        o = with_pod(o, "node-exporter", R1, "active");
+        // A legacy file on disk that only node's record names.
+        o.unit_files
+            .insert(format!("/etc/systemd/system/{LEGACY}"), "x".into());
+        o.daemonsets
+            .get_mut("node")
+            .unwrap()
             .units
-            .insert("dsctl-node-exporter-main.service".into(), "s".into());
-        observed.daemonsets.insert("node-exporter".into(), record);
-        assert_eq!(
-            files(&observed, "node-exporter"),
-            [
-                "dsctl-node-exporter-main.service",
-                "dsctl_node-exporter_0000000001_main.service"
+            .insert(LEGACY.into(), "x".into());
+        let files = |ds: &str| recorded_files(&o, ds).into_iter().collect::<Vec<_>>();
+        assert!(files("node").contains(&LEGACY.to_string()));
+        assert!(!files("node-exporter").contains(&LEGACY.to_string()));
+        assert!(files("node").iter().all(|f| !f.contains("node-exporter_")));
+        assert!(
+            files("node-exporter")
+                .iter()
+                .all(|f| f.starts_with("dsctl_node-exporter_"))
+        );
+        // Both in sync except node's legacy leftover; deleting one leaves the other alone.
+        let intent = HostIntent {
+            daemonsets: [
+                ("node".to_string(), Placement::Run(pod_desired("node", R1))),
+                ("node-exporter".to_string(), Placement::Deleted),
             ]
+            .into(),
+            ..Default::default()
+        };
+        let plan = plan_host(&intent, &o);
+        let node = plan.changes.iter().find(|c| c.daemonset == "node").unwrap();
+        assert_eq!(removed_units(node), [LEGACY]);
+        let gone = plan
+            .changes
+            .iter()
+            .find(|c| c.daemonset == "node-exporter")
+            .unwrap();
+        assert_eq!(gone.kind, ChangeKind::Remove);
+        assert!(
+            removed_units(gone)
+                .iter()
+                .all(|u| u.starts_with("dsctl_node-exporter_"))
         );
-        assert_eq!(
-            files(&observed, "node"),
-            ["dsctl_node_0000000001_exporter-agent.service"]
-        );
+        assert_eq!(removed_units(gone).len(), 3);
     }
 
-    /// A host deployed before pods (one `dsctl-<ds>-<c>` unit per container) converges to the
-    /// pod through a budgeted update, even at the same revision, and keeps nothing old.
     #[test]
-    fn the_earlier_layout_migrates_to_a_pod_as_a_budgeted_update() {
-        let plan = plan_host(
-            &intent(Placement::Run(pod_desired(R1))),
-            &host(R1, "v1", "active"),
-        );
-        assert_eq!(kinds(&plan), vec![(ChangeKind::Update, true)]);
-        let actions = &plan.changes[0].actions;
-        assert_eq!(
-            actions[..2],
-            [
-                Action::RemoveUnit {
-                    path: PATH.into(),
-                    unit: SERVICE.into()
-                },
-                Action::RemoveLegacyVolumes {
-                    daemonset: "web".into()
-                }
-            ]
-        );
+    fn failed_init_makes_the_instance_unavailable_and_exited_init_does_not() {
+        let mut o = pod_host(R1, "active");
+        let init = Instance::new("web", R1).container_service("init");
+        o.units.get_mut(&init).unwrap().sub_state = "exited".into();
         assert!(
-            plan.changes[0]
-                .reasons
-                .iter()
-                .any(|r| r.contains("earlier unit layout")),
-            "{:?}",
-            plan.changes[0].reasons
+            o.instance_active("web"),
+            "active (exited) is a finished init"
         );
+        o.units.insert(init, unit_status("failed"));
+        assert!(!o.instance_active("web"));
+        let mut o = pod_host(R1, "active");
+        let app = Instance::new("web", R1).container_service("app");
+        o.units.insert(app, unit_status("activating"));
+        assert!(!o.instance_active("web"), "an app container not active");
     }
 }

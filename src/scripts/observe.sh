@@ -1,7 +1,8 @@
 # dsctl observe: prints everything the planner needs in ONE round trip. Read-only.
 # Output: one record a line, "kind field…"; parsed by src/observe.rs.
-# $FULL (set by dsctl before this text) adds unit file contents and older specs (diff, history).
-S=/var/lib/dsctl
+# Set by dsctl before this text: $FULL adds unit file contents and older specs (diff, history);
+# $JL/$JB bound a failed unit's journal tail (lines/bytes);
+# $S is the state directory and $UNIT_GLOBS the unit files to list (both from src/layout.rs).
 echo "dsctl-observe 1"
 # Host facts (src/host_facts.rs): the downward API's status.hostIP(s) and the node's
 # allocatable resources, and the kubernetes.io/arch and kubernetes.io/os node labels.
@@ -43,11 +44,9 @@ for d in "$S"/daemonsets/*/; do
   fi
 done
 units=
-# Unit files of the pod layout (dsctl_<ds>_<rev>…) and of the earlier one (dsctl-<ds>-<c>).
-# A Quadlet x.pod yields x-pod.service, anything else x.service.
+# The service a unit file yields: x.pod -> x-pod.service (Quadlet), x.container -> x.service.
 svc() { case $1 in *.pod) echo "${1%.pod}-pod.service" ;; *) echo "${1%.*}.service" ;; esac; }
-for f in /etc/systemd/system/dsctl_*.service /etc/containers/systemd/dsctl_*.container /etc/containers/systemd/dsctl_*.pod \
-         /etc/systemd/system/dsctl-*.service /etc/containers/systemd/dsctl-*.container; do
+for f in $UNIT_GLOBS; do
   [ -f "$f" ] || continue
   echo "file $f $(sha256sum < "$f" | cut -c1-64)"
   [ -n "$FULL" ] && echo "content $f $(base64 -w0 < "$f")"
@@ -63,9 +62,13 @@ for d in "$S"/daemonsets/*/units; do
 done
 if [ -n "$units" ]; then
   # One block of Key=Value lines per unit, blocks separated by an empty line.
-  systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,UnitFileState,NRestarts,ActiveEnterTimestamp -- $units 2>/dev/null |
+  systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,UnitFileState,NRestarts,ActiveEnterTimestamp,NeedDaemonReload,ExecMainStatus -- $units 2>/dev/null |
     sed 's/^$/unitend/; /^unitend$/!s/^/prop /'
   echo unitend
-  podman ps -a --filter label=dsctl.daemonset --format 'container	{{.Names}}	{{.State}}	{{.Image}}	{{index .Labels "dsctl.revision"}}' 2>/dev/null
+  # The tail of each failed unit's journal: the container's own output (SyslogIdentifier=%N), bounded.
+  for u in $(systemctl list-units --state=failed --plain --no-legend -- $units 2>/dev/null | awk '{print $1}'); do
+    echo "journal $u $(journalctl -u "$u" -t "${u%.service}" -n "$JL" --no-pager -o cat 2>/dev/null | tail -c "$JB" | base64 -w0)"
+  done
+  podman ps -a --filter label=dsctl.daemonset --format 'container	{{.Names}}	{{.State}}	{{.Image}}	{{index .Labels "dsctl.revision"}}	{{index .Labels "dsctl.daemonset"}}	{{index .Labels "dsctl.container"}}	{{.PodName}}' 2>/dev/null
 fi
 echo "end"

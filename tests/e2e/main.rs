@@ -7,6 +7,7 @@
 mod day2;
 mod downward;
 mod harness;
+mod pods;
 mod rollout;
 mod security;
 mod yaml;
@@ -24,7 +25,7 @@ fn unit_files(host: &str, ds: &str) -> String {
     stdout(&on_host(
         host,
         &format!(
-            "ls /etc/systemd/system/dsctl-{ds}-* /etc/containers/systemd/dsctl-{ds}-* 2>/dev/null; ls -d /var/lib/dsctl/daemonsets/{ds} 2>/dev/null; podman ps -a --format '{{{{.Names}}}}' --filter name=dsctl-{ds}- 2>/dev/null"
+            "ls /etc/systemd/system/dsctl_{ds}_* /etc/containers/systemd/dsctl_{ds}_* /etc/systemd/system/dsctl-{ds}-* /etc/containers/systemd/dsctl-{ds}-* 2>/dev/null; ls -d /var/lib/dsctl/daemonsets/{ds} /var/lib/dsctl/pods/dsctl_{ds}_* 2>/dev/null; podman ps -a --format '{{{{.Names}}}}' --filter label=dsctl.daemonset={ds} 2>/dev/null; podman pod ps --format '{{{{.Name}}}}' --filter name=dsctl_{ds}_ 2>/dev/null"
         ),
     ))
 }
@@ -71,11 +72,22 @@ fn apply_places_daemonsets_on_eligible_hosts_then_is_a_one_round_trip_noop() {
         // Quadlet where podman ≥ 4.4 (trixie), a podman-run service on podman 4.3 (bookworm).
         let files = unit_files(&host.name, "e2e-web");
         let want = if host.suite == "trixie" {
-            "/etc/containers/systemd/dsctl-e2e-web-web.container"
+            "/etc/containers/systemd/dsctl_e2e-web_"
         } else {
-            "/etc/systemd/system/dsctl-e2e-web-web.service"
+            "/etc/systemd/system/dsctl_e2e-web_"
         };
-        assert!(files.contains(want), "{}: {files}", host.name);
+        let suffix = if host.suite == "trixie" {
+            "_web.container"
+        } else {
+            "_web.service"
+        };
+        assert!(
+            files
+                .lines()
+                .any(|f| f.starts_with(want) && f.ends_with(suffix)),
+            "{}: {files}",
+            host.name
+        );
     }
 
     // A second apply changes nothing, in one exec round trip over one connection per host.
