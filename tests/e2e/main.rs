@@ -153,14 +153,17 @@ fn stopped_deleted_and_edited_units_are_drift_and_apply_restores_them() {
     );
 
     // Stopped on one host, deleted on another, edited by hand on the third.
-    on_host(&hosts[0].name, "systemctl stop dsctl-e2e-drift-web.service");
+    on_host(
+        &hosts[0].name,
+        "systemctl stop 'dsctl_e2e-drift_*_web.service'",
+    );
     on_host(
         &hosts[1].name,
-        "rm /etc/containers/systemd/dsctl-e2e-drift-web.container && systemctl daemon-reload && systemctl stop dsctl-e2e-drift-web.service",
+        "rm /etc/containers/systemd/dsctl_e2e-drift_*_web.container && systemctl daemon-reload && systemctl stop 'dsctl_e2e-drift_*_web.service'",
     );
     on_host(
         &hosts[2].name,
-        "sed -i 's/^TimeoutStopSec=.*/TimeoutStopSec=1/' /etc/systemd/system/dsctl-e2e-drift-web.service",
+        "sed -i 's/^TimeoutStopSec=.*/TimeoutStopSec=1/' /etc/systemd/system/dsctl_e2e-drift_*_web.service",
     );
 
     let out = scene.dsctl(&[&["diff"][..], &files].concat());
@@ -490,7 +493,7 @@ fn delete_and_prune_leave_nothing_behind() {
         );
         let leftovers = stdout(&on_host(
             &host.name,
-            "podman ps -a --filter label=dsctl.daemonset=e2e-keep --format '{{.Names}}'; systemctl list-units --all --no-legend 'dsctl-e2e-keep-*'",
+            "podman ps -a --filter label=dsctl.daemonset=e2e-keep --format '{{.Names}}'; systemctl list-units --all --no-legend 'dsctl_e2e-keep_*'",
         ));
         assert_eq!(leftovers.trim(), "", "{}", host.name);
     }
@@ -592,34 +595,41 @@ fn the_seed_nginx_and_fluentd_examples_run_where_kubernetes_would_place_them() {
         path_str(&files[1]),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let running = |host: &str, container: &str| {
+    // Found by label: instances are named by revision.
+    let id = |host: &str, ds: &str, container: &str| {
         stdout(&on_host(
             host,
             &format!(
-                "podman container inspect -f '{{{{.State.Running}}}}' {container} 2>/dev/null"
+                "podman ps -q --filter status=running --filter label=dsctl.daemonset={ds} --filter label=dsctl.container={container}"
             ),
         ))
         .trim()
-            == "true"
+        .to_string()
     };
+    let running = |host: &str, ds: &str, container: &str| !id(host, ds, container).is_empty();
     // nginx has no toleration: not on the control-plane host. fluentd tolerates it.
     assert!(running(
         &hosts[0].name,
-        "dsctl-nginx-test-daemonset-nginx-test-container"
+        "nginx-test-daemonset",
+        "nginx-test-container"
     ));
     assert!(!running(
         &control_plane,
-        "dsctl-nginx-test-daemonset-nginx-test-container"
+        "nginx-test-daemonset",
+        "nginx-test-container"
     ));
     for host in &hosts {
         assert!(
-            running(&host.name, "dsctl-fluentd-logger-fluentd-container"),
+            running(&host.name, "fluentd-logger", "fluentd-container"),
             "{}",
             host.name
         );
         let mounts = stdout(&on_host(
             &host.name,
-            "podman inspect -f '{{range .Mounts}}{{.Destination}}:{{.RW}} {{end}}' dsctl-fluentd-logger-fluentd-container",
+            &format!(
+                "podman inspect -f '{{{{range .Mounts}}}}{{{{.Destination}}}}:{{{{.RW}}}} {{{{end}}}}' {}",
+                id(&host.name, "fluentd-logger", "fluentd-container")
+            ),
         ));
         assert!(
             mounts.contains("/var/log:true") && mounts.contains("/var/lib/docker/containers:false"),

@@ -318,7 +318,7 @@ fn history_undo_restart_partition_and_on_delete() {
     let ids = |h: &FleetHost| {
         stdout(&on_host(
             &h.name,
-            "podman inspect -f '{{.Id}}' dsctl-e2e-hist-web",
+            "podman ps -q --no-trunc --filter label=dsctl.daemonset=e2e-hist --filter label=dsctl.container=web",
         ))
     };
     let before: Vec<String> = hosts.iter().map(ids).collect();
@@ -460,10 +460,15 @@ fn max_surge_starts_the_new_instance_beside_the_old_one() {
     let scene = Scene::new(&fleet, &hosts);
     let name = "e2e-surge";
     scene.own(&[name]);
-    let (old, surge) = (
-        format!("dsctl-{name}-web"),
-        format!("dsctl-{name}-web-surge"),
-    );
+    // Instances are named by revision: `dsctl_<ds>_<rev>_web`, beside the pod's infra container.
+    let prefix = format!("dsctl_{name}_");
+    let revisions = |names: &str| -> std::collections::BTreeSet<String> {
+        names
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(prefix.as_str())?.strip_suffix("_web"))
+            .map(str::to_string)
+            .collect()
+    };
     let v1 = scene.spec("v1.toml", &surge_spec(name, "1", ""));
     let out = scene.dsctl(&["apply", "-f", path_str(&v1)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -492,21 +497,24 @@ fn max_surge_starts_the_new_instance_beside_the_old_one() {
         .collect();
     eprintln!("{} polls; waves:\n{}", rounds.len(), waves.join("\n"));
 
-    let has = |names: &str, c: &str| names.lines().any(|l| l.trim() == c);
     let mut beside = vec![false; hosts.len()];
     let mut surging_at_once = 0;
     for round in &rounds {
         let mut surging = 0;
         for (k, names) in round.iter().enumerate() {
             let Some(names) = names else { continue };
+            let running = revisions(names);
             assert!(
-                has(names, &old) || has(names, &surge),
+                !running.is_empty(),
                 "{} had no instance running at some moment: {names:?}",
                 hosts[k].name
             );
-            if has(names, &surge) {
+            // Two revisions at once is the new pod beside the old; a revision's instance is
+            // never doubled (its name is unique).
+            assert!(running.len() <= 2, "{}: {names:?}", hosts[k].name);
+            if running.len() == 2 {
                 surging += 1;
-                beside[k] |= has(names, &old);
+                beside[k] = true;
             }
         }
         surging_at_once = surging_at_once.max(surging);
@@ -524,7 +532,7 @@ fn max_surge_starts_the_new_instance_beside_the_old_one() {
             &format!(
                 "podman ps -a --format '{{{{.Names}}}} {{{{.Image}}}} {{{{index .Labels \"dsctl.revision\"}}}}'; \
                  echo record $(cat /var/lib/dsctl/daemonsets/{name}/revision /var/lib/dsctl/daemonsets/{name}/number); \
-                 ls /var/lib/dsctl/daemonsets/{name}/units /etc/containers/systemd /etc/systemd/system | grep -c web-surge || true"
+                 ls /etc/containers/systemd /etc/systemd/system | grep {prefix} | grep -vc \"$(cat /var/lib/dsctl/daemonsets/{name}/revision)\" || true"
             ),
         );
         let text = stdout(&state);
@@ -537,19 +545,25 @@ fn max_surge_starts_the_new_instance_beside_the_old_one() {
             .collect();
         let ours: Vec<&&str> = lines
             .iter()
-            .filter(|l| l.starts_with("dsctl-e2e-surge"))
+            .filter(|l| l.starts_with(&prefix) && l.contains("_web "))
             .collect();
         assert_eq!(
             ours,
-            vec![&format!("{old} localhost/dsctl-test/web:2 {}", record[0]).as_str()],
-            "{}: only the new canonical instance: {text}",
+            vec![
+                &format!(
+                    "{prefix}{}_web localhost/dsctl-test/web:2 {}",
+                    record[0], record[0]
+                )
+                .as_str()
+            ],
+            "{}: only the new instance: {text}",
             h.name
         );
         assert_eq!(record[1], "2", "{}: revision number 2: {text}", h.name);
         assert_eq!(
             lines.last(),
             Some(&"0"),
-            "{}: no surge file left: {text}",
+            "{}: no file of another revision left: {text}",
             h.name
         );
     }
@@ -572,14 +586,14 @@ fn max_surge_starts_the_new_instance_beside_the_old_one() {
         let state = on_host(
             &h.name,
             &format!(
-                "podman ps -a --format '{{{{.Names}}}} {{{{.Image}}}}' | grep {name}; \
-                 ls /etc/containers/systemd /etc/systemd/system | grep -c web-surge || true"
+                "podman ps -a --format '{{{{.Names}}}} {{{{.Image}}}}' | grep '^{prefix}.*_web '; \
+                 ls /etc/containers/systemd /etc/systemd/system | grep {prefix} | grep -vc \"$(cat /var/lib/dsctl/daemonsets/{name}/revision)\" || true"
             ),
         );
-        assert_eq!(
-            stdout(&state),
-            format!("{old} localhost/dsctl-test/web:2\n0\n"),
-            "{}: the old instance serves, no surge left",
+        let text = stdout(&state);
+        assert!(
+            text.ends_with(" localhost/dsctl-test/web:2\n0\n") && text.lines().count() == 2,
+            "{}: the old instance serves, nothing of the new one is left: {text}",
             h.name
         );
     }
