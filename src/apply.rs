@@ -42,6 +42,8 @@ pub struct Settings {
     pub progress: Arc<dyn Progress>,
     /// `--max-unreachable`: beyond it, no disruptive wave starts.
     pub max_unreachable: Option<crate::unreachable::MaxUnreachable>,
+    /// `rollout resume|undo`: this DaemonSet's halted hosts no longer hold its rollout.
+    pub lift_halt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -267,7 +269,13 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
         }
     }
 
-    let policies = policies(runs, hosts, specs, &pull_failures);
+    let policies = policies(
+        runs,
+        hosts,
+        specs,
+        &pull_failures,
+        settings.lift_halt.as_deref(),
+    );
     let changes: Vec<HostChanges> = runs
         .iter()
         .enumerate()
@@ -569,6 +577,7 @@ fn policies(
     hosts: &[Host],
     specs: &[DaemonSet],
     pull_failures: &BTreeMap<String, Vec<String>>,
+    lift_halt: Option<&str>,
 ) -> BTreeMap<String, Policy> {
     specs
         .iter()
@@ -587,6 +596,12 @@ fn policies(
                 })
                 .collect();
             let revision = crate::revision::revision(ds);
+            let halted_here = |o: &Observation, name: &str| {
+                lift_halt != Some(name)
+                    && o.daemonsets
+                        .get(name)
+                        .is_some_and(|r| r.halted_at(&revision))
+            };
             let unavailable: Vec<String> = match pull_failures.get(name) {
                 Some(failed) => failed.clone(),
                 None => desired
@@ -597,10 +612,18 @@ fn policies(
                         // Healed in the calm wave, or active and about to be updated.
                         Outcome::Changed => false,
                         _ => runs[**i].observation.as_ref().is_some_and(|o| {
-                            o.daemonsets.contains_key(name) && !o.instance_active(name)
+                            (o.daemonsets.contains_key(name) && !o.instance_active(name))
+                                || halted_here(o, name)
                         }),
                     })
-                    .map(|i| hosts[*i].name.clone())
+                    .map(|i| match &runs[*i].observation {
+                        Some(o) if halted_here(o, name) => format!(
+                            "{} (its rollout of revision {revision} halted; dsctl rollout resume \
+                             or undo lifts it)",
+                            hosts[*i].name
+                        ),
+                        _ => hosts[*i].name.clone(),
+                    })
                     .collect(),
             };
             let max_unavailable = if pull_failures.contains_key(name) {

@@ -86,6 +86,16 @@ pub struct RecordedDaemonSet {
     pub spec_json: Option<String>,
 }
 
+impl RecordedDaemonSet {
+    /// Did this host's gate fail for `revision`, the one it runs now? Such a host stays
+    /// unavailable for the rollout budget, run after run, so that a failing revision never
+    /// creeps one host further per cron run: the marker goes when a later apply records the
+    /// DaemonSet again (another revision, or a repair), or `rollout resume|undo` lifts it.
+    pub fn halted_at(&self, revision: &str) -> bool {
+        self.halted.is_some() && self.revision.as_deref() == Some(revision)
+    }
+}
+
 /// An earlier revision, kept on the host up to revisionHistoryLimit.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct HistoryEntry {
@@ -575,5 +585,30 @@ end
         assert_eq!(obs.contents["/etc/x"], "hello\n");
         assert_eq!(obs.daemonsets["web"].spec_json.as_deref(), Some("{}"));
         assert_eq!(obs.daemonsets["web"].halted.as_deref(), Some("hello\n"));
+    }
+
+    #[test]
+    fn a_halted_marker_holds_only_the_revision_the_host_runs() {
+        let record = |revision: &str, halted: bool| RecordedDaemonSet {
+            revision: Some(revision.into()),
+            halted: halted.then(|| "readiness probe failed".to_string()),
+            ..Default::default()
+        };
+        for (r, want, why) in [
+            (record("0bad", true), true, "halted at the desired revision"),
+            (
+                record("0bad", false),
+                false,
+                "recorded again since: no marker",
+            ),
+            (
+                record("0old", true),
+                false,
+                "reverted or another revision: not this rollout's",
+            ),
+        ] {
+            assert_eq!(r.halted_at("0bad"), want, "{why}");
+        }
+        assert!(!RecordedDaemonSet::default().halted_at("0bad"));
     }
 }

@@ -128,6 +128,7 @@ pub fn settings(args: &ConnectArgs, dry_run: bool, prune: bool, full_observe: bo
         restart: None,
         progress: Arc::new(crate::progress::Silent),
         max_unreachable: None,
+        lift_halt: None,
     }
 }
 

@@ -39,8 +39,9 @@ pub fn run(args: RolloutArgs) -> anyhow::Result<i32> {
             let spec = target_spec(&args, &targets, &runs)?;
             let mut settings = hosts::settings(&args.connect, false, false, false);
             settings.progress = crate::progress::for_output(args.output == TextOrJson::Json).into();
-            if let RolloutAction::Restart = args.action {
-                settings.restart = Some(args.name.clone());
+            match args.action {
+                RolloutAction::Restart => settings.restart = Some(args.name.clone()),
+                _ => settings.lift_halt = Some(args.name.clone()),
             }
             roll(&args, &targets, spec, &settings, &runtime)
         }
