@@ -440,9 +440,16 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
         let from = record
             .and_then(|r| r.revision.as_deref())
             .unwrap_or("unrecorded");
-        reasons.insert(0, format!("revision {from} → {}", desired.revision));
-        if migrates {
-            reasons.insert(1, "from one unit per container to a pod".to_string());
+        if migrates && from == desired.revision {
+            reasons.insert(
+                0,
+                format!("revision {from}: from one unit per container to a pod"),
+            );
+        } else {
+            reasons.insert(0, format!("revision {from} → {}", desired.revision));
+            if migrates {
+                reasons.insert(1, "from one unit per container to a pod".to_string());
+            }
         }
     } else if kind == ChangeKind::Create {
         reasons = vec![format!("install revision {}", desired.revision)];

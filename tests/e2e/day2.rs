@@ -271,7 +271,7 @@ command = ["sh", "-c", "echo \"run $RANDOM$RANDOM\"; sleep 4; echo 'last words';
     let running = || {
         !stdout(&on_host(
             host,
-            "podman ps --filter label=dsctl.daemonset=d2-crash -q",
+            "podman ps --filter label=dsctl.daemonset=d2-crash --filter label=dsctl.container=crash -q",
         ))
         .trim()
         .is_empty()
