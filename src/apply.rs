@@ -747,7 +747,14 @@ async fn gate_wave<R: RemoteHost + Send + Sync + 'static>(
         let gated: Vec<DaemonSet> = plan
             .changes
             .iter()
-            .filter(|c| c.kind != ChangeKind::Remove && c.kind != ChangeKind::Prune)
+            // Removals leave nothing to probe, and OnDelete's record of a new revision starts
+            // nothing: its instance of that revision does not exist yet.
+            .filter(|c| {
+                !matches!(
+                    c.kind,
+                    ChangeKind::Remove | ChangeKind::Prune | ChangeKind::Record
+                )
+            })
             .filter_map(|c| specs.iter().find(|s| s.name() == c.daemonset).cloned())
             .collect();
         tasks.push((
