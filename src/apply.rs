@@ -298,7 +298,15 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
         if let Some(plan) = run.plan.as_mut() {
             plan.changes.retain(|c| c.daemonset != *ds);
             plan.notes.push(format!("{ds}: held back: {reason}"));
-            if plan.changes.is_empty() && run.outcome == Outcome::Changed {
+            let halted = policies.get(ds).map_or(&[][..], |p| &p.halted[..]);
+            if !halted.is_empty() {
+                // A rollout halted by an earlier run stays halted, and says so (cron mails it).
+                run.outcome = Outcome::Halted(format!(
+                    "rollout halted: {} did not become available at this revision \
+                     (dsctl rollout status {ds}; resume or undo lifts it)",
+                    halted.join(", ")
+                ));
+            } else if plan.changes.is_empty() && run.outcome == Outcome::Changed {
                 run.outcome = Outcome::Unchanged;
             }
         }
@@ -649,7 +657,18 @@ fn policies(
                 surge::max_surge(ds, desired.len())
             };
             let ext = ds.dsctl.clone().unwrap_or_default();
+            let halted: Vec<String> = desired
+                .iter()
+                .filter(|i| {
+                    runs[**i]
+                        .observation
+                        .as_ref()
+                        .is_some_and(|o| halted_here(o, name))
+                })
+                .map(|i| hosts[*i].name.clone())
+                .collect();
             let policy = Policy {
+                halted,
                 max_unavailable,
                 max_surge,
                 unavailable,

@@ -32,6 +32,9 @@ pub struct Policy {
     pub max_surge: usize,
     /// Hosts that should run it but are unavailable now (unreachable, not ready).
     pub unavailable: Vec<String>,
+    /// Of those, the hosts whose gate failed at the revision they run (a halted rollout that
+    /// holds across runs until they are recorded again or `rollout resume|undo`).
+    pub halted: Vec<String>,
     /// Hosts that already run the new revision (they count against a partition).
     pub updated: usize,
     /// At most this many hosts on the new revision until `rollout resume`.

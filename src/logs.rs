@@ -129,7 +129,9 @@ if [ -z "$found" ]; then
   # in the journal under its name: the stem of its unit file in the host's record.
   for f in {units}/*; do
     [ -f "$f" ] || continue
-    n=${{f##*/}}; n=${{n%.*}}; {only}found="$found$n $n - gone
+    # The pod's own unit runs no container of the spec; a container is the last `_` part.
+    case $f in *.pod|*-pod.service) continue ;; esac
+    n=${{f##*/}}; n=${{n%.*}}; {only}found="$found$n ${{n##*_}} - gone
 "
   done
   found=$(printf '%s' "$found")
