@@ -1663,6 +1663,14 @@ impl Findings {
             && scheme != "HTTPS"
         {
             self.push(unsupported(&child(p, "scheme"), scheme, &["HTTP", "HTTPS"]));
+        } else if http.scheme.as_deref() == Some("HTTPS") {
+            // Refused here rather than at apply time, where every wave would fail its gate.
+            self.push(Finding::error(
+                child(p, "scheme"),
+                "HTTPS probes are not supported yet: dsctl's prober speaks plain HTTP through \
+                 the SSH connection and has no TLS client (the kubelet's HTTPS probe skips \
+                 certificate verification); a tcpSocket probe on the port checks that it listens",
+            ));
         }
         if let Some(host) = &http.host
             && host.chars().any(|ch| ch.is_whitespace() || ch.is_control())

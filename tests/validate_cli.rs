@@ -349,6 +349,24 @@ fn refused_field() {
     );
 }
 
+/// Issue 12: an HTTPS probe validated, then failed every wave's gate at apply time.
+#[test]
+fn https_probe_is_refused_before_any_host_is_contacted() {
+    let text =
+        format!("{VALID}readinessProbe = {{ httpGet = {{ port = 8443, scheme = \"HTTPS\" }} }}\n");
+    let err = assert_spec_error(
+        &text,
+        "readinessProbe",
+        "\"HTTPS\"",
+        "spec.template.spec.containers[0].readinessProbe.httpGet.scheme",
+        "HTTPS probes are not supported yet",
+    );
+    assert!(
+        !err.contains("privileged") && !err.contains("hostNetwork"),
+        "{err}"
+    );
+}
+
 #[test]
 fn warned_field_still_validates() {
     let text = with_pod("serviceAccountName = \"agent\"");
