@@ -69,7 +69,11 @@ fn findings(run: &Run) -> Vec<String> {
                 || l.starts_with("help:")
                 || l.starts_with("invalid:")
         })
-        .map(str::to_string)
+        // The closing line names the invalid files, whose paths differ by format.
+        .map(|l| match l.split_once(" (in ") {
+            Some((head, _)) if l.starts_with("invalid:") => head.to_string(),
+            _ => l.to_string(),
+        })
         .collect();
     found.extend(
         run.stdout

@@ -27,13 +27,18 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
     // named in the closing line on stderr.
     let mut invalid = Vec::new();
     for (file, ok) in &checked.files {
-        let ds = checked
+        // A file may hold several DaemonSets (YAML documents): each is named.
+        let in_file: Vec<_> = checked
             .daemonsets
             .iter()
-            .find(|ds| std::sync::Arc::ptr_eq(&ds.source, file));
-        match (ok, ds) {
-            (true, Some(ds)) => crate::outln!("{}: valid ({})", ds.value.name(), file.name())?,
-            _ => invalid.push(file.name().to_string()),
+            .filter(|ds| std::sync::Arc::ptr_eq(&ds.source, file))
+            .collect();
+        if !ok || in_file.is_empty() {
+            invalid.push(file.name().to_string());
+            continue;
+        }
+        for ds in in_file {
+            crate::outln!("{}: valid ({})", ds.value.name(), file.name())?;
         }
     }
     if diags.has_errors() {
