@@ -250,17 +250,6 @@ pub const UNIT_FILE_GLOBS: [&str; 5] = [
     "/etc/containers/systemd/dsctl-*.container",
 ];
 
-/// The instance whose pod service this is (`dsctl_<ds>_<rev>-pod.service`), if it is one.
-pub fn instance_of_pod_service(unit: &str) -> Option<Instance<'_>> {
-    let stem = unit.strip_suffix("-pod.service")?;
-    let daemonset = owner_of_unit_file(unit)?;
-    let revision = stem
-        .strip_prefix(PREFIX)?
-        .strip_prefix(daemonset)?
-        .strip_prefix('_')?;
-    (is_name(daemonset) && is_revision(revision)).then(|| Instance::new(daemonset, revision))
-}
-
 /// Is this a name dsctl may build paths from: a DNS-1123 subdomain of at most 253 characters
 /// (`..` and a leading `.` or `-` can never pass)?
 pub fn is_name(name: &str) -> bool {
@@ -361,10 +350,9 @@ mod tests {
             assert_eq!(owner_of_unit_file(file), Some(owner), "{file}");
         }
         assert_eq!(owner_of_unit_file("dsctl-node-exporter-main.service"), None);
-        let pod = instance_of_pod_service("dsctl_a.b_0a1b2c3d4e-pod.service").unwrap();
+        let pod = instance_of_unit_file("dsctl_a.b_0a1b2c3d4e-pod.service").unwrap();
         assert_eq!((pod.daemonset, pod.revision), ("a.b", "0a1b2c3d4e"));
-        assert!(instance_of_pod_service("dsctl_a.b_0a1b2c3d4e_c.service").is_none());
-        assert!(instance_of_pod_service("dsctl_../x_0a1b2c3d4e-pod.service").is_none());
+        assert!(instance_of_unit_file("dsctl_../x_0a1b2c3d4e-pod.service").is_none());
         assert_eq!(
             revision_of_unit_file("dsctl_a.b_0a1b2c3d4e-pod.service"),
             Some("0a1b2c3d4e")
