@@ -65,6 +65,33 @@ impl Fleet {
         Fleet { inventory, hosts }
     }
 
+    /// `n` hosts of a suite reserved for tests that break hosts (kill sshd, cut links, fill
+    /// disks), beyond the hosts the other tests use, held across processes by a file lock so
+    /// that no other test, in this run or another, is on them meanwhile.
+    #[allow(dead_code)] // until the first fault test
+    pub fn fault_hosts(&self, suite: &str, n: usize) -> (Vec<FleetHost>, FaultLease) {
+        let lease = FaultLease::take();
+        let shared = if suite == "bookworm" {
+            SHARED_BOOKWORM
+        } else {
+            SHARED_TRIXIE
+        };
+        let hosts: Vec<FleetHost> = self
+            .hosts
+            .iter()
+            .filter(|h| h.suite == suite)
+            .skip(shared)
+            .take(n)
+            .cloned()
+            .collect();
+        assert_eq!(
+            hosts.len(),
+            n,
+            "the fleet needs {n} {suite} fault hosts beyond the first {shared} (tests/run brings them up)"
+        );
+        (hosts, lease)
+    }
+
     /// The first `n` hosts of a suite (panics if the fleet has fewer).
     pub fn of_suite(&self, suite: &str, n: usize) -> Vec<FleetHost> {
         let hosts: Vec<FleetHost> = self
@@ -80,6 +107,31 @@ impl Fleet {
             "the fleet needs {n} {suite} hosts (tests/run brings them up)"
         );
         hosts
+    }
+}
+
+/// How many hosts of each suite the ordinary tests share; fault hosts come after them.
+const SHARED_TRIXIE: usize = 6;
+const SHARED_BOOKWORM: usize = 2;
+
+/// An exclusive hold on the fault hosts (an flock on a file beside the fleet's inventory).
+#[allow(dead_code)]
+pub struct FaultLease(std::fs::File);
+
+#[allow(dead_code)]
+impl FaultLease {
+    fn take() -> FaultLease {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(repo().join("target/fleet/faults.lock"))
+            .expect("open target/fleet/faults.lock");
+        // SAFETY: flock on a descriptor this function owns.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock target/fleet/faults.lock");
+        FaultLease(file)
     }
 }
 
