@@ -22,6 +22,7 @@ use crate::plan::{ChangeKind, HostIntent, HostPlan, plan_host};
 use crate::progress::{Phase, Progress};
 use crate::render::Templates;
 use crate::rollout_math::resolve_budget;
+use crate::saturate;
 use crate::ssh::{ExecOutput, RemoteHost};
 use crate::surge;
 
@@ -446,7 +447,7 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     wave: &[usize],
     deadline: Duration,
 ) -> usize {
-    let until = tokio::time::Instant::now() + deadline;
+    let until = saturate::instant_after(tokio::time::Instant::now(), deadline);
     let mut tasks = Vec::new();
     for &i in wave {
         let run = &runs[i];
@@ -754,7 +755,7 @@ async fn gate_wave<R: RemoteHost + Send + Sync + 'static>(
     specs: &[DaemonSet],
     deadline: Duration,
 ) {
-    let until = tokio::time::Instant::now() + deadline;
+    let until = saturate::instant_after(tokio::time::Instant::now(), deadline);
     let mut tasks = Vec::new();
     for &i in wave {
         let (Some(remote), Some(plan)) = (remotes[i].clone(), runs[i].plan.as_ref()) else {

@@ -45,6 +45,7 @@ pub mod report;
 pub mod revision;
 pub mod rollout_math;
 mod run;
+pub mod saturate;
 pub mod ssh;
 pub mod ssh_config;
 pub mod status;

@@ -35,6 +35,7 @@ use crate::downward::PodView;
 use crate::expansion;
 use crate::host_facts::HostFacts;
 use crate::layout::{self, Instance, Role};
+use crate::quantity::Quantity;
 
 use super::RenderError;
 
@@ -444,7 +445,7 @@ pub fn plan_container(
     let mut publish = Vec::new();
     if !pod.host_network {
         for (i, p) in c.ports.iter().enumerate() {
-            let Some(host_port) = p.host_port else {
+            let Some(host_port) = p.host_port() else {
                 continue;
             };
             let f = |s: &str| format!("ports[{i}].{s}");
@@ -812,20 +813,14 @@ fn plan_resources(
     let Some(res) = &c.resources else {
         return Ok((None, None));
     };
-    let positive =
-        |kind: &str, name: &str, scaled: Result<i128, crate::quantity::QuantityError>| {
-            let f = format!("resources.{kind}.{name}");
-            match scaled {
-                Ok(n) if n > 0 => u64::try_from(n).map_err(|_| (f, "is too large".to_string())),
-                Ok(_) => Err((f, "must be greater than zero".to_string())),
-                Err(e) => Err((f, e.to_string())),
-            }
-        };
+    let positive = |kind: &str, name: &str, q: &Quantity| {
+        resource_amount(name, q).map_err(|reason| (format!("resources.{kind}.{name}"), reason))
+    };
     let mut cpu_quota = None;
     let cpu_limit = res
         .limits
         .get("cpu")
-        .map(|q| positive("limits", "cpu", q.milli_value()))
+        .map(|q| positive("limits", "cpu", q))
         .transpose()?;
     if let Some(milli) = cpu_limit {
         options.push(vec![fixed("--cpus"), fixed(decimal_milli(milli))]);
@@ -836,7 +831,7 @@ fn plan_resources(
     let cpu_request = res
         .requests
         .get("cpu")
-        .map(|q| positive("requests", "cpu", q.milli_value()))
+        .map(|q| positive("requests", "cpu", q))
         .transpose()?;
     if let Some(milli) = cpu_request.or(cpu_limit) {
         // The kubelet's MilliCPUToShares: 1 CPU = 1024 shares, at least 2, at most 262144.
@@ -846,20 +841,35 @@ fn plan_resources(
     let memory_max = res
         .limits
         .get("memory")
-        .map(|q| positive("limits", "memory", q.value()))
+        .map(|q| positive("limits", "memory", q))
         .transpose()?;
     if let Some(bytes) = memory_max {
         options.push(vec![fixed("--memory"), fixed(bytes.to_string())]);
     }
     let memory_max = memory_max.map(|b| b.saturating_add(UNIT_MEMORY_HEADROOM_BYTES));
     if let Some(q) = res.requests.get("memory") {
-        let bytes = positive("requests", "memory", q.value())?;
+        let bytes = positive("requests", "memory", q)?;
         options.push(vec![
             fixed("--memory-reservation"),
             fixed(bytes.to_string()),
         ]);
     }
     Ok((cpu_quota, memory_max))
+}
+
+/// The amount render writes for a `cpu` (millicores) or `memory` (bytes) quantity, or why it
+/// cannot write one. `validate` asks this too, so what validates always renders.
+pub fn resource_amount(name: &str, q: &Quantity) -> Result<u64, String> {
+    let scaled = if name == "cpu" {
+        q.milli_value()
+    } else {
+        q.value()
+    };
+    match scaled {
+        Ok(n) if n > 0 => u64::try_from(n).map_err(|_| "is too large".to_string()),
+        Ok(_) => Err("must be greater than zero".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `thousandths / 1000` as a decimal without trailing zeros: 100 → "0.1", 2000 → "2".
