@@ -23,6 +23,7 @@ pub mod expansion;
 pub mod explain;
 pub mod host_facts;
 pub mod host_script;
+pub mod host_text;
 pub mod images;
 pub mod int_or_string;
 pub mod intent;
