@@ -38,6 +38,7 @@ pub mod metrics;
 pub mod observe;
 pub mod output;
 pub mod plan;
+pub mod port_clash;
 pub mod probe;
 pub mod progress;
 pub mod quantity;
@@ -51,6 +52,8 @@ pub mod ssh;
 pub mod ssh_config;
 pub mod status;
 pub mod surge;
+#[doc(hidden)]
+pub mod test_specs;
 pub mod trusted_spec;
 pub mod unreachable;
 pub mod validate;
