@@ -214,7 +214,10 @@ mod tests {
         SpecBuilder::new(name).ports(ports).build()
     }
 
-    fn names(found: &[Clash]) -> Vec<(String, String, i64, Protocol)> {
+    /// (first DaemonSet, second DaemonSet, port, protocol) of each clash.
+    type Named = (String, String, i64, Protocol);
+
+    fn names(found: &[Clash]) -> Vec<Named> {
         found
             .iter()
             .map(|c| {
@@ -243,7 +246,12 @@ mod tests {
     fn clash_table() {
         let tcp = Protocol::TCP;
         let p = |port: u16| format!("{{ containerPort = 80, hostPort = {port} }}");
-        let cases: Vec<(&str, Vec<DaemonSet>, Vec<(&str, &str, i64, Protocol)>)> = vec![
+        type Case = (
+            &'static str,
+            Vec<DaemonSet>,
+            Vec<(&'static str, &'static str, i64, Protocol)>,
+        );
+        let cases: Vec<Case> = vec![
             ("one DaemonSet", vec![spec("a", &p(8680))], vec![]),
             (
                 "different ports",
@@ -350,7 +358,7 @@ mod tests {
             ),
         ];
         for (name, specs, want) in cases {
-            let want: Vec<(String, String, i64, Protocol)> = want
+            let want: Vec<Named> = want
                 .into_iter()
                 .map(|(a, b, port, proto)| (a.into(), b.into(), port, proto))
                 .collect();
