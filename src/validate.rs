@@ -1877,6 +1877,21 @@ fn non_negative(v: &mut Findings, value: i64, path: &str) {
     }
 }
 
+/// `user` and `proxy_jump` of a host or of `[defaults]`: words that go to SSH as they are.
+fn ssh_words(v: &mut Findings, path: &str, user: &Option<String>, proxy_jump: &Option<String>) {
+    for (field, value) in [("user", user), ("proxy_jump", proxy_jump)] {
+        if let Some(value) = value
+            && (value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            v.push(invalid(
+                &child(path, field),
+                value,
+                "must be non-empty and contain no whitespace",
+            ));
+        }
+    }
+}
+
 /// A `*Seconds` field: not negative, and small enough to add to a clock ([`MAX_SECONDS`]).
 fn seconds(v: &mut Findings, value: i64, path: &str) {
     non_negative(v, value, path);
@@ -1987,6 +2002,8 @@ pub fn validate_inventory(inventory: &InventoryFile) -> Vec<Finding> {
             &k8s_names::inclusive_range_error(1, 65535),
         ));
     }
+    let defaults = &inventory.defaults;
+    ssh_words(&mut v, "defaults", &defaults.user, &defaults.proxy_jump);
     if inventory.hosts.is_empty() {
         v.push(
             Finding::warning("hosts", "the inventory lists no hosts")
@@ -2043,17 +2060,7 @@ pub fn validate_inventory(inventory: &InventoryFile) -> Vec<Finding> {
                 &k8s_names::inclusive_range_error(1, 65535),
             ));
         }
-        for (field, value) in [("user", &host.user), ("proxy_jump", &host.proxy_jump)] {
-            if let Some(value) = value
-                && (value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()))
-            {
-                v.push(invalid(
-                    &child(&p, field),
-                    value,
-                    "must be non-empty and contain no whitespace",
-                ));
-            }
-        }
+        ssh_words(&mut v, &p, &host.user, &host.proxy_jump);
         v.labels(&host.labels, &child(&p, "labels"));
         let mut taints = BTreeSet::new();
         for (j, taint) in host.taints.iter().enumerate() {
@@ -3059,6 +3066,11 @@ image = "localhost/agent:1"
                 "[[hosts]]\nname = \"a\"\naddress = \"192.0.2.1\"\nport = 0\n",
                 "hosts[0].port",
                 "must be between 1 and 65535",
+            ),
+            (
+                "[defaults]\nuser = \"ro ot\"\n[[hosts]]\nname = \"a\"\naddress = \"x\"\n",
+                "defaults.user",
+                "no whitespace",
             ),
             (
                 "[defaults]\nport = 0\n[[hosts]]\nname = \"a\"\naddress = \"x\"\n",
