@@ -1094,7 +1094,7 @@ impl Findings {
             if let Some(resources) = &c.resources {
                 self.resources(resources, &child(&p, "resources"));
             }
-            self.volume_mounts(c, volumes, &p);
+            self.volume_mounts(c, volumes, pod, &p);
             self.security_context(pod, c, &p);
             self.lifecycle(c, &p);
             let probes = [
@@ -1520,7 +1520,13 @@ impl Findings {
         }
     }
 
-    fn volume_mounts(&mut self, c: &Container, volumes: &BTreeSet<String>, path: &str) {
+    fn volume_mounts(
+        &mut self,
+        c: &Container,
+        volumes: &BTreeSet<String>,
+        pod: &PodSpec,
+        path: &str,
+    ) {
         let mut mount_paths = BTreeSet::new();
         for (i, mount) in c.volume_mounts.iter().enumerate() {
             let p = index(&child(path, "volumeMounts"), i);
@@ -1555,6 +1561,25 @@ impl Findings {
                 && let Err(msg) = render::check_sub_path(sub)
             {
                 self.push(invalid(&child(&p, "subPath"), sub, &msg));
+            }
+            // What render refuses per host: a sub-path of anything but a hostPath.
+            let source = pod.volumes.iter().find(|v| v.name == mount.name);
+            for (field, set) in [
+                (
+                    "subPath",
+                    mount.sub_path.as_deref().is_some_and(|s| !s.is_empty()),
+                ),
+                ("subPathExpr", mount.sub_path_expr.is_some()),
+            ] {
+                if set
+                    && let Some(volume) = source
+                    && let Err(msg) = render::sub_path_source(volume)
+                {
+                    self.push(Finding::error(
+                        child(&p, field),
+                        format!("Forbidden: {msg}"),
+                    ));
+                }
             }
             let propagation = child(&p, "mountPropagation");
             let privileged = c

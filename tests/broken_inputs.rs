@@ -159,6 +159,7 @@ fn cases(port: u16) -> Vec<Case> {
         // Volumes.
         spec_case("mount of no volume", spec().container("volumeMounts = [{ name = \"data\", mountPath = \"/data\" }]").toml(), "volumeMounts = ", "volumeMounts[0].name", "no volumes"),
         spec_case("hostPath relative", spec().pod("volumes = [{ name = \"data\", hostPath = { path = \"var/data\" } }]").container("volumeMounts = [{ name = \"data\", mountPath = \"/data\" }]").toml(), "volumes = ", "volumes[0].hostPath.path", "absolute"),
+        spec_case("subPath of an emptyDir", spec().pod("volumes = [{ name = \"data\", emptyDir = {} }]").container("volumeMounts = [{ name = \"data\", mountPath = \"/data\", subPath = \"x\" }]").toml(), "volumeMounts = ", "volumeMounts[0].subPath", "hostPath volume only", ),
         spec_case("configMap volume (not yet)", spec().pod("volumes = [{ name = \"cfg\", configMap = { name = \"x\" } }]").toml(), "volumes = ", "volumes[0].configMap", "configMap"),
         // The object.
         spec_case("metadata.name invalid", spec().toml().replacen("name = \"sv-broken\"", "name = \"Sv_Broken\"", 1), "name = \"Sv_Broken\"", "metadata.name", "RFC 1123"),

@@ -530,12 +530,7 @@ pub fn plan_container(
         if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
             check_sub_path(sub).map_err(|r| err(&f("subPath"), r))?;
             // The same rule and check as subPathExpr below (hostPath only, see there).
-            if pod.volumes[j].host_path.is_none() {
-                return Err(err(
-                    &f("subPath"),
-                    "a sub-path can be mounted from a hostPath volume only: in an emptyDir the container could replace it with a symlink out of the volume".into(),
-                ));
-            }
+            sub_path_source(&pod.volumes[j]).map_err(|r| err(&f("subPath"), r))?;
             if let Some(create) = mount
                 .with_sub_path(sub)
                 .map_err(|r| err(&f("subPath"), r))?
@@ -546,16 +541,7 @@ pub fn plan_container(
         if let Some(expr) = &vm.sub_path_expr {
             let sub = expansion::expand_sub_path(expr, &vars)
                 .map_err(|e| err(&f("subPathExpr"), e.to_string()))?;
-            // Only a hostPath: a container that can write into its volume could turn a
-            // sub-path into a symlink out of it, and the next start would follow it (the
-            // kubelet opens sub-paths without following links; a bind mount cannot).
-            if pod.volumes[j].host_path.is_none() {
-                return Err(err(
-                    &f("subPathExpr"),
-                    "a sub-path can be mounted from a hostPath volume only; mount the volume whole"
-                        .into(),
-                ));
-            }
+            sub_path_source(&pod.volumes[j]).map_err(|r| err(&f("subPathExpr"), r))?;
             if let Some(create) = mount
                 .with_sub_path(&sub)
                 .map_err(|r| err(&f("subPathExpr"), r))?
@@ -691,6 +677,19 @@ pub fn is_untyped_socket(hp: &HostPathVolumeSource) -> bool {
     hp.kind.as_deref().unwrap_or("").is_empty()
         && (hp.path.starts_with("/run/") || hp.path.starts_with("/var/run/"))
         && hp.path.ends_with(".sock")
+}
+
+/// A sub-path (subPath, subPathExpr) is mounted from a hostPath volume only: a container that
+/// can write into its volume (an emptyDir) could turn a sub-path into a symlink out of it, and
+/// the next start would follow it (the kubelet opens sub-paths without following links; a bind
+/// mount cannot). `validate` asks this too.
+pub fn sub_path_source(volume: &Volume) -> Result<(), String> {
+    if volume.host_path.is_none() {
+        return Err(
+            "a sub-path can be mounted from a hostPath volume only: in an emptyDir the container could replace it with a symlink out of the volume; mount the volume whole".into(),
+        );
+    }
+    Ok(())
 }
 
 /// A subPath as the API server accepts it: relative, and no `..` element.
