@@ -933,6 +933,19 @@ fn health_options(probe: &Probe, command: &[String]) -> Result<Vec<Word>, String
 mod tests {
     use super::*;
 
+    /// hostPort 0 is "not set" (ContainerPort::host_port): nothing is published for it, where
+    /// render once refused it on every host.
+    #[test]
+    fn host_port_zero_publishes_nothing() {
+        let ds = crate::test_specs::SpecBuilder::new("sv-zero")
+            .ports(
+                "{ containerPort = 8080, hostPort = 0 }, { containerPort = 8081, hostPort = 8681 }",
+            )
+            .build();
+        let pod = plan_pod(&ds, REV, &HostFacts::default()).unwrap();
+        assert_eq!(pod.publish, ["8681:8081/tcp"]);
+    }
+
     #[test]
     fn decimal_milli_table() {
         for (n, want) in [
