@@ -15,7 +15,11 @@ fn commands(readme: Option<&std::path::Path>) -> Vec<String> {
         cmd.arg(path);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -55,7 +59,8 @@ fn ci_runs_what_the_readme_says_and_nothing_else() {
         .collect();
     assert!(code.iter().any(|l| l.contains(".ci/readme-commands")));
     assert!(
-        code.iter().all(|l| !l.contains("tests/run") && !l.contains("cargo ")),
+        code.iter()
+            .all(|l| !l.contains("tests/run") && !l.contains("cargo ")),
         "test commands belong in the README, not in .ci/run"
     );
 }
