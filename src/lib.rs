@@ -13,6 +13,7 @@ pub mod cli;
 pub mod command;
 pub mod convert;
 pub mod daemonset;
+pub mod describe;
 pub mod diagnostic;
 pub mod diff;
 pub mod downward;
