@@ -70,26 +70,36 @@ impl Fleet {
     /// that no other test, in this run or another, is on them meanwhile.
     #[allow(dead_code)] // until the first fault test
     pub fn fault_hosts(&self, suite: &str, n: usize) -> (Vec<FleetHost>, FaultLease) {
+        self.fault_hosts_of(&[(suite, n)])
+    }
+
+    /// Fault hosts of several suites under one lease (a second lease in one test would
+    /// wait for the first forever).
+    pub fn fault_hosts_of(&self, wants: &[(&str, usize)]) -> (Vec<FleetHost>, FaultLease) {
         let lease = FaultLease::take();
-        let shared = if suite == "bookworm" {
-            SHARED_BOOKWORM
-        } else {
-            SHARED_TRIXIE
-        };
-        let hosts: Vec<FleetHost> = self
-            .hosts
-            .iter()
-            .filter(|h| h.suite == suite)
-            .skip(shared)
-            .take(n)
-            .cloned()
-            .collect();
-        assert_eq!(
-            hosts.len(),
-            n,
-            "the fleet needs {n} {suite} fault hosts beyond the first {shared} (tests/run brings them up)"
-        );
-        (hosts, lease)
+        let mut all = Vec::new();
+        for &(suite, n) in wants {
+            let shared = if suite == "bookworm" {
+                SHARED_BOOKWORM
+            } else {
+                SHARED_TRIXIE
+            };
+            let hosts: Vec<FleetHost> = self
+                .hosts
+                .iter()
+                .filter(|h| h.suite == suite)
+                .skip(shared)
+                .take(n)
+                .cloned()
+                .collect();
+            assert_eq!(
+                hosts.len(),
+                n,
+                "the fleet needs {n} {suite} fault hosts beyond the first {shared} (tests/run brings them up)"
+            );
+            all.extend(hosts);
+        }
+        (all, lease)
     }
 
     /// The first `n` hosts of a suite (panics if the fleet has fewer).
