@@ -152,6 +152,14 @@ pub struct TemplateMeta {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// A reference to an object by name (Kubernetes' LocalObjectReference).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalObjectReference {
+    #[serde(default)]
+    pub name: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSpec {
@@ -190,8 +198,10 @@ pub struct PodSpec {
     pub dns_policy: Option<toml::Value>,
     #[serde(default, skip_serializing)]
     pub restart_policy: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub image_pull_secrets: Option<toml::Value>,
+    /// Secrets of type kubernetes.io/dockerconfigjson (or dockercfg) whose credentials the
+    /// host's pulls use (pull_secrets.rs): names only, never their data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
     #[serde(default, skip_serializing)]
     pub scheduler_name: Option<toml::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -281,6 +281,8 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
             Action::ForgetState { daemonset } => {
                 remove_legacy_volumes(&mut s, daemonset);
                 let _ = writeln!(s, "forget {}", sh_quote(daemonset));
+                // Its registry credentials go with it (images.rs wrote them).
+                let _ = writeln!(s, "rm -f {}", sh_quote(&layout::auth_file(daemonset)));
             }
             _ => {}
         }
@@ -686,12 +688,17 @@ mod tests {
         let forget = Action::ForgetState {
             daemonset: "web".into(),
         };
+        let auth = state.join("auth");
+        std::fs::create_dir_all(&auth).unwrap();
+        std::fs::write(auth.join("web.json"), "{}").unwrap();
+        std::fs::write(auth.join("other.json"), "{}").unwrap();
         assert!(run_in(
             &state,
             &script(&[change(vec![forget])], 5, "t"),
             None
         ));
         assert!(!state.join("daemonsets/web").exists());
+        assert!(!auth.join("web.json").exists() && auth.join("other.json").exists());
         assert_eq!(
             std::fs::read_dir(state.join("daemonsets")).unwrap().count(),
             0

@@ -17,6 +17,10 @@ pub const LOCK: &str = "/var/lib/dsctl/lock";
 pub const LOCK_HOLDER: &str = "/var/lib/dsctl/lock.holder";
 /// One directory per DaemonSet: its record (revision, units, spec, history).
 pub const DAEMONSETS_DIR: &str = "/var/lib/dsctl/daemonsets";
+/// Registry credentials (podman auth files from imagePullSecrets), one per DaemonSet: root's
+/// alone (0700, files 0600), kept apart from the DaemonSet's record (which every apply
+/// rebuilds) and not under `$XDG_RUNTIME_DIR`, podman's default, which a reboot empties.
+pub const AUTH_DIR: &str = "/var/lib/dsctl/auth";
 /// One directory per instance (pod): its emptyDir volumes.
 pub const PODS_DIR: &str = "/var/lib/dsctl/pods";
 /// Where systemd services are written.
@@ -47,6 +51,11 @@ pub fn daemonset_dir(daemonset: &str) -> String {
 /// container's name, in both layouts).
 pub fn record_units_dir(daemonset: &str) -> String {
     format!("{}/units", daemonset_dir(daemonset))
+}
+
+/// A DaemonSet's podman auth file (`--authfile`), written from its imagePullSecrets.
+pub fn auth_file(daemonset: &str) -> String {
+    format!("{AUTH_DIR}/{daemonset}.json")
 }
 
 /// The applied spec (JSON) in a DaemonSet's record.

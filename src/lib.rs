@@ -39,6 +39,7 @@ pub mod output;
 pub mod plan;
 pub mod probe;
 pub mod progress;
+pub mod pull_secrets;
 pub mod quantity;
 pub mod render;
 pub mod report;

@@ -575,6 +575,15 @@ pub fn plan_container(
         vec![fixed(format!("--pull={}", pull_policy(c)))],
         vec![fixed("--stop-timeout"), fixed(grace_secs.to_string())],
     ]);
+    // The unit's own pulls use the DaemonSet's auth file (images.rs writes it). In the
+    // podman arguments for both flavours: Quadlet has no AuthFile= for .container files
+    // (podman 5.4's generator refuses the key).
+    if !pod.image_pull_secrets.is_empty() {
+        options.push(vec![
+            fixed("--authfile"),
+            fixed(layout::auth_file(ds.name())),
+        ]);
+    }
     let sec = pod.effective_security(c);
     let security = security::security_options(&sec).map_err(|(f, r)| {
         if f == "supplementalGroups" {
@@ -1353,6 +1362,22 @@ mod tests {
         );
         assert!(
             refusal("resources = { limits = { cpu = \"0\" } }", "").contains("greater than zero")
+        );
+    }
+
+    #[test]
+    fn pull_secrets_give_the_units_pulls_the_auth_file() {
+        let p = plan("", "imagePullSecrets = [{ name = \"regcred\" }]");
+        assert_eq!(
+            words(&p.options),
+            [
+                "--init",
+                "--pull=missing",
+                "--stop-timeout",
+                "30",
+                "--authfile",
+                "/var/lib/dsctl/auth/d.json"
+            ]
         );
     }
 
