@@ -8,6 +8,7 @@ mod day2;
 mod downward;
 mod harness;
 mod pods;
+mod pull;
 mod rollout;
 mod security;
 mod yaml;
