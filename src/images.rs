@@ -148,15 +148,14 @@ spec.template.spec.containers = []
     const CREDENTIAL: &str = r#"{"auths":{"10.0.0.1:8620":{"auth":"dTpzM2NyZXQ="}}}"#;
 
     fn auth_for(name: &str) -> BTreeMap<String, AuthFile> {
-        let data = BTreeMap::from([(
-            ".dockerconfigjson".to_string(),
-            CREDENTIAL.as_bytes().to_vec(),
-        )]);
-        let view = crate::pull_secrets::SecretView {
-            type_: crate::pull_secrets::DOCKER_CONFIG_JSON,
-            data: &data,
-        };
-        let file = crate::pull_secrets::auth_file(&["regcred"], |_| Some(view))
+        let secret = (
+            crate::pull_secrets::DOCKER_CONFIG_JSON,
+            BTreeMap::from([(
+                ".dockerconfigjson".to_string(),
+                CREDENTIAL.as_bytes().to_vec(),
+            )]),
+        );
+        let file = crate::pull_secrets::auth_file(&["regcred"], |_| Some(&secret))
             .unwrap()
             .unwrap();
         BTreeMap::from([(name.to_string(), file)])

@@ -20,11 +20,19 @@ use serde_json::{Map, Value};
 pub const DOCKER_CONFIG_JSON: &str = "kubernetes.io/dockerconfigjson";
 pub const DOCKER_CFG: &str = "kubernetes.io/dockercfg";
 
-/// What this module needs of a Secret: its type and its decoded data.
-#[derive(Clone, Copy)]
-pub struct SecretView<'a> {
-    pub type_: &'a str,
-    pub data: &'a BTreeMap<String, Vec<u8>>,
+/// What this module needs of a Secret: its type and its decoded values.
+pub trait SecretData {
+    fn secret_type(&self) -> &str;
+    fn value(&self, key: &str) -> Option<&[u8]>;
+}
+
+impl SecretData for (&str, BTreeMap<String, Vec<u8>>) {
+    fn secret_type(&self) -> &str {
+        self.0
+    }
+    fn value(&self, key: &str) -> Option<&[u8]> {
+        self.1.get(key).map(Vec::as_slice)
+    }
 }
 
 /// A podman auth file's content. Its `Debug` is redacted: it holds credentials.
@@ -103,9 +111,9 @@ impl PullSecretError {
 
 /// The auth file for a pod's imagePullSecrets (`names`, in order), or None when there are
 /// none. `lookup` finds a loaded Secret by name.
-pub fn auth_file<'a>(
+pub fn auth_file<'a, S: SecretData + ?Sized + 'a>(
     names: &[&str],
-    lookup: impl Fn(&str) -> Option<SecretView<'a>>,
+    lookup: impl Fn(&str) -> Option<&'a S>,
 ) -> Result<Option<AuthFile>, Vec<PullSecretError>> {
     let mut auths = Map::new();
     let mut errors = Vec::new();
@@ -131,10 +139,10 @@ pub fn auth_file<'a>(
 }
 
 /// One Secret's registries, each as a podman auth entry.
-fn entries<'a>(
+fn entries<'a, S: SecretData + ?Sized + 'a>(
     index: usize,
     name: &str,
-    lookup: &impl Fn(&str) -> Option<SecretView<'a>>,
+    lookup: &impl Fn(&str) -> Option<&'a S>,
 ) -> Result<Vec<(String, Value)>, PullSecretError> {
     if name.is_empty() {
         return Err(PullSecretError::NoName { index });
@@ -143,7 +151,7 @@ fn entries<'a>(
         index,
         name: name.into(),
     })?;
-    let (key, wrapped) = match secret.type_ {
+    let (key, wrapped) = match secret.secret_type() {
         DOCKER_CONFIG_JSON => (".dockerconfigjson", true),
         DOCKER_CFG => (".dockercfg", false),
         other => {
@@ -161,8 +169,7 @@ fn entries<'a>(
         reason: reason.into(),
     };
     let bytes = secret
-        .data
-        .get(key)
+        .value(key)
         .ok_or_else(|| PullSecretError::MissingKey {
             index,
             name: name.into(),
@@ -269,11 +276,7 @@ mod tests {
         names: &[&str],
         secrets: &BTreeMap<&str, (&str, BTreeMap<String, Vec<u8>>)>,
     ) -> Result<Option<AuthFile>, Vec<PullSecretError>> {
-        auth_file(names, |n| {
-            secrets
-                .get(n)
-                .map(|(type_, data)| SecretView { type_, data })
-        })
+        auth_file(names, |n| secrets.get(n))
     }
 
     fn parsed(file: &AuthFile) -> Value {
