@@ -12,6 +12,8 @@ pub mod batches;
 pub mod cli;
 pub mod command;
 pub mod convert;
+pub mod config_object;
+pub mod config_refs;
 pub mod daemonset;
 pub mod diagnostic;
 pub mod diff;
