@@ -712,7 +712,7 @@ async fn pull_images<R: RemoteHost + Send + Sync + 'static>(
             continue;
         }
         settings.progress.host(&run.host, Phase::Pulling);
-        let script = crate::images::pull_script(&installing, &BTreeMap::new());
+        let script = crate::images::pull_script(&installing);
         let names: Vec<String> = installing.iter().map(|d| d.name().to_string()).collect();
         let limit = limit.clone();
         tasks.push((

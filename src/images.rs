@@ -14,7 +14,7 @@ use base64::Engine;
 use crate::daemonset::{DaemonSet, PullPolicy};
 use crate::host_script::sh_quote;
 use crate::layout;
-use crate::pull_secrets::AuthFile;
+use crate::pull_secrets;
 
 const PRELUDE: &str = r#"set -u
 rc=0
@@ -44,24 +44,13 @@ get() {
 "#;
 
 /// One `get` per distinct image and auth file; the strictest policy wins when two containers
-/// share one. `auth` holds the auth file of each DaemonSet that has imagePullSecrets: it is
-/// written first, and every other DaemonSet's auth file is removed.
-pub fn pull_script(daemonsets: &[&DaemonSet], auth: &BTreeMap<String, AuthFile>) -> String {
+/// share one. A DaemonSet's auth file is written before its pulls, and removed when it has
+/// no imagePullSecrets.
+pub fn pull_script(daemonsets: &[&DaemonSet]) -> String {
     let mut images: BTreeMap<(&str, Option<String>), PullPolicy> = BTreeMap::new();
     let mut script = PRELUDE.to_string();
     for ds in daemonsets {
-        let file = layout::auth_file(ds.name());
-        let authfile = match auth.get(ds.name()) {
-            Some(content) => {
-                let b64 = base64::engine::general_purpose::STANDARD.encode(content.json());
-                let _ = writeln!(script, "auth {} {b64}", sh_quote(&file));
-                Some(file)
-            }
-            None => {
-                let _ = writeln!(script, "rm -f {}", sh_quote(&file));
-                None
-            }
-        };
+        let authfile = auth_step(&mut script, ds);
         for container in &ds.pod_spec().containers {
             let policy = container.effective_pull_policy();
             images
@@ -79,6 +68,34 @@ pub fn pull_script(daemonsets: &[&DaemonSet], auth: &BTreeMap<String, AuthFile>)
     }
     script.push_str("exit $rc\n");
     script
+}
+
+/// Writes (or removes) `ds`'s auth file; returns the file its pulls use.
+fn auth_step(script: &mut String, ds: &DaemonSet) -> Option<String> {
+    let file = layout::auth_file(ds.name());
+    if ds.pod_spec().image_pull_secrets.is_empty() {
+        let _ = writeln!(script, "rm -f {}", sh_quote(&file));
+        return None;
+    }
+    // A spec read back from a host's record (auto-revert, undo) holds the Secrets' hashes
+    // only: the file written with it stays as it is.
+    if !ds.objects.has_data() {
+        return Some(file);
+    }
+    match pull_secrets::for_daemonset(ds) {
+        Ok(Some(content)) => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(content.json());
+            let _ = writeln!(script, "auth {} {b64}", sh_quote(&file));
+        }
+        Ok(None) => {}
+        // validate refuses these before any host is contacted; the messages hold no value.
+        Err(errors) => {
+            for e in errors {
+                let _ = writeln!(script, "echo {} >&2; rc=1", sh_quote(&e.to_string()));
+            }
+        }
+    }
+    Some(file)
 }
 
 /// Always pulls, IfNotPresent may pull, Never only checks.
@@ -127,7 +144,7 @@ spec.template.spec.containers = []
             ("localhost/web:1", Some(PullPolicy::IfNotPresent)),
             ("app@sha256:abc", None),
         ]);
-        let s = pull_script(&[&d], &BTreeMap::new());
+        let s = pull_script(&[&d]);
         assert!(s.contains("get 'nginx' Always\n"), "{s}");
         assert!(
             s.contains("get 'fluentd/fluentd:v1.16' IfNotPresent\n"),
@@ -138,27 +155,24 @@ spec.template.spec.containers = []
         assert_eq!(s.matches("\nget '").count(), 4);
     }
 
+    const CREDENTIAL: &str = r#"{"auths":{"10.0.0.1:8620":{"auth":"dTpzM2NyZXQ="}}}"#;
+
+    /// `d` with imagePullSecrets = [regcred], and the Secret bound as the loader binds it.
     fn with_pull_secret(mut d: DaemonSet) -> DaemonSet {
+        use crate::config_object::{ConfigObject, ObjectKind, Value};
         d.spec.template.spec.image_pull_secrets = vec![crate::daemonset::LocalObjectReference {
             name: "regcred".into(),
         }];
+        let secret = ConfigObject {
+            kind: ObjectKind::Secret,
+            name: "regcred".into(),
+            secret_type: pull_secrets::DOCKER_CONFIG_JSON.into(),
+            immutable: false,
+            data: BTreeMap::from([(".dockerconfigjson".into(), Value::new(CREDENTIAL))]),
+            binary_keys: Default::default(),
+        };
+        d.objects.objects.insert(secret.key(), secret);
         d
-    }
-
-    const CREDENTIAL: &str = r#"{"auths":{"10.0.0.1:8620":{"auth":"dTpzM2NyZXQ="}}}"#;
-
-    fn auth_for(name: &str) -> BTreeMap<String, AuthFile> {
-        let secret = (
-            crate::pull_secrets::DOCKER_CONFIG_JSON,
-            BTreeMap::from([(
-                ".dockerconfigjson".to_string(),
-                CREDENTIAL.as_bytes().to_vec(),
-            )]),
-        );
-        let file = crate::pull_secrets::auth_file(&["regcred"], |_| Some(&secret))
-            .unwrap()
-            .unwrap();
-        BTreeMap::from([(name.to_string(), file)])
     }
 
     #[test]
@@ -167,7 +181,7 @@ spec.template.spec.containers = []
         private.metadata.name = "private".into();
         let mut public = ds(&[("10.0.0.1:8620/cp/web:1", None)]);
         public.metadata.name = "public".into();
-        let s = pull_script(&[&private, &public], &auth_for("private"));
+        let s = pull_script(&[&private, &public]);
         let file = layout::auth_file("private");
         let write = s.find(&format!("auth '{file}' ")).expect(&s);
         let get = s
@@ -192,6 +206,37 @@ spec.template.spec.containers = []
         );
     }
 
+    #[test]
+    fn a_recorded_spec_keeps_the_auth_file_and_a_bad_secret_fails_without_its_value() {
+        use crate::config_refs::ObjectSummary;
+        let mut recorded = with_pull_secret(ds(&[("r/web:1", None)]));
+        recorded.objects.objects.clear();
+        recorded.objects.recorded.insert(
+            "secret/regcred".into(),
+            ObjectSummary {
+                hash: "0".repeat(64),
+                immutable: false,
+                keys: BTreeMap::new(),
+            },
+        );
+        let s = pull_script(&[&recorded]);
+        let file = layout::auth_file("x");
+        assert!(!s.contains("\nauth ") && !s.contains("rm -f"), "{s}");
+        assert!(
+            s.contains(&format!("get 'r/web:1' IfNotPresent '{file}'\n")),
+            "{s}"
+        );
+
+        let mut opaque = with_pull_secret(ds(&[("r/web:1", None)]));
+        for secret in opaque.objects.objects.values_mut() {
+            secret.secret_type = "Opaque".into();
+        }
+        let s = pull_script(&[&opaque]);
+        assert!(s.contains("has type \"Opaque\""), "{s}");
+        assert!(s.contains("rc=1") && !s.contains("\nauth "), "{s}");
+        assert!(!s.contains("dTpzM2NyZXQ="), "{s}");
+    }
+
     /// Runs the script with a fake podman: the auth file is 0600 in a 0700 directory, holds
     /// the auth JSON, and podman gets its path, never its content.
     #[test]
@@ -213,8 +258,7 @@ spec.template.spec.containers = []
         std::fs::set_permissions(&podman, std::fs::Permissions::from_mode(0o755)).unwrap();
         let state = tmp.path().join("auth");
         let d = with_pull_secret(ds(&[("10.0.0.1:8620/cp/web:1", None)]));
-        let script =
-            pull_script(&[&d], &auth_for("x")).replace(layout::AUTH_DIR, state.to_str().unwrap());
+        let script = pull_script(&[&d]).replace(layout::AUTH_DIR, state.to_str().unwrap());
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(&script)
@@ -254,7 +298,7 @@ spec.template.spec.containers = []
         // A host without podman: `podman image exists` fails, so both are reported.
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
-            .arg(pull_script(&[&d], &BTreeMap::new()))
+            .arg(pull_script(&[&d]))
             .env("PATH", "/nonexistent")
             .output()
             .unwrap();

@@ -146,7 +146,10 @@ fn bind_objects(
                 Diagnostic::error(
                     &object.source,
                     "metadata.name",
-                    format!("Duplicate value: {:?}: {key} is also defined in {earlier_at}", key.name),
+                    format!(
+                        "Duplicate value: {:?}: {key} is also defined in {earlier_at}",
+                        key.name
+                    ),
                 )
                 .with_span(object.name_span.clone()),
             );
@@ -161,7 +164,10 @@ fn bind_objects(
     let mut daemonsets = Vec::new();
     for (mut ds, refs) in parsed.daemonsets {
         for (reference, span) in &refs {
-            if let Some(finding) = config_refs::check_reference(reference, &all) {
+            if let Some(mut finding) = config_refs::check_reference(reference, &all) {
+                if crate::pull_secrets::is_reference_field(&reference.field) {
+                    finding.help = Some(crate::pull_secrets::missing_help(&reference.name));
+                }
                 diags.push(Diagnostic {
                     severity: finding.severity,
                     file: Arc::clone(&ds.source),
@@ -179,8 +185,25 @@ fn bind_objects(
                 ds.value.objects.objects.insert(key, object.clone());
             }
         }
+        for finding in crate::pull_secrets::findings(&ds.value) {
+            let span = refs.iter().find(|(r, _)| r.field == finding.field);
+            diags.push(Diagnostic {
+                severity: finding.severity,
+                file: Arc::clone(&ds.source),
+                span: span.and_then(|(_, s)| s.clone()),
+                field: finding.field,
+                message: finding.message,
+                help: finding.help,
+            });
+        }
         // envFrom keys that are no valid variable names are skipped, as the kubelet does.
-        for c in ds.value.pod_spec().containers.iter().chain(&ds.value.pod_spec().init_containers) {
+        for c in ds
+            .value
+            .pod_spec()
+            .containers
+            .iter()
+            .chain(&ds.value.pod_spec().init_containers)
+        {
             let mut env = config_refs::Env::default();
             if config_refs::env_from(c, &ds.value.objects, &mut env).is_ok() {
                 for name in env.skipped {
@@ -394,7 +417,10 @@ pub fn inventory_with_warnings(
 /// found, in file order; an object comes back only if it deserialized.
 pub fn parse_objects(source: &Arc<SourceFile>) -> (Vec<Loaded<DaemonSet>>, Diagnostics) {
     let (parsed, diags) = parse_documents(source);
-    (parsed.daemonsets.into_iter().map(|(ds, _)| ds).collect(), diags)
+    (
+        parsed.daemonsets.into_iter().map(|(ds, _)| ds).collect(),
+        diags,
+    )
 }
 
 /// Every document of a spec file, by kind (see [`parse_objects`]).
@@ -466,14 +492,20 @@ fn parse_object(
             if let Some(value) = ds {
                 if !value.objects.is_empty() {
                     diags.push(
-                        Diagnostic::error(source, "usedObjects", "Forbidden: written by dsctl in the hosts' records, not in a spec")
-                            .with_span(spans.key("usedObjects")),
+                        Diagnostic::error(
+                            source,
+                            "usedObjects",
+                            "Forbidden: written by dsctl in the hosts' records, not in a spec",
+                        )
+                        .with_span(spans.key("usedObjects")),
                     );
                 }
                 let refs = config_refs::references(&value)
                     .into_iter()
                     .map(|r| {
-                        let span = spans.value(&r.field).or_else(|| Some(spans.nearest(&r.field)));
+                        let span = spans
+                            .value(&r.field)
+                            .or_else(|| Some(spans.nearest(&r.field)));
                         (r, span)
                     })
                     .collect();
@@ -546,8 +578,12 @@ fn parse_config_object(
                 Err((which, why)) => {
                     let at = child(&field, which);
                     diags.push(
-                        Diagnostic::error(source, &at, format!("secret {:?} key {key:?}: {why}", doc.metadata.name))
-                            .with_span(spans.value(&at).or_else(|| Some(spans.nearest(&at)))),
+                        Diagnostic::error(
+                            source,
+                            &at,
+                            format!("secret {:?} key {key:?}: {why}", doc.metadata.name),
+                        )
+                        .with_span(spans.value(&at).or_else(|| Some(spans.nearest(&at)))),
                     );
                 }
             }
@@ -593,7 +629,15 @@ fn read_value_source(
                 let first: String = first.chars().take(200).collect();
                 return Err((
                     "command",
-                    format!("{argv:?} failed ({}){}", out.status, if first.is_empty() { String::new() } else { format!(": {first}") }),
+                    format!(
+                        "{argv:?} failed ({}){}",
+                        out.status,
+                        if first.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {first}")
+                        }
+                    ),
                 ));
             }
             let bytes = out.stdout;

@@ -16,6 +16,11 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::{Map, Value};
 
+use crate::config_object::{ConfigObject, ObjectKind};
+use crate::daemonset::DaemonSet;
+use crate::diagnostic::{child, index};
+use crate::validate::Finding;
+
 /// The Secret types an imagePullSecrets reference may name.
 pub const DOCKER_CONFIG_JSON: &str = "kubernetes.io/dockerconfigjson";
 pub const DOCKER_CFG: &str = "kubernetes.io/dockercfg";
@@ -24,6 +29,15 @@ pub const DOCKER_CFG: &str = "kubernetes.io/dockercfg";
 pub trait SecretData {
     fn secret_type(&self) -> &str;
     fn value(&self, key: &str) -> Option<&[u8]>;
+}
+
+impl SecretData for ConfigObject {
+    fn secret_type(&self) -> &str {
+        &self.secret_type
+    }
+    fn value(&self, key: &str) -> Option<&[u8]> {
+        self.data.get(key).map(|v| v.bytes())
+    }
 }
 
 impl SecretData for (&str, BTreeMap<String, Vec<u8>>) {
@@ -56,12 +70,12 @@ impl std::fmt::Debug for AuthFile {
 /// the pod spec's list, so the caller can point at its file:line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PullSecretError {
-    #[error("imagePullSecrets[{index}] has no name")]
+    #[error("the reference has no name")]
     NoName { index: usize },
-    #[error("imagePullSecrets[{index}]: no Secret named {name:?} is among the loaded files")]
+    #[error("no Secret named {name:?} is among the loaded files")]
     Missing { index: usize, name: String },
     #[error(
-        "imagePullSecrets[{index}]: Secret {name:?} has type {type_:?}; a pull secret has type \
+        "Secret {name:?} has type {type_:?}; a pull secret has type \
          {DOCKER_CONFIG_JSON} (or {DOCKER_CFG})"
     )]
     WrongType {
@@ -69,14 +83,14 @@ pub enum PullSecretError {
         name: String,
         type_: String,
     },
-    #[error("imagePullSecrets[{index}]: Secret {name:?} has no key {key:?}")]
+    #[error("Secret {name:?} has no key {key:?}")]
     MissingKey {
         index: usize,
         name: String,
         key: &'static str,
     },
     #[error(
-        "imagePullSecrets[{index}]: Secret {name:?} key {key:?} is not valid JSON \
+        "Secret {name:?} key {key:?} is not valid JSON \
          (line {line}, column {column})"
     )]
     NotJson {
@@ -86,7 +100,7 @@ pub enum PullSecretError {
         line: usize,
         column: usize,
     },
-    #[error("imagePullSecrets[{index}]: Secret {name:?} key {key:?}: {reason}")]
+    #[error("Secret {name:?} key {key:?}: {reason}")]
     Shape {
         index: usize,
         name: String,
@@ -136,6 +150,54 @@ pub fn auth_file<'a, S: SecretData + ?Sized + 'a>(
     let mut file = Map::new();
     file.insert("auths".into(), Value::Object(auths));
     Ok(Some(AuthFile(Value::Object(file).to_string())))
+}
+
+/// A DaemonSet's auth file, from the Secrets the loader bound into it; None without
+/// imagePullSecrets.
+pub fn for_daemonset(ds: &DaemonSet) -> Result<Option<AuthFile>, Vec<PullSecretError>> {
+    let names: Vec<&str> = ds
+        .pod_spec()
+        .image_pull_secrets
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    auth_file(&names, |name| ds.objects.get(ObjectKind::Secret, name))
+}
+
+/// The help for a pull secret that no `-f` file holds (a pull secret cannot be optional).
+pub fn missing_help(name: &str) -> String {
+    format!(
+        "add a Secret document named {name:?} of type {DOCKER_CONFIG_JSON} to the files given with -f"
+    )
+}
+
+/// Whether `field` is the name of an imagePullSecrets reference.
+pub fn is_reference_field(field: &str) -> bool {
+    field.starts_with("spec.template.spec.imagePullSecrets[")
+}
+
+/// The field of the `index`th imagePullSecrets reference's name.
+pub fn reference_field(index_: usize) -> String {
+    child(
+        &index("spec.template.spec.imagePullSecrets", index_),
+        "name",
+    )
+}
+
+/// What `validate` reports of a loaded DaemonSet's imagePullSecrets. A missing Secret is left
+/// to the reference check (config_refs.rs), which reports every kind of reference alike.
+pub fn findings(ds: &DaemonSet) -> Vec<Finding> {
+    if !ds.objects.has_data() {
+        return Vec::new();
+    }
+    match for_daemonset(ds) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors
+            .iter()
+            .filter(|e| !matches!(e, PullSecretError::Missing { .. }))
+            .map(|e| Finding::error(&reference_field(e.index()), e.to_string()))
+            .collect(),
+    }
 }
 
 /// One Secret's registries, each as a podman auth entry.
@@ -455,7 +517,7 @@ mod tests {
             let message = errors[1].to_string();
             assert_eq!(errors[1].index(), 1);
             assert!(
-                message.starts_with("imagePullSecrets[1]: Secret"),
+                message.starts_with(&format!("Secret {name:?} ")),
                 "{message}"
             );
             assert!(message.contains(want), "{name}: {message}");
@@ -466,7 +528,7 @@ mod tests {
         }
         assert_eq!(
             run(&[""], &BTreeMap::new()).unwrap_err()[0].to_string(),
-            "imagePullSecrets[0] has no name"
+            "the reference has no name"
         );
     }
 
