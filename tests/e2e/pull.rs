@@ -174,7 +174,7 @@ fn image_pull_secrets_pull_from_a_private_registry_and_the_credential_never_show
             h.name
         );
     }
-    for args in [&["apply", "-o", "json", "-v"][..], &["diff", "-v"]] {
+    for args in [&["apply", "-o", "json", "-v"][..], &["diff", "-vv"]] {
         let out = scene.dsctl(&[args, &files].concat());
         outputs.push((args.join(" "), output_of(&out)));
     }
