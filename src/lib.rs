@@ -48,6 +48,7 @@ pub mod report;
 pub mod revision;
 pub mod rollout_math;
 mod run;
+pub mod secret_redaction;
 pub mod ssh;
 pub mod ssh_config;
 pub mod status;

@@ -521,6 +521,11 @@ fn parse_object(
             (parsed, in_file_order(diags))
         }
         Some(kind @ (Kind::ConfigMap | Kind::Secret)) => {
+            if kind == Kind::Secret {
+                source.redact(crate::secret_redaction::secret_value_ranges(
+                    table.get_ref(),
+                ));
+            }
             let object = parse_config_object(kind, source, table, &spans, &mut diags);
             let mut parsed = Parsed::default();
             parsed.objects.extend(object.map(|value| Loaded {

@@ -52,7 +52,10 @@ fn registry_auth() -> String {
 }
 
 fn docker_config() -> String {
-    format!(r#"{{"auths":{{"10.213.0.16:8620":{{"auth":"{}"}}}}}}"#, registry_auth())
+    format!(
+        r#"{{"auths":{{"10.213.0.16:8620":{{"auth":"{}"}}}}}}"#,
+        registry_auth()
+    )
 }
 
 /// A directory with a DaemonSet that uses two Secrets (an app Secret through a volume and
@@ -259,10 +262,20 @@ fn error_messages_about_secrets_print_no_value() {
             "not a JSON object",
         ),
         // A key that is no valid key, with a planted value; bad base64 in data.
-        ("", &*format!("\"bad key!\" = \"{IN_DATA}\""), None, "bad key!"),
-        ("", "", Some(format!(
-            "apiVersion = \"v1\"\nkind = \"Secret\"\n[metadata]\nname = \"cp-other\"\n[data]\nk = \"{IN_DATA}!\"\n"
-        )), "base64"),
+        (
+            "",
+            &*format!("\"bad key!\" = \"{IN_DATA}\""),
+            None,
+            "bad key!",
+        ),
+        (
+            "",
+            "",
+            Some(format!(
+                "apiVersion = \"v1\"\nkind = \"Secret\"\n[metadata]\nname = \"cp-other\"\n[data]\nk = \"{IN_DATA}!\"\n"
+            )),
+            "base64",
+        ),
         // A reference to a key the Secret lacks; a pull secret that is not there.
         (
             "initContainers = [{ name = \"i\", image = \"r/i:1\", env = [{ name = \"X\", valueFrom = { secretKeyRef = { name = \"cp-app\", key = \"no-such-key\" } } }] }]",
@@ -273,7 +286,11 @@ fn error_messages_about_secrets_print_no_value() {
     ] {
         let specs = Specs::new(daemonset_extra, secrets_extra);
         if let Some(text) = extra_file {
-            let file = if text.contains("cp-regcred") { "regcred.toml" } else { "other.toml" };
+            let file = if text.contains("cp-regcred") {
+                "regcred.toml"
+            } else {
+                "other.toml"
+            };
             specs.write(file, &text);
         }
         let seen = every_offline_output(&specs);
@@ -281,7 +298,8 @@ fn error_messages_about_secrets_print_no_value() {
         assert_eq!(run.code, Some(2), "{want}: {}", run.output);
         assert!(run.output.contains(want), "{want}: {}", run.output);
         assert!(
-            seen.iter().any(|(w, c)| w.starts_with("render") && *c != Some(0)),
+            seen.iter()
+                .any(|(w, c)| w.starts_with("render") && *c != Some(0)),
             "render refuses the invalid files too"
         );
     }
