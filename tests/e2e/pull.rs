@@ -174,7 +174,11 @@ fn image_pull_secrets_pull_from_a_private_registry_and_the_credential_never_show
             h.name
         );
     }
-    for args in [&["apply", "-o", "json", "-v"][..], &["diff", "-vv"]] {
+    for args in [
+        &["apply", "-o", "json", "-v"][..],
+        &["apply", "--dry-run", "-vv"],
+        &["diff", "-vv"],
+    ] {
         let out = scene.dsctl(&[args, &files].concat());
         outputs.push((args.join(" "), output_of(&out)));
     }
@@ -210,6 +214,14 @@ fn image_pull_secrets_pull_from_a_private_registry_and_the_credential_never_show
             "{}: {units}",
             h.name
         );
+
+        // What dsctl keeps on the host (records, history, spec.json, lock, auth) is root's
+        // alone; the instances' own volumes (pods/) are the containers' business.
+        let open = stdout(&on_host(
+            &h.name,
+            "find /var/lib/dsctl -path /var/lib/dsctl/pods -prune -o -perm /077 -print",
+        ));
+        assert_eq!(open, "", "{}: readable by others", h.name);
 
         // The units' own pulls use it too: the image gone, a restart pulls it again.
         let restart = on_host(
