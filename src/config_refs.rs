@@ -640,6 +640,26 @@ pub fn immutable_violations(old: Option<&str>, new: &str) -> Vec<String> {
         .collect()
 }
 
+/// Refuses a host's plan when a DaemonSet would change an object its record holds as
+/// immutable (the hash recorded on the host is the truth: there is no API server).
+pub fn check_immutable(
+    intent: &crate::plan::HostIntent,
+    observed: &crate::observe::Observation,
+) -> Result<(), String> {
+    for (name, placement) in &intent.daemonsets {
+        let crate::plan::Placement::Run(desired) = placement else { continue };
+        let Some(record) = observed.daemonsets.get(name) else { continue };
+        let changed = immutable_violations(record.spec_json.as_deref(), &desired.spec_json);
+        if !changed.is_empty() {
+            return Err(format!(
+                "daemonset/{name}: {} is immutable and its content changed: field is immutable when `immutable` is set (give the changed object a new name, and the DaemonSet's references with it)",
+                changed.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// One directory of object data for the host script: a volume's files, or a container's
 /// env file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

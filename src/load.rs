@@ -47,12 +47,15 @@ pub struct LoadedSpecs {
 pub struct Parsed {
     pub daemonsets: Vec<(Loaded<DaemonSet>, Vec<(Reference, Option<Range<usize>>)>)>,
     pub objects: Vec<Loaded<ConfigObject>>,
+    /// Objects that failed (their own errors are reported): references to them are not.
+    pub invalid: Vec<config_object::ObjectKey>,
 }
 
 impl Parsed {
     fn extend(&mut self, other: Parsed) {
         self.daemonsets.extend(other.daemonsets);
         self.objects.extend(other.objects);
+        self.invalid.extend(other.invalid);
     }
 }
 
@@ -161,7 +164,11 @@ fn bind_objects(
     let mut daemonsets = Vec::new();
     for (mut ds, refs) in parsed.daemonsets {
         for (reference, span) in &refs {
-            if let Some(finding) = config_refs::check_reference(reference, &all) {
+            let failed = parsed
+                .invalid
+                .iter()
+                .any(|k| k.kind == reference.kind && k.name == reference.name);
+            if let Some(finding) = config_refs::check_reference(reference, &all).filter(|_| !failed) {
                 diags.push(Diagnostic {
                     severity: finding.severity,
                     file: Arc::clone(&ds.source),
@@ -489,8 +496,25 @@ fn parse_object(
             (parsed, in_file_order(diags))
         }
         Some(kind @ (Kind::ConfigMap | Kind::Secret)) => {
+            let name = table.get_ref().get("metadata").and_then(|m| match m.get_ref() {
+                DeValue::Table(t) => t.get("name").and_then(|n| match n.get_ref() {
+                    DeValue::String(s) => Some(s.to_string()),
+                    _ => None,
+                }),
+                _ => None,
+            });
             let object = parse_config_object(kind, source, table, &spans, &mut diags);
             let mut parsed = Parsed::default();
+            if let (None, Some(name)) = (&object, name) {
+                parsed.invalid.push(config_object::ObjectKey {
+                    kind: if kind == Kind::Secret {
+                        config_object::ObjectKind::Secret
+                    } else {
+                        config_object::ObjectKind::ConfigMap
+                    },
+                    name,
+                });
+            }
             parsed.objects.extend(object.map(|value| Loaded {
                 value,
                 source: Arc::clone(source),
