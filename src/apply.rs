@@ -220,6 +220,7 @@ fn plan_for(
         Desired::Remove(names) => crate::intent::removal_intent(names.iter().map(String::as_str)),
         Desired::Nothing => HostIntent::default(),
     };
+    crate::config_refs::check_immutable(&intent, &observed)?;
     let plan = plan_host(&intent, &observed);
     Ok((observed, plan))
 }

@@ -691,6 +691,145 @@ pub struct ProjectedFile {
     pub value: Value,
 }
 
+/// What changed in the objects between two recorded specs (spec.json texts), one line per
+/// key: `configmap/NAME key KEY: changed` (added, removed). Never a value: specs hold hashes.
+pub fn object_changes(old: Option<&str>, new: &str) -> Vec<String> {
+    let summaries = |text: Option<&str>| -> BTreeMap<String, ObjectSummary> {
+        text.and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+            .and_then(|v| v.get("usedObjects").cloned())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    };
+    let (old, new) = (summaries(old), summaries(Some(new)));
+    let mut out = Vec::new();
+    let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for name in names {
+        match (old.get(name), new.get(name)) {
+            (None, Some(_)) => out.push(format!("{name}: now used")),
+            (Some(_), None) => out.push(format!("{name}: no longer used")),
+            (Some(a), Some(b)) if a.hash != b.hash => {
+                let keys: std::collections::BTreeSet<&String> =
+                    a.keys.keys().chain(b.keys.keys()).collect();
+                for key in keys {
+                    let what = match (a.keys.get(key), b.keys.get(key)) {
+                        (None, Some(_)) => "added",
+                        (Some(_), None) => "removed",
+                        (Some(x), Some(y)) if x != y => "changed",
+                        _ => continue,
+                    };
+                    out.push(format!("{name} key {key}: {what}"));
+                }
+                if a.immutable != b.immutable {
+                    out.push(format!(
+                        "{name}: immutable {} -> {}",
+                        a.immutable, b.immutable
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The objects recorded as immutable in `old` whose content `new` changes: Kubernetes
+/// refuses such an update ("field is immutable when `immutable` is set").
+pub fn immutable_violations(old: Option<&str>, new: &str) -> Vec<String> {
+    let summaries = |text: Option<&str>| -> BTreeMap<String, ObjectSummary> {
+        text.and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+            .and_then(|v| v.get("usedObjects").cloned())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
+    };
+    let (old, new) = (summaries(old), summaries(Some(new)));
+    old.iter()
+        .filter(|(name, a)| a.immutable && new.get(*name).is_some_and(|b| b.hash != a.hash))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// Refuses a host's plan when a DaemonSet would change an object its record holds as
+/// immutable (the hash recorded on the host is the truth: there is no API server).
+pub fn check_immutable(
+    intent: &crate::plan::HostIntent,
+    observed: &crate::observe::Observation,
+) -> Result<(), String> {
+    for (name, placement) in &intent.daemonsets {
+        let crate::plan::Placement::Run(desired) = placement else {
+            continue;
+        };
+        let Some(record) = observed.daemonsets.get(name) else {
+            continue;
+        };
+        let changed = immutable_violations(record.spec_json.as_deref(), &desired.spec_json);
+        if !changed.is_empty() {
+            return Err(format!(
+                "daemonset/{name}: {} is immutable and its content changed: field is immutable when `immutable` is set (give the changed object a new name, and the DaemonSet's references with it)",
+                changed.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One directory of object data for the host script: a volume's files, or a container's
+/// env file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Projection {
+    /// The instance's root-only objects directory (`layout::Instance::objects_dir`).
+    pub parent: String,
+    pub dir: String,
+    pub files: Vec<ProjectedFile>,
+}
+
+/// Every projection of an instance: each object volume's files, and each container's Secret
+/// env as a podman env file (`NAME=value` lines; values with line breaks are refused).
+pub fn projections(
+    view: &crate::downward::PodView<'_>,
+) -> Result<Vec<Projection>, (String, String)> {
+    let instance = crate::layout::Instance::new(view.ds.name(), view.revision);
+    let parent = instance.objects_dir();
+    let pod = view.ds.pod_spec();
+    let mut out = Vec::new();
+    for (i, vol) in pod.volumes.iter().enumerate() {
+        let downward = |source: &DownwardApiVolumeSource| view.volume_files(source);
+        let files = volume_files(vol, &view.ds.objects, &downward)
+            .map_err(|(f, r)| (format!("spec.template.spec.volumes[{i}].{f}"), r))?;
+        if let Some(files) = files {
+            out.push(Projection {
+                parent: parent.clone(),
+                dir: instance.object_volume_dir(&vol.name),
+                files,
+            });
+        }
+    }
+    for (at, c) in containers(view.ds) {
+        let env = view
+            .container_env_split(c)
+            .map_err(|(f, r)| (child(&at, &f), r))?;
+        if env.secret.is_empty() {
+            continue;
+        }
+        let mut text = Vec::new();
+        for (name, value) in &env.secret {
+            text.extend_from_slice(name.as_bytes());
+            text.push(b'=');
+            text.extend_from_slice(value.bytes());
+            text.push(b'\n');
+        }
+        out.push(Projection {
+            parent: parent.clone(),
+            dir: instance.env_file_dir(&c.name),
+            files: vec![ProjectedFile {
+                path: crate::layout::ENV_FILE.to_string(),
+                mode: SECRET_MODE,
+                value: Value::new(text),
+            }],
+        });
+    }
+    Ok(out)
+}
+
 /// Whether a volume's content comes from objects (it is then written by the host script).
 pub fn is_object_volume(vol: &Volume) -> bool {
     vol.config_map.is_some() || vol.secret.is_some() || vol.projected.is_some()

@@ -121,6 +121,29 @@ pending() {
   : > "$p/pending"
   mkdir -p "$d/history"; mv "$p" "$d/history/$2"
 }
+# project PARENT DIR [PATH MODE B64]...: write DIR as the kubelet's AtomicWriter does: the files
+# in a new ..<timestamp> directory, ..data switched to it by one rename, a link per top-level
+# entry, then the previous payload removed, so a reader sees the old files or the new, never a
+# mix. PARENT is root's alone (Secrets); DIR itself is what a container mounts.
+project() {
+  (umask 077; mkdir -p "$1"); chmod 0700 "$1"
+  d=$2; shift 2
+  mkdir -p "$d"; chmod 0755 "$d"
+  t=$(mktemp -d "$d/..$(date +%Y_%m_%d_%H_%M_%S).XXXXXX")
+  chmod 0755 "$t"
+  while [ $# -ge 3 ]; do
+    f=$t/$1; mkdir -p "$(dirname "$f")"
+    (umask 077; printf '%s' "$3" | base64 -d > "$f"); chmod "$2" "$f"
+    shift 3
+  done
+  find "$t" -type f -exec sync {} +
+  rm -f "$d/..data_tmp"; ln -s "${t##*/}" "$d/..data_tmp"
+  mv -T "$d/..data_tmp" "$d/..data"
+  for e in "$t"/* "$t"/.[!.]*; do [ -e "$e" ] || continue; n=${e##*/}; [ -L "$d/$n" ] || ln -s "..data/$n" "$d/$n"; done
+  for e in "$d"/* "$d"/.[!.]*; do [ -L "$e" ] || continue; n=${e##*/}; [ -e "$t/$n" ] || rm -f "$e"; done
+  for o in "$d"/..?*; do case ${o##*/} in ..data|..data_tmp|"${t##*/}") ;; *) rm -rf "$o" ;; esac; done
+  sync "$d"
+}
 # fail UNIT: print why a unit did not start, then stop the script.
 fail() {
   echo "$1 did not start:" >&2
@@ -183,6 +206,22 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
             Action::RemoveLegacyVolumes { daemonset } => remove_legacy_volumes(&mut s, daemonset),
             Action::DaemonReload => reload = true,
             _ => {}
+        }
+    }
+    for action in actions() {
+        if let Action::Project { parent, dir, files } = action {
+            let _ = writeln!(s, "echo {}", sh_quote(&format!("write {dir}")));
+            let mut line = format!("project {} {}", sh_quote(parent), sh_quote(dir));
+            for f in files {
+                let _ = write!(
+                    line,
+                    " {} {:o} {}",
+                    sh_quote(&f.path),
+                    f.mode,
+                    base64::engine::general_purpose::STANDARD.encode(f.value.bytes())
+                );
+            }
+            let _ = writeln!(s, "{line}");
         }
     }
     for action in actions() {

@@ -47,12 +47,15 @@ pub struct LoadedSpecs {
 pub struct Parsed {
     pub daemonsets: Vec<(Loaded<DaemonSet>, Vec<(Reference, Option<Range<usize>>)>)>,
     pub objects: Vec<Loaded<ConfigObject>>,
+    /// Objects that failed (their own errors are reported): references to them are not.
+    pub invalid: Vec<config_object::ObjectKey>,
 }
 
 impl Parsed {
     fn extend(&mut self, other: Parsed) {
         self.daemonsets.extend(other.daemonsets);
         self.objects.extend(other.objects);
+        self.invalid.extend(other.invalid);
     }
 }
 
@@ -164,7 +167,13 @@ fn bind_objects(
     let mut daemonsets = Vec::new();
     for (mut ds, refs) in parsed.daemonsets {
         for (reference, span) in &refs {
-            if let Some(mut finding) = config_refs::check_reference(reference, &all) {
+            let failed = parsed
+                .invalid
+                .iter()
+                .any(|k| k.kind == reference.kind && k.name == reference.name);
+            if let Some(mut finding) =
+                config_refs::check_reference(reference, &all).filter(|_| !failed)
+            {
                 if crate::pull_secrets::is_reference_field(&reference.field) {
                     finding.help = Some(crate::pull_secrets::missing_help(&reference.name));
                 }
@@ -526,8 +535,28 @@ fn parse_object(
                     table.get_ref(),
                 ));
             }
+            let name = table
+                .get_ref()
+                .get("metadata")
+                .and_then(|m| match m.get_ref() {
+                    DeValue::Table(t) => t.get("name").and_then(|n| match n.get_ref() {
+                        DeValue::String(s) => Some(s.to_string()),
+                        _ => None,
+                    }),
+                    _ => None,
+                });
             let object = parse_config_object(kind, source, table, &spans, &mut diags);
             let mut parsed = Parsed::default();
+            if let (None, Some(name)) = (&object, name) {
+                parsed.invalid.push(config_object::ObjectKey {
+                    kind: if kind == Kind::Secret {
+                        config_object::ObjectKind::Secret
+                    } else {
+                        config_object::ObjectKind::ConfigMap
+                    },
+                    name,
+                });
+            }
             parsed.objects.extend(object.map(|value| Loaded {
                 value,
                 source: Arc::clone(source),
