@@ -40,7 +40,8 @@ if ! flock -w "$LOCK_TIMEOUT" 9; then
   echo "locked by: $(cat "$S/lock.holder" 2>/dev/null || echo unknown)" >&2
   exit 75
 fi
-printf '%s\n' "$HOLDER" > "$S/lock.holder"
+# Root's alone like the lock (it names who applies, from where).
+(umask 077; printf '%s\n' "$HOLDER" > "$S/lock.holder")
 trap 'rm -f "$S/lock.holder"' EXIT
 # Recovery of a record swap cut short (see record): an aside copy whose record is missing is
 # the current record (the crash came before the swap); beside a record it is garbage.
