@@ -235,20 +235,20 @@ const TYPED_SECRETS: &[(&str, &[&str])] = &[
     ("kubernetes.io/tls", &["tls.crt", "tls.key"]),
 ];
 
-fn meta_findings(
-    api_version: &str,
-    kind: &str,
-    meta: &ObjectMeta,
-    findings: &mut Vec<Finding>,
-) {
+fn meta_findings(api_version: &str, kind: &str, meta: &ObjectMeta, findings: &mut Vec<Finding>) {
     if api_version != "v1" {
         findings.push(Finding::error(
             "apiVersion",
-            format!("Unsupported value: {api_version:?}: supported values: \"v1\" (for kind {kind})"),
+            format!(
+                "Unsupported value: {api_version:?}: supported values: \"v1\" (for kind {kind})"
+            ),
         ));
     }
     if meta.name.is_empty() {
-        findings.push(Finding::error("metadata.name", "Required value: name is required"));
+        findings.push(Finding::error(
+            "metadata.name",
+            "Required value: name is required",
+        ));
     } else {
         for msg in k8s_names::dns1123_subdomain(&meta.name) {
             findings.push(Finding::error(
@@ -315,7 +315,11 @@ pub fn config_map(doc: &ConfigMapDoc) -> (Option<ConfigObject>, Vec<Finding>) {
             data.insert(k.clone(), Value::new(bytes));
         }
     }
-    let total = doc.data.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+    let total = doc
+        .data
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum::<usize>()
         + doc
             .binary_data
             .keys()
@@ -390,8 +394,8 @@ pub fn secret(
         "kubernetes.io/basic-auth" => {
             if !data.contains_key("username") && !data.contains_key("password") {
                 findings.push(Finding::error(
-                    "data[username]",
-                    "Required value: either username or password is required",
+                    "type",
+                    "Required value: data[username]: either username or password is required",
                 ));
             }
         }
@@ -399,9 +403,10 @@ pub fn secret(
             if let Some((_, keys)) = TYPED_SECRETS.iter().find(|(name, _)| *name == t) {
                 for k in *keys {
                     match data.get(*k) {
+                        // At `type`: the key it asks for is written nowhere.
                         None => findings.push(Finding::error(
-                            key("data", k),
-                            format!("Required value: a secret of type {t:?} needs the key {k:?}"),
+                            "type",
+                            format!("Required value: {}: a secret of type {t:?} needs the key {k:?}", key("data", k)),
                         )),
                         Some(v) if t.ends_with("dockercfg") || t.ends_with("dockerconfigjson") => {
                             if serde_json::from_slice::<serde_json::Value>(v.bytes()).is_err() {
@@ -440,17 +445,24 @@ mod tests {
     use super::*;
 
     fn cm(extra: &str) -> ConfigMapDoc {
-        let doc = format!("apiVersion = \"v1\"\nkind = \"ConfigMap\"\nmetadata = {{ name = \"cfg\" }}\n{extra}");
+        let doc = format!(
+            "apiVersion = \"v1\"\nkind = \"ConfigMap\"\nmetadata = {{ name = \"cfg\" }}\n{extra}"
+        );
         toml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"))
     }
 
     fn sec(extra: &str) -> SecretDoc {
-        let doc = format!("apiVersion = \"v1\"\nkind = \"Secret\"\nmetadata = {{ name = \"s\" }}\n{extra}");
+        let doc = format!(
+            "apiVersion = \"v1\"\nkind = \"Secret\"\nmetadata = {{ name = \"s\" }}\n{extra}"
+        );
         toml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"))
     }
 
     fn fields(findings: &[Finding]) -> Vec<String> {
-        findings.iter().map(|f| format!("{}: {}", f.field, f.message)).collect()
+        findings
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect()
     }
 
     /// One row per rule of ValidateConfigMap: the document's tail, and the field and a part of
@@ -459,28 +471,64 @@ mod tests {
     fn config_map_rules() {
         let big = "x".repeat(MAX_SIZE);
         let table: Vec<(String, Vec<(&str, &str)>)> = vec![
-            ("data = { \"app.conf\" = \"a=1\", KEY_NAME = \"\", key-name = \"v\" }".into(), vec![]),
+            (
+                "data = { \"app.conf\" = \"a=1\", KEY_NAME = \"\", key-name = \"v\" }".into(),
+                vec![],
+            ),
             ("binaryData = { logo = \"AAEC\" }".into(), vec![]),
-            ("data = { \"a b\" = \"1\" }".into(), vec![("data[a b]", "a valid config key must consist of alphanumeric characters")]),
-            ("data = { \".\" = \"1\" }".into(), vec![("data[.]", "must not be '.'")]),
-            ("data = { \"..x\" = \"1\" }".into(), vec![("data[..x]", "must not start with '..'")]),
-            (format!("data = {{ \"{}\" = \"1\" }}", "k".repeat(254)), vec![("data[", "must be no more than 253 characters")]),
-            ("data = { a = \"1\" }\nbinaryData = { a = \"AA==\" }".into(), vec![("binaryData[a]", "duplicate of key present in data")]),
-            ("binaryData = { a = \"not base64!\" }".into(), vec![("binaryData[a]", "not base64")]),
-            (format!("data = {{ a = \"{big}\" }}"), vec![("data", "Too long: may not be more than 1048576 bytes")]),
+            (
+                "data = { \"a b\" = \"1\" }".into(),
+                vec![(
+                    "data[a b]",
+                    "a valid config key must consist of alphanumeric characters",
+                )],
+            ),
+            (
+                "data = { \".\" = \"1\" }".into(),
+                vec![("data[.]", "must not be '.'")],
+            ),
+            (
+                "data = { \"..x\" = \"1\" }".into(),
+                vec![("data[..x]", "must not start with '..'")],
+            ),
+            (
+                format!("data = {{ \"{}\" = \"1\" }}", "k".repeat(254)),
+                vec![("data[", "must be no more than 253 characters")],
+            ),
+            (
+                "data = { a = \"1\" }\nbinaryData = { a = \"AA==\" }".into(),
+                vec![("binaryData[a]", "duplicate of key present in data")],
+            ),
+            (
+                "binaryData = { a = \"not base64!\" }".into(),
+                vec![("binaryData[a]", "not base64")],
+            ),
+            (
+                format!("data = {{ a = \"{big}\" }}"),
+                vec![("data", "Too long: may not be more than 1048576 bytes")],
+            ),
         ];
         for (tail, want) in table {
             let (object, findings) = config_map(&cm(&tail));
             let got = fields(&findings);
             assert_eq!(got.len(), want.len(), "{tail:.80}: {got:?}");
             for ((field, msg), got) in want.iter().zip(&got) {
-                assert!(got.starts_with(field) && got.contains(msg), "{tail:.80}: {got}");
+                assert!(
+                    got.starts_with(field) && got.contains(msg),
+                    "{tail:.80}: {got}"
+                );
             }
             assert_eq!(object.is_some(), want.is_empty());
         }
-        let bad_name: ConfigMapDoc = toml::from_str("apiVersion = \"v2\"\nkind = \"ConfigMap\"\nmetadata = { name = \"Bad_Name\" }\n").unwrap();
+        let bad_name: ConfigMapDoc = toml::from_str(
+            "apiVersion = \"v2\"\nkind = \"ConfigMap\"\nmetadata = { name = \"Bad_Name\" }\n",
+        )
+        .unwrap();
         let got = fields(&config_map(&bad_name).1);
-        assert!(got[0].starts_with("apiVersion: Unsupported value: \"v2\""), "{got:?}");
+        assert!(
+            got[0].starts_with("apiVersion: Unsupported value: \"v2\""),
+            "{got:?}"
+        );
         assert!(got[1].contains("lowercase RFC 1123 subdomain"), "{got:?}");
     }
 
@@ -489,18 +537,57 @@ mod tests {
         let table: Vec<(&str, Vec<(&str, &str)>)> = vec![
             ("data = { token = \"c2VjcmV0\" }", vec![]),
             ("stringData = { token = \"secret\" }", vec![]),
-            ("data = { token = \"%%\" }", vec![("data[token]", "not base64")]),
-            ("type = \"kubernetes.io/tls\"\nstringData = { \"tls.crt\" = \"c\" }", vec![("data[tls.key]", "needs the key \"tls.key\"")]),
-            ("type = \"kubernetes.io/tls\"\nstringData = { \"tls.crt\" = \"c\", \"tls.key\" = \"k\" }", vec![]),
-            ("type = \"kubernetes.io/ssh-auth\"", vec![("data[ssh-privatekey]", "needs the key")]),
-            ("type = \"kubernetes.io/basic-auth\"", vec![("data[username]", "either username or password is required")]),
-            ("type = \"kubernetes.io/basic-auth\"\nstringData = { password = \"p\" }", vec![]),
-            ("type = \"kubernetes.io/dockerconfigjson\"\nstringData = { \".dockerconfigjson\" = \"{nope\" }", vec![("data[.dockerconfigjson]", "must be valid JSON")]),
-            ("type = \"kubernetes.io/dockerconfigjson\"\nstringData = { \".dockerconfigjson\" = \"{}\" }", vec![]),
-            ("type = \"kubernetes.io/service-account-token\"", vec![("type", "issued by a Kubernetes API server")]),
+            (
+                "data = { token = \"%%\" }",
+                vec![("data[token]", "not base64")],
+            ),
+            (
+                "type = \"kubernetes.io/tls\"\nstringData = { \"tls.crt\" = \"c\" }",
+                vec![(
+                    "type",
+                    "data[tls.key]: a secret of type \"kubernetes.io/tls\" needs the key \"tls.key\"",
+                )],
+            ),
+            (
+                "type = \"kubernetes.io/tls\"\nstringData = { \"tls.crt\" = \"c\", \"tls.key\" = \"k\" }",
+                vec![],
+            ),
+            (
+                "type = \"kubernetes.io/ssh-auth\"",
+                vec![("type", "needs the key \"ssh-privatekey\"")],
+            ),
+            (
+                "type = \"kubernetes.io/basic-auth\"",
+                vec![(
+                    "type",
+                    "data[username]: either username or password is required",
+                )],
+            ),
+            (
+                "type = \"kubernetes.io/basic-auth\"\nstringData = { password = \"p\" }",
+                vec![],
+            ),
+            (
+                "type = \"kubernetes.io/dockerconfigjson\"\nstringData = { \".dockerconfigjson\" = \"{nope\" }",
+                vec![("data[.dockerconfigjson]", "must be valid JSON")],
+            ),
+            (
+                "type = \"kubernetes.io/dockerconfigjson\"\nstringData = { \".dockerconfigjson\" = \"{}\" }",
+                vec![],
+            ),
+            (
+                "type = \"kubernetes.io/service-account-token\"",
+                vec![("type", "issued by a Kubernetes API server")],
+            ),
             ("type = \"example.com/custom\"", vec![]),
-            ("[dsctl.valueFrom]\nkey = { env = \"A\", file = \"f\" }", vec![("dsctl.valueFrom[key]", "exactly one of")]),
-            ("[dsctl.valueFrom]\nkey = { command = [] }", vec![("dsctl.valueFrom[key].command", "Required value")]),
+            (
+                "[dsctl.valueFrom]\nkey = { env = \"A\", file = \"f\" }",
+                vec![("dsctl.valueFrom[key]", "exactly one of")],
+            ),
+            (
+                "[dsctl.valueFrom]\nkey = { command = [] }",
+                vec![("dsctl.valueFrom[key].command", "Required value")],
+            ),
         ];
         for (tail, want) in table {
             let (object, findings) = secret(&sec(tail), &BTreeMap::new());
@@ -516,28 +603,46 @@ mod tests {
     /// stringData overrides data, and a source overrides both; the type defaults to Opaque.
     #[test]
     fn secret_normalises_every_field_into_data() {
-        let doc = sec("data = { a = \"ZnJvbS1kYXRh\", b = \"Yg==\" }\nstringData = { a = \"from-string\", c = \"c\" }\n[dsctl.valueFrom]\nb = { env = \"B\" }\n");
+        let doc = sec(
+            "data = { a = \"ZnJvbS1kYXRh\", b = \"Yg==\" }\nstringData = { a = \"from-string\", c = \"c\" }\n[dsctl.valueFrom]\nb = { env = \"B\" }\n",
+        );
         let sourced = BTreeMap::from([("b".to_string(), Value::new("from-env"))]);
         let (object, findings) = secret(&doc, &sourced);
         assert!(findings.is_empty(), "{findings:?}");
         let object = object.unwrap();
         assert_eq!(object.secret_type, "Opaque");
-        let text: Vec<(&str, &str)> = object.data.iter().map(|(k, v)| (k.as_str(), v.text().unwrap())).collect();
+        let text: Vec<(&str, &str)> = object
+            .data
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.text().unwrap()))
+            .collect();
         assert_eq!(text, [("a", "from-string"), ("b", "from-env"), ("c", "c")]);
     }
 
     #[test]
     fn values_never_show_in_debug_and_hashes_follow_content() {
-        let (object, _) = secret(&sec("stringData = { token = \"planted-value-123\" }"), &BTreeMap::new());
+        let (object, _) = secret(
+            &sec("stringData = { token = \"planted-value-123\" }"),
+            &BTreeMap::new(),
+        );
         let object = object.unwrap();
-        let shown = format!("{object:?} {:?}", sec("stringData = { token = \"planted-value-123\" }"));
+        let shown = format!(
+            "{object:?} {:?}",
+            sec("stringData = { token = \"planted-value-123\" }")
+        );
         assert!(!shown.contains("planted-value-123"), "{shown}");
         assert!(shown.contains("redacted: 17 bytes"), "{shown}");
-        let (other, _) = secret(&sec("stringData = { token = \"planted-value-124\" }"), &BTreeMap::new());
+        let (other, _) = secret(
+            &sec("stringData = { token = \"planted-value-124\" }"),
+            &BTreeMap::new(),
+        );
         let other = other.unwrap();
         assert_ne!(object.content_hash(), other.content_hash());
         assert_ne!(object.key_hashes(), other.key_hashes());
-        let (same, _) = secret(&sec("data = { token = \"cGxhbnRlZC12YWx1ZS0xMjM=\" }"), &BTreeMap::new());
+        let (same, _) = secret(
+            &sec("data = { token = \"cGxhbnRlZC12YWx1ZS0xMjM=\" }"),
+            &BTreeMap::new(),
+        );
         assert_eq!(object.content_hash(), same.unwrap().content_hash());
         // A ConfigMap's binaryData key is not an env value.
         let (cm, _) = config_map(&cm("data = { a = \"1\" }\nbinaryData = { b = \"AA==\" }"));

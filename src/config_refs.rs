@@ -13,7 +13,9 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::config_object::{ConfigObject, ObjectKey, ObjectKind, Value};
-use crate::daemonset::{Container, DaemonSet, DownwardApiVolumeFile, DownwardApiVolumeSource, Volume};
+use crate::daemonset::{
+    Container, DaemonSet, DownwardApiVolumeFile, DownwardApiVolumeSource, Volume,
+};
 use crate::diagnostic::{child, index};
 use crate::k8s_names;
 use crate::validate::Finding;
@@ -75,7 +77,11 @@ pub struct VolumeProjection {
     pub config_map: Option<ObjectProjection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<ObjectProjection>,
-    #[serde(default, rename = "downwardAPI", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "downwardAPI",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub downward_api: Option<DownwardApiProjection>,
     /// Refused: the token is issued by an API server.
     #[serde(default, skip_serializing)]
@@ -252,7 +258,12 @@ fn containers(ds: &DaemonSet) -> impl Iterator<Item = (String, &Container)> {
 /// Every object reference of the pod template, with the field that makes it.
 pub fn references(ds: &DaemonSet) -> Vec<Reference> {
     let mut refs = Vec::new();
-    let mut object = |kind, name: &str, items: &[KeyToPath], optional: Option<bool>, at: &str, name_field: &str| {
+    let mut object = |kind,
+                      name: &str,
+                      items: &[KeyToPath],
+                      optional: Option<bool>,
+                      at: &str,
+                      name_field: &str| {
         let optional = optional.unwrap_or(false);
         refs.push(Reference {
             kind,
@@ -276,18 +287,50 @@ pub fn references(ds: &DaemonSet) -> Vec<Reference> {
     for (i, vol) in ds.pod_spec().volumes.iter().enumerate() {
         let at = index("spec.template.spec.volumes", i);
         if let Some(cm) = &vol.config_map {
-            object(ObjectKind::ConfigMap, &cm.name, &cm.items, cm.optional, &child(&at, "configMap"), "name");
+            object(
+                ObjectKind::ConfigMap,
+                &cm.name,
+                &cm.items,
+                cm.optional,
+                &child(&at, "configMap"),
+                "name",
+            );
         }
         if let Some(s) = &vol.secret {
-            object(ObjectKind::Secret, &s.secret_name, &s.items, s.optional, &child(&at, "secret"), "secretName");
+            object(
+                ObjectKind::Secret,
+                &s.secret_name,
+                &s.items,
+                s.optional,
+                &child(&at, "secret"),
+                "secretName",
+            );
         }
-        for (j, source) in vol.projected.iter().flat_map(|p| p.sources.iter().enumerate()) {
+        for (j, source) in vol
+            .projected
+            .iter()
+            .flat_map(|p| p.sources.iter().enumerate())
+        {
             let at = index(&child(&child(&at, "projected"), "sources"), j);
             if let Some(cm) = &source.config_map {
-                object(ObjectKind::ConfigMap, &cm.name, &cm.items, cm.optional, &child(&at, "configMap"), "name");
+                object(
+                    ObjectKind::ConfigMap,
+                    &cm.name,
+                    &cm.items,
+                    cm.optional,
+                    &child(&at, "configMap"),
+                    "name",
+                );
             }
             if let Some(s) = &source.secret {
-                object(ObjectKind::Secret, &s.name, &s.items, s.optional, &child(&at, "secret"), "name");
+                object(
+                    ObjectKind::Secret,
+                    &s.name,
+                    &s.items,
+                    s.optional,
+                    &child(&at, "secret"),
+                    "name",
+                );
             }
         }
     }
@@ -311,10 +354,16 @@ pub fn references(ds: &DaemonSet) -> Vec<Reference> {
             }
         }
         for (j, var) in c.env.iter().enumerate() {
-            let Some(from) = &var.value_from else { continue };
+            let Some(from) = &var.value_from else {
+                continue;
+            };
             let at = child(&index(&child(&at, "env"), j), "valueFrom");
             for (kind, sel, name) in [
-                (ObjectKind::ConfigMap, &from.config_map_key_ref, "configMapKeyRef"),
+                (
+                    ObjectKind::ConfigMap,
+                    &from.config_map_key_ref,
+                    "configMapKeyRef",
+                ),
                 (ObjectKind::Secret, &from.secret_key_ref, "secretKeyRef"),
             ] {
                 if let Some(sel) = sel {
@@ -395,7 +444,11 @@ pub fn check_reference(
         } else {
             format!(
                 "Not found: {wanted} has no key {key:?} (its keys: {})",
-                if keys.is_empty() { "none".to_string() } else { keys.join(", ") }
+                if keys.is_empty() {
+                    "none".to_string()
+                } else {
+                    keys.join(", ")
+                }
             )
         },
     ))
@@ -421,7 +474,12 @@ fn local_path(path: &str, value: &str, out: &mut Vec<Finding>) {
         out.push(Finding::error(path, "Required value"));
         return;
     }
-    let mut bad = |msg: &str| out.push(Finding::error(path, format!("Invalid value: {value:?}: {msg}")));
+    let mut bad = |msg: &str| {
+        out.push(Finding::error(
+            path,
+            format!("Invalid value: {value:?}: {msg}"),
+        ))
+    };
     if value.starts_with('/') {
         bad("must be a relative path");
     }
@@ -441,19 +499,30 @@ fn name_required(path: &str, name: &str, out: &mut Vec<Finding>) {
         out.push(Finding::error(path, "Required value"));
     } else {
         for msg in k8s_names::dns1123_subdomain(name) {
-            out.push(Finding::error(path, format!("Invalid value: {name:?}: {msg}")));
+            out.push(Finding::error(
+                path,
+                format!("Invalid value: {name:?}: {msg}"),
+            ));
         }
     }
 }
 
-fn items(path: &str, items: &[KeyToPath], out: &mut Vec<Finding>, paths: &mut Vec<(String, String)>) {
+fn items(
+    path: &str,
+    items: &[KeyToPath],
+    out: &mut Vec<Finding>,
+    paths: &mut Vec<(String, String)>,
+) {
     for (i, item) in items.iter().enumerate() {
         let p = index(&child(path, "items"), i);
         if item.key.is_empty() {
             out.push(Finding::error(child(&p, "key"), "Required value"));
         } else {
             for msg in k8s_names::config_map_key(&item.key) {
-                out.push(Finding::error(child(&p, "key"), format!("Invalid value: {:?}: {msg}", item.key)));
+                out.push(Finding::error(
+                    child(&p, "key"),
+                    format!("Invalid value: {:?}: {msg}", item.key),
+                ));
             }
         }
         local_path(&child(&p, "path"), &item.path, out);
@@ -489,7 +558,10 @@ pub fn validate_volume(vol: &Volume, path: &str) -> Vec<Finding> {
                 + usize::from(source.service_account_token.is_some())
                 + usize::from(source.cluster_trust_bundle.is_some());
             if count != 1 {
-                out.push(Finding::error(&sp, "Forbidden: may not specify more than 1 volume type per source"));
+                out.push(Finding::error(
+                    &sp,
+                    "Forbidden: may not specify more than 1 volume type per source",
+                ));
             }
             if source.service_account_token.is_some() {
                 out.push(Finding::error(
@@ -541,25 +613,43 @@ pub fn validate_container(c: &Container, path: &str) -> Vec<Finding> {
         let p = index(&child(path, "envFrom"), j);
         if let Some(prefix) = from.prefix.as_deref().filter(|p| !p.is_empty()) {
             for msg in k8s_names::env_var_name(prefix) {
-                out.push(Finding::error(child(&p, "prefix"), format!("Invalid value: {prefix:?}: {msg}")));
+                out.push(Finding::error(
+                    child(&p, "prefix"),
+                    format!("Invalid value: {prefix:?}: {msg}"),
+                ));
             }
         }
         match (&from.config_map_ref, &from.secret_ref) {
-            (Some(_), Some(_)) => out.push(Finding::error(&p, "Invalid value: may not have more than one field specified at a time")),
-            (None, None) => out.push(Finding::error(&p, "Required value: must specify one of: `configMapRef` or `secretRef`")),
+            (Some(_), Some(_)) => out.push(Finding::error(
+                &p,
+                "Invalid value: may not have more than one field specified at a time",
+            )),
+            (None, None) => out.push(Finding::error(
+                &p,
+                "Required value: must specify one of: `configMapRef` or `secretRef`",
+            )),
             _ => {}
         }
         if let Some(r) = &from.config_map_ref {
-            name_required(&child(&child(&p, "configMapRef"), "name"), &r.name, &mut out);
+            name_required(
+                &child(&child(&p, "configMapRef"), "name"),
+                &r.name,
+                &mut out,
+            );
         }
         if let Some(r) = &from.secret_ref {
             name_required(&child(&child(&p, "secretRef"), "name"), &r.name, &mut out);
         }
     }
     for (j, var) in c.env.iter().enumerate() {
-        let Some(from) = &var.value_from else { continue };
+        let Some(from) = &var.value_from else {
+            continue;
+        };
         let p = child(&index(&child(path, "env"), j), "valueFrom");
-        for (sel, name) in [(&from.config_map_key_ref, "configMapKeyRef"), (&from.secret_key_ref, "secretKeyRef")] {
+        for (sel, name) in [
+            (&from.config_map_key_ref, "configMapKeyRef"),
+            (&from.secret_key_ref, "secretKeyRef"),
+        ] {
             let Some(sel) = sel else { continue };
             let q = child(&p, name);
             name_required(&child(&q, "name"), &sel.name, &mut out);
@@ -567,7 +657,10 @@ pub fn validate_container(c: &Container, path: &str) -> Vec<Finding> {
                 out.push(Finding::error(child(&q, "key"), "Required value"));
             } else {
                 for msg in k8s_names::config_map_key(&sel.key) {
-                    out.push(Finding::error(child(&q, "key"), format!("Invalid value: {:?}: {msg}", sel.key)));
+                    out.push(Finding::error(
+                        child(&q, "key"),
+                        format!("Invalid value: {:?}: {msg}", sel.key),
+                    ));
                 }
             }
         }
@@ -604,7 +697,8 @@ pub fn object_changes(old: Option<&str>, new: &str) -> Vec<String> {
             (None, Some(_)) => out.push(format!("{name}: now used")),
             (Some(_), None) => out.push(format!("{name}: no longer used")),
             (Some(a), Some(b)) if a.hash != b.hash => {
-                let keys: std::collections::BTreeSet<&String> = a.keys.keys().chain(b.keys.keys()).collect();
+                let keys: std::collections::BTreeSet<&String> =
+                    a.keys.keys().chain(b.keys.keys()).collect();
                 for key in keys {
                     let what = match (a.keys.get(key), b.keys.get(key)) {
                         (None, Some(_)) => "added",
@@ -615,7 +709,10 @@ pub fn object_changes(old: Option<&str>, new: &str) -> Vec<String> {
                     out.push(format!("{name} key {key}: {what}"));
                 }
                 if a.immutable != b.immutable {
-                    out.push(format!("{name}: immutable {} -> {}", a.immutable, b.immutable));
+                    out.push(format!(
+                        "{name}: immutable {} -> {}",
+                        a.immutable, b.immutable
+                    ));
                 }
             }
             _ => {}
@@ -647,8 +744,12 @@ pub fn check_immutable(
     observed: &crate::observe::Observation,
 ) -> Result<(), String> {
     for (name, placement) in &intent.daemonsets {
-        let crate::plan::Placement::Run(desired) = placement else { continue };
-        let Some(record) = observed.daemonsets.get(name) else { continue };
+        let crate::plan::Placement::Run(desired) = placement else {
+            continue;
+        };
+        let Some(record) = observed.daemonsets.get(name) else {
+            continue;
+        };
         let changed = immutable_violations(record.spec_json.as_deref(), &desired.spec_json);
         if !changed.is_empty() {
             return Err(format!(
@@ -724,7 +825,9 @@ pub fn is_object_volume(vol: &Volume) -> bool {
 }
 
 fn mode_of(m: Option<i32>, default: u32) -> u32 {
-    m.and_then(|m| u32::try_from(m).ok()).filter(|m| *m <= 0o777).unwrap_or(default)
+    m.and_then(|m| u32::try_from(m).ok())
+        .filter(|m| *m <= 0o777)
+        .unwrap_or(default)
 }
 
 /// The kubelet's payload of one object source: every key (or the items), at its mode. A
@@ -738,7 +841,11 @@ fn payload(
     let Some(object) = object else { return };
     if items.is_empty() {
         for (k, v) in &object.data {
-            out.push(ProjectedFile { path: k.clone(), mode: default_mode, value: v.clone() });
+            out.push(ProjectedFile {
+                path: k.clone(),
+                mode: default_mode,
+                value: v.clone(),
+            });
         }
     }
     for item in items {
@@ -757,24 +864,46 @@ fn payload(
 pub fn volume_files(
     vol: &Volume,
     objects: &UsedObjects,
-    downward: &dyn Fn(&DownwardApiVolumeSource) -> Result<Vec<(String, u32, String)>, (String, String)>,
+    downward: &dyn Fn(
+        &DownwardApiVolumeSource,
+    ) -> Result<Vec<(String, u32, String)>, (String, String)>,
 ) -> Result<Option<Vec<ProjectedFile>>, (String, String)> {
     let mut out = Vec::new();
     if let Some(cm) = &vol.config_map {
         let object = objects.get(ObjectKind::ConfigMap, &cm.name);
-        payload(object, &cm.items, mode_of(cm.default_mode, CONFIG_MAP_MODE), &mut out);
+        payload(
+            object,
+            &cm.items,
+            mode_of(cm.default_mode, CONFIG_MAP_MODE),
+            &mut out,
+        );
     } else if let Some(s) = &vol.secret {
         let object = objects.get(ObjectKind::Secret, &s.secret_name);
-        payload(object, &s.items, mode_of(s.default_mode, SECRET_MODE), &mut out);
+        payload(
+            object,
+            &s.items,
+            mode_of(s.default_mode, SECRET_MODE),
+            &mut out,
+        );
     } else if let Some(p) = &vol.projected {
         for (j, source) in p.sources.iter().enumerate() {
             if let Some(cm) = &source.config_map {
                 let object = objects.get(ObjectKind::ConfigMap, &cm.name);
-                payload(object, &cm.items, mode_of(p.default_mode, CONFIG_MAP_MODE), &mut out);
+                payload(
+                    object,
+                    &cm.items,
+                    mode_of(p.default_mode, CONFIG_MAP_MODE),
+                    &mut out,
+                );
             }
             if let Some(s) = &source.secret {
                 let object = objects.get(ObjectKind::Secret, &s.name);
-                payload(object, &s.items, mode_of(p.default_mode, SECRET_MODE), &mut out);
+                payload(
+                    object,
+                    &s.items,
+                    mode_of(p.default_mode, SECRET_MODE),
+                    &mut out,
+                );
             }
             if let Some(d) = &source.downward_api {
                 let files = downward(&DownwardApiVolumeSource {
@@ -782,11 +911,15 @@ pub fn volume_files(
                     default_mode: p.default_mode,
                 })
                 .map_err(|(f, r)| (format!("projected.sources[{j}].downwardAPI.{f}"), r))?;
-                out.extend(files.into_iter().map(|(path, mode, content)| ProjectedFile {
-                    path,
-                    mode,
-                    value: Value::new(content),
-                }));
+                out.extend(
+                    files
+                        .into_iter()
+                        .map(|(path, mode, content)| ProjectedFile {
+                            path,
+                            mode,
+                            value: Value::new(content),
+                        }),
+                );
             }
         }
     } else {
@@ -838,7 +971,9 @@ pub fn env_ref_value(
         (None, Some(sel)) => (ObjectKind::Secret, sel),
         (None, None) => return None,
     };
-    let value = objects.get(kind, &sel.name).and_then(|o| o.env_value(&sel.key));
+    let value = objects
+        .get(kind, &sel.name)
+        .and_then(|o| o.env_value(&sel.key));
     Some(match value {
         None if sel.optional.unwrap_or(false) => Ok(None),
         None => Err(format!(
@@ -868,14 +1003,20 @@ fn to_env(kind: ObjectKind, v: &Value) -> Result<EnvValue, String> {
 }
 
 /// The variables `envFrom` gives a container, in order (see [`Env`]).
-pub fn env_from(c: &Container, objects: &UsedObjects, env: &mut Env) -> Result<(), (String, String)> {
+pub fn env_from(
+    c: &Container,
+    objects: &UsedObjects,
+    env: &mut Env,
+) -> Result<(), (String, String)> {
     for (j, from) in c.env_from.iter().enumerate() {
         let (kind, r) = match (&from.config_map_ref, &from.secret_ref) {
             (Some(r), _) => (ObjectKind::ConfigMap, r),
             (None, Some(r)) => (ObjectKind::Secret, r),
             (None, None) => continue,
         };
-        let Some(object) = objects.get(kind, &r.name) else { continue };
+        let Some(object) = objects.get(kind, &r.name) else {
+            continue;
+        };
         let prefix = from.prefix.as_deref().unwrap_or("");
         for (k, v) in &object.data {
             if object.env_value(k).is_none() {
@@ -886,7 +1027,8 @@ pub fn env_from(c: &Container, objects: &UsedObjects, env: &mut Env) -> Result<(
                 env.skipped.push(name);
                 continue;
             }
-            let value = to_env(kind, v).map_err(|r| (format!("envFrom[{j}]"), format!("key {k:?}: {r}")))?;
+            let value = to_env(kind, v)
+                .map_err(|r| (format!("envFrom[{j}]"), format!("key {k:?}: {r}")))?;
             env.set(name, value);
         }
     }
@@ -918,13 +1060,18 @@ mod tests {
         let cm: ConfigMapDoc = toml::from_str("apiVersion = \"v1\"\nkind = \"ConfigMap\"\nmetadata = { name = \"cfg\" }\ndata = { \"app.conf\" = \"a=1\", \"log.level\" = \"info\", \"bad-name\" = \"x\" }\nbinaryData = { blob = \"AAE=\" }\n").unwrap();
         let s: SecretDoc = toml::from_str("apiVersion = \"v1\"\nkind = \"Secret\"\nmetadata = { name = \"creds\" }\nstringData = { token = \"t0k\", multi = \"a\\nb\" }\n").unwrap();
         let mut used = UsedObjects::default();
-        for o in [config_object::config_map(&cm).0.unwrap(), config_object::secret(&s, &BTreeMap::new()).0.unwrap()] {
+        for o in [
+            config_object::config_map(&cm).0.unwrap(),
+            config_object::secret(&s, &BTreeMap::new()).0.unwrap(),
+        ] {
             used.objects.insert(o.key(), o);
         }
         used
     }
 
-    fn no_downward(_: &DownwardApiVolumeSource) -> Result<Vec<(String, u32, String)>, (String, String)> {
+    fn no_downward(
+        _: &DownwardApiVolumeSource,
+    ) -> Result<Vec<(String, u32, String)>, (String, String)> {
         Ok(vec![("node".into(), 0o644, "node-1".into())])
     }
 
@@ -932,23 +1079,54 @@ mod tests {
     #[test]
     fn projection_layout() {
         let table: &[(&str, &[(&str, u32)])] = &[
-            ("configMap = { name = \"cfg\" }", &[("app.conf", 0o644), ("bad-name", 0o644), ("blob", 0o644), ("log.level", 0o644)]),
-            ("configMap = { name = \"cfg\", defaultMode = 0o440, items = [{ key = \"app.conf\", path = \"etc/app.conf\" }, { key = \"log.level\", path = \"lvl\", mode = 0o400 }] }", &[("etc/app.conf", 0o440), ("lvl", 0o400)]),
-            ("secret = { secretName = \"creds\" }", &[("multi", 0o600), ("token", 0o600)]),
-            ("secret = { secretName = \"creds\", defaultMode = 0o644, items = [{ key = \"token\", path = \"t\" }] }", &[("t", 0o644)]),
+            (
+                "configMap = { name = \"cfg\" }",
+                &[
+                    ("app.conf", 0o644),
+                    ("bad-name", 0o644),
+                    ("blob", 0o644),
+                    ("log.level", 0o644),
+                ],
+            ),
+            (
+                "configMap = { name = \"cfg\", defaultMode = 0o440, items = [{ key = \"app.conf\", path = \"etc/app.conf\" }, { key = \"log.level\", path = \"lvl\", mode = 0o400 }] }",
+                &[("etc/app.conf", 0o440), ("lvl", 0o400)],
+            ),
+            (
+                "secret = { secretName = \"creds\" }",
+                &[("multi", 0o600), ("token", 0o600)],
+            ),
+            (
+                "secret = { secretName = \"creds\", defaultMode = 0o644, items = [{ key = \"token\", path = \"t\" }] }",
+                &[("t", 0o644)],
+            ),
             ("secret = { secretName = \"gone\", optional = true }", &[]),
-            ("configMap = { name = \"cfg\", optional = true, items = [{ key = \"nope\", path = \"n\" }] }", &[]),
-            ("projected = { sources = [{ configMap = { name = \"cfg\", items = [{ key = \"app.conf\", path = \"app.conf\" }] } }, { secret = { name = \"creds\", items = [{ key = \"token\", path = \"token\" }] } }, { downwardAPI = { items = [] } }] }", &[("app.conf", 0o644), ("token", 0o600), ("node", 0o644)]),
+            (
+                "configMap = { name = \"cfg\", optional = true, items = [{ key = \"nope\", path = \"n\" }] }",
+                &[],
+            ),
+            (
+                "projected = { sources = [{ configMap = { name = \"cfg\", items = [{ key = \"app.conf\", path = \"app.conf\" }] } }, { secret = { name = \"creds\", items = [{ key = \"token\", path = \"token\" }] } }, { downwardAPI = { items = [] } }] }",
+                &[("app.conf", 0o644), ("token", 0o600), ("node", 0o644)],
+            ),
         ];
         let used = objects();
         for (source, want) in table {
             let d = ds(&format!("volumes = [{{ name = \"v\", {source} }}]"), "");
-            let files = volume_files(&d.pod_spec().volumes[0], &used, &no_downward).unwrap().unwrap();
+            let files = volume_files(&d.pod_spec().volumes[0], &used, &no_downward)
+                .unwrap()
+                .unwrap();
             let got: Vec<(&str, u32)> = files.iter().map(|f| (f.path.as_str(), f.mode)).collect();
             assert_eq!(got, *want, "{source}");
         }
-        let host_path = ds("volumes = [{ name = \"v\", hostPath = { path = \"/x\" } }]", "");
-        assert_eq!(volume_files(&host_path.pod_spec().volumes[0], &used, &no_downward).unwrap(), None);
+        let host_path = ds(
+            "volumes = [{ name = \"v\", hostPath = { path = \"/x\" } }]",
+            "",
+        );
+        assert_eq!(
+            volume_files(&host_path.pod_spec().volumes[0], &used, &no_downward).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -976,20 +1154,38 @@ mod tests {
 
     #[test]
     fn env_from_and_env_split_plain_from_secret() {
-        let d = ds("", "envFrom = [{ configMapRef = { name = \"cfg\" }, prefix = \"CFG_\" }, { secretRef = { name = \"creds\" } }]");
+        let d = ds(
+            "",
+            "envFrom = [{ configMapRef = { name = \"cfg\" }, prefix = \"CFG_\" }, { secretRef = { name = \"creds\" } }]",
+        );
         let used = objects();
         let mut env = Env::default();
         let err = env_from(&d.pod_spec().containers[0], &used, &mut env).unwrap_err();
         assert!(err.1.contains("line break"), "{err:?}");
-        let d = ds("", "envFrom = [{ configMapRef = { name = \"cfg\" }, prefix = \"CFG_\" }]");
+        let d = ds(
+            "",
+            "envFrom = [{ configMapRef = { name = \"cfg\" }, prefix = \"CFG_\" }]",
+        );
         let mut env = Env::default();
         env_from(&d.pod_spec().containers[0], &used, &mut env).unwrap();
         set_env(&mut env, "CFG_log.level", EnvValue::Secret(Value::new("s")));
-        assert_eq!(env.plain, [("CFG_app.conf".to_string(), "a=1".to_string()), ("CFG_bad-name".to_string(), "x".to_string())]);
+        assert_eq!(
+            env.plain,
+            [
+                ("CFG_app.conf".to_string(), "a=1".to_string()),
+                ("CFG_bad-name".to_string(), "x".to_string())
+            ]
+        );
         assert_eq!(env.secret.len(), 1);
-        let d = ds("", "envFrom = [{ configMapRef = { name = \"cfg\" } }]\nenv = [{ name = \"T\", valueFrom = { secretKeyRef = { name = \"creds\", key = \"token\" } } }, { name = \"O\", valueFrom = { secretKeyRef = { name = \"none\", key = \"k\", optional = true } } }]");
+        let d = ds(
+            "",
+            "envFrom = [{ configMapRef = { name = \"cfg\" } }]\nenv = [{ name = \"T\", valueFrom = { secretKeyRef = { name = \"creds\", key = \"token\" } } }, { name = \"O\", valueFrom = { secretKeyRef = { name = \"none\", key = \"k\", optional = true } } }]",
+        );
         let c = &d.pod_spec().containers[0];
-        assert_eq!(env_ref_value(&c.env[0], &used), Some(Ok(Some(EnvValue::Secret(Value::new("t0k"))))));
+        assert_eq!(
+            env_ref_value(&c.env[0], &used),
+            Some(Ok(Some(EnvValue::Secret(Value::new("t0k")))))
+        );
         assert_eq!(env_ref_value(&c.env[1], &used), Some(Ok(None)));
     }
 
@@ -1019,7 +1215,10 @@ mod tests {
         for (g, w) in got.iter().zip(want) {
             assert!(g.starts_with(w), "{g}\n  wanted {w}");
         }
-        let d = ds("", "envFrom = [{ prefix = \"1X\", configMapRef = { name = \"a\" }, secretRef = { name = \"b\" } }, {}]\nenv = [{ name = \"A\", valueFrom = { secretKeyRef = { name = \"s\" } } }]");
+        let d = ds(
+            "",
+            "envFrom = [{ prefix = \"1X\", configMapRef = { name = \"a\" }, secretRef = { name = \"b\" } }, {}]\nenv = [{ name = \"A\", valueFrom = { secretKeyRef = { name = \"s\" } } }]",
+        );
         let got: Vec<String> = validate_container(&d.pod_spec().containers[0], "c")
             .iter()
             .map(|f| format!("{}: {}", f.field, f.message))

@@ -30,7 +30,11 @@ pub struct DaemonSet {
     /// `-f` documents. Serialized as hashes only (`usedObjects`), so spec.json on hosts never
     /// holds their data; the revision takes their content hashes (revision.rs). A spec file
     /// that writes it is refused (load.rs).
-    #[serde(default, rename = "usedObjects", skip_serializing_if = "crate::config_refs::UsedObjects::is_empty")]
+    #[serde(
+        default,
+        rename = "usedObjects",
+        skip_serializing_if = "crate::config_refs::UsedObjects::is_empty"
+    )]
     pub objects: crate::config_refs::UsedObjects,
 }
 

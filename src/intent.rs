@@ -53,14 +53,13 @@ pub fn desired(
         revision: &revision,
         host: facts,
     };
-    let projections = crate::config_refs::projections(&view).map_err(|(field, reason)| {
-        RenderError::Value {
+    let projections =
+        crate::config_refs::projections(&view).map_err(|(field, reason)| RenderError::Value {
             daemonset: ds.name().to_string(),
             container: String::new(),
             field,
             reason,
-        }
-    })?;
+        })?;
     let spec_json = serde_json::to_string_pretty(ds).expect("a DaemonSet always serializes");
     Ok(DesiredDaemonSet {
         name: ds.name().to_string(),

@@ -149,7 +149,10 @@ fn bind_objects(
                 Diagnostic::error(
                     &object.source,
                     "metadata.name",
-                    format!("Duplicate value: {:?}: {key} is also defined in {earlier_at}", key.name),
+                    format!(
+                        "Duplicate value: {:?}: {key} is also defined in {earlier_at}",
+                        key.name
+                    ),
                 )
                 .with_span(object.name_span.clone()),
             );
@@ -168,7 +171,8 @@ fn bind_objects(
                 .invalid
                 .iter()
                 .any(|k| k.kind == reference.kind && k.name == reference.name);
-            if let Some(finding) = config_refs::check_reference(reference, &all).filter(|_| !failed) {
+            if let Some(finding) = config_refs::check_reference(reference, &all).filter(|_| !failed)
+            {
                 diags.push(Diagnostic {
                     severity: finding.severity,
                     file: Arc::clone(&ds.source),
@@ -187,7 +191,13 @@ fn bind_objects(
             }
         }
         // envFrom keys that are no valid variable names are skipped, as the kubelet does.
-        for c in ds.value.pod_spec().containers.iter().chain(&ds.value.pod_spec().init_containers) {
+        for c in ds
+            .value
+            .pod_spec()
+            .containers
+            .iter()
+            .chain(&ds.value.pod_spec().init_containers)
+        {
             let mut env = config_refs::Env::default();
             if config_refs::env_from(c, &ds.value.objects, &mut env).is_ok() {
                 for name in env.skipped {
@@ -213,6 +223,7 @@ pub struct CheckedSpecs {
     /// Each file read, in order, and whether it holds an error.
     pub files: Vec<(Arc<SourceFile>, bool)>,
     pub daemonsets: Vec<Loaded<DaemonSet>>,
+    pub objects: Vec<Loaded<ConfigObject>>,
     pub diagnostics: Diagnostics,
 }
 
@@ -233,7 +244,7 @@ pub fn check_daemonsets(paths: &[PathBuf]) -> CheckedSpecs {
         }
     }
     let mut names = Diagnostics::new();
-    let (loaded, _) = bind_objects(parsed, &mut names);
+    let (loaded, objects) = bind_objects(parsed, &mut names);
     check_unique_names(&loaded, &mut names);
     for d in names.iter() {
         if let Some(file) = files.iter_mut().find(|(f, _)| Arc::ptr_eq(f, &d.file)) {
@@ -244,6 +255,7 @@ pub fn check_daemonsets(paths: &[PathBuf]) -> CheckedSpecs {
     CheckedSpecs {
         files,
         daemonsets: loaded,
+        objects,
         diagnostics: diags,
     }
 }
@@ -401,7 +413,10 @@ pub fn inventory_with_warnings(
 /// found, in file order; an object comes back only if it deserialized.
 pub fn parse_objects(source: &Arc<SourceFile>) -> (Vec<Loaded<DaemonSet>>, Diagnostics) {
     let (parsed, diags) = parse_documents(source);
-    (parsed.daemonsets.into_iter().map(|(ds, _)| ds).collect(), diags)
+    (
+        parsed.daemonsets.into_iter().map(|(ds, _)| ds).collect(),
+        diags,
+    )
 }
 
 /// Every document of a spec file, by kind (see [`parse_objects`]).
@@ -473,14 +488,20 @@ fn parse_object(
             if let Some(value) = ds {
                 if !value.objects.is_empty() {
                     diags.push(
-                        Diagnostic::error(source, "usedObjects", "Forbidden: written by dsctl in the hosts' records, not in a spec")
-                            .with_span(spans.key("usedObjects")),
+                        Diagnostic::error(
+                            source,
+                            "usedObjects",
+                            "Forbidden: written by dsctl in the hosts' records, not in a spec",
+                        )
+                        .with_span(spans.key("usedObjects")),
                     );
                 }
                 let refs = config_refs::references(&value)
                     .into_iter()
                     .map(|r| {
-                        let span = spans.value(&r.field).or_else(|| Some(spans.nearest(&r.field)));
+                        let span = spans
+                            .value(&r.field)
+                            .or_else(|| Some(spans.nearest(&r.field)));
                         (r, span)
                     })
                     .collect();
@@ -496,13 +517,16 @@ fn parse_object(
             (parsed, in_file_order(diags))
         }
         Some(kind @ (Kind::ConfigMap | Kind::Secret)) => {
-            let name = table.get_ref().get("metadata").and_then(|m| match m.get_ref() {
-                DeValue::Table(t) => t.get("name").and_then(|n| match n.get_ref() {
-                    DeValue::String(s) => Some(s.to_string()),
+            let name = table
+                .get_ref()
+                .get("metadata")
+                .and_then(|m| match m.get_ref() {
+                    DeValue::Table(t) => t.get("name").and_then(|n| match n.get_ref() {
+                        DeValue::String(s) => Some(s.to_string()),
+                        _ => None,
+                    }),
                     _ => None,
-                }),
-                _ => None,
-            });
+                });
             let object = parse_config_object(kind, source, table, &spans, &mut diags);
             let mut parsed = Parsed::default();
             if let (None, Some(name)) = (&object, name) {
@@ -570,8 +594,12 @@ fn parse_config_object(
                 Err((which, why)) => {
                     let at = child(&field, which);
                     diags.push(
-                        Diagnostic::error(source, &at, format!("secret {:?} key {key:?}: {why}", doc.metadata.name))
-                            .with_span(spans.value(&at).or_else(|| Some(spans.nearest(&at)))),
+                        Diagnostic::error(
+                            source,
+                            &at,
+                            format!("secret {:?} key {key:?}: {why}", doc.metadata.name),
+                        )
+                        .with_span(spans.value(&at).or_else(|| Some(spans.nearest(&at)))),
                     );
                 }
             }
@@ -617,7 +645,15 @@ fn read_value_source(
                 let first: String = first.chars().take(200).collect();
                 return Err((
                     "command",
-                    format!("{argv:?} failed ({}){}", out.status, if first.is_empty() { String::new() } else { format!(": {first}") }),
+                    format!(
+                        "{argv:?} failed ({}){}",
+                        out.status,
+                        if first.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {first}")
+                        }
+                    ),
                 ));
             }
             let bytes = out.stdout;

@@ -117,7 +117,10 @@ fn config_maps_and_secrets_reach_the_containers_and_a_config_change_rolls_out() 
     for args in [&["render"][..], &["apply", "-o", "json", "--dry-run"][..]] {
         let out = scene.dsctl(&[args, &files].concat());
         assert!(out.status.success(), "{}", printed(&out));
-        assert!(!printed(&out).contains(VALUE), "{args:?} printed the Secret");
+        assert!(
+            !printed(&out).contains(VALUE),
+            "{args:?} printed the Secret"
+        );
     }
 
     for host in &hosts {
@@ -135,7 +138,12 @@ fn config_maps_and_secrets_reach_the_containers_and_a_config_change_rolls_out() 
             host.name
         );
         // The Secret in env and in its volume; envFrom with a prefix.
-        assert_eq!(container_sh(&host.name, "echo \"$API_KEY\""), VALUE, "{}", host.name);
+        assert_eq!(
+            container_sh(&host.name, "echo \"$API_KEY\""),
+            VALUE,
+            "{}",
+            host.name
+        );
         assert_eq!(
             container_sh(&host.name, "cat /etc/agent-key/api-key"),
             VALUE,
@@ -162,12 +170,17 @@ fn config_maps_and_secrets_reach_the_containers_and_a_config_change_rolls_out() 
         ));
         for file in as_root.lines() {
             assert!(
-                file.starts_with(&format!("/var/lib/dsctl/pods/dsctl_{DS}_")) && file.contains("/objects/"),
+                file.starts_with(&format!("/var/lib/dsctl/pods/dsctl_{DS}_"))
+                    && file.contains("/objects/"),
                 "{}: {file}",
                 host.name
             );
         }
-        assert!(!as_root.is_empty(), "{}: the Secret was delivered", host.name);
+        assert!(
+            !as_root.is_empty(),
+            "{}: the Secret was delivered",
+            host.name
+        );
     }
     let out = scene.dsctl(&[&["diff"][..], &files].concat());
     assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
@@ -206,10 +219,19 @@ fn config_maps_and_secrets_reach_the_containers_and_a_config_change_rolls_out() 
     let out = scene.dsctl(&[&["apply"][..], &files].concat());
     done.store(true, Ordering::Relaxed);
     let (most_down, samples) = watcher.join().unwrap();
-    eprintln!("config rollout: at most {most_down} of {} hosts down over {samples} samples", hosts.len());
+    eprintln!(
+        "config rollout: at most {most_down} of {} hosts down over {samples} samples",
+        hosts.len()
+    );
     assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
-    assert!(samples > 5, "the watcher saw the rollout ({samples} samples)");
-    assert!(most_down <= 1, "maxUnavailable 1, but {most_down} hosts were down at once");
+    assert!(
+        samples > 5,
+        "the watcher saw the rollout ({samples} samples)"
+    );
+    assert!(
+        most_down <= 1,
+        "maxUnavailable 1, but {most_down} hosts were down at once"
+    );
     for host in &hosts {
         assert_eq!(
             http_get(&host.address, PORT, "/conf/agent.conf"),
@@ -253,7 +275,10 @@ fn a_failing_secret_source_is_refused_naming_it_and_never_its_output() {
     let cm = scene.spec("config.yaml", &config_map("info"));
     let sec = scene.spec(
         "key.toml",
-        &secret().replace("Secret-93f1c7\"", "Secret-93f1c7; echo no such key >&2; exit 3\""),
+        &secret().replace(
+            "Secret-93f1c7\"",
+            "Secret-93f1c7; echo no such key >&2; exit 3\"",
+        ),
     );
     let out = scene.dsctl(&[
         "apply",
@@ -269,7 +294,10 @@ fn a_failing_secret_source_is_refused_naming_it_and_never_its_output() {
     assert!(text.contains("key.toml:6:"), "{text}");
     // The Secret failed, so the references to it are not reported as well.
     assert!(!text.contains("in none of the -f files"), "{text}");
-    assert!(text.contains("no such key") && text.contains("exit status: 3"), "{text}");
+    assert!(
+        text.contains("no such key") && text.contains("exit status: 3"),
+        "{text}"
+    );
     assert!(!text.contains(VALUE), "{text}");
     let left = stdout(&on_host(
         &hosts[0].name,
