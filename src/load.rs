@@ -41,11 +41,14 @@ pub struct LoadedSpecs {
     pub warnings: Diagnostics,
 }
 
+/// An object reference and where it is written.
+pub type LocatedReference = (Reference, Option<Range<usize>>);
+
 /// What one file holds: DaemonSets with their object references (and where each is
 /// written), and ConfigMaps and Secrets.
 #[derive(Debug, Default)]
 pub struct Parsed {
-    pub daemonsets: Vec<(Loaded<DaemonSet>, Vec<(Reference, Option<Range<usize>>)>)>,
+    pub daemonsets: Vec<(Loaded<DaemonSet>, Vec<LocatedReference>)>,
     pub objects: Vec<Loaded<ConfigObject>>,
     /// Objects that failed (their own errors are reported): references to them are not.
     pub invalid: Vec<config_object::ObjectKey>,
