@@ -394,8 +394,8 @@ pub fn secret(
         "kubernetes.io/basic-auth" => {
             if !data.contains_key("username") && !data.contains_key("password") {
                 findings.push(Finding::error(
-                    "data[username]",
-                    "Required value: either username or password is required",
+                    "type",
+                    "Required value: data[username]: either username or password is required",
                 ));
             }
         }
@@ -403,9 +403,10 @@ pub fn secret(
             if let Some((_, keys)) = TYPED_SECRETS.iter().find(|(name, _)| *name == t) {
                 for k in *keys {
                     match data.get(*k) {
+                        // At `type`: the key it asks for is written nowhere.
                         None => findings.push(Finding::error(
-                            key("data", k),
-                            format!("Required value: a secret of type {t:?} needs the key {k:?}"),
+                            "type",
+                            format!("Required value: {}: a secret of type {t:?} needs the key {k:?}", key("data", k)),
                         )),
                         Some(v) if t.ends_with("dockercfg") || t.ends_with("dockerconfigjson") => {
                             if serde_json::from_slice::<serde_json::Value>(v.bytes()).is_err() {
@@ -542,7 +543,10 @@ mod tests {
             ),
             (
                 "type = \"kubernetes.io/tls\"\nstringData = { \"tls.crt\" = \"c\" }",
-                vec![("data[tls.key]", "needs the key \"tls.key\"")],
+                vec![(
+                    "type",
+                    "data[tls.key]: a secret of type \"kubernetes.io/tls\" needs the key \"tls.key\"",
+                )],
             ),
             (
                 "type = \"kubernetes.io/tls\"\nstringData = { \"tls.crt\" = \"c\", \"tls.key\" = \"k\" }",
@@ -550,11 +554,14 @@ mod tests {
             ),
             (
                 "type = \"kubernetes.io/ssh-auth\"",
-                vec![("data[ssh-privatekey]", "needs the key")],
+                vec![("type", "needs the key \"ssh-privatekey\"")],
             ),
             (
                 "type = \"kubernetes.io/basic-auth\"",
-                vec![("data[username]", "either username or password is required")],
+                vec![(
+                    "type",
+                    "data[username]: either username or password is required",
+                )],
             ),
             (
                 "type = \"kubernetes.io/basic-auth\"\nstringData = { password = \"p\" }",

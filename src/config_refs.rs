@@ -870,14 +870,16 @@ fn payload(
     }
 }
 
+/// A projected volume's downwardAPI files for this host: (path, mode, content), or which
+/// field is wrong and why (downward.rs).
+pub type DownwardFiles = Result<Vec<(String, u32, String)>, (String, String)>;
+
 /// The files of an object volume (`None` for other volumes). `downward` resolves a projected
 /// volume's downwardAPI items for this host (downward.rs).
 pub fn volume_files(
     vol: &Volume,
     objects: &UsedObjects,
-    downward: &dyn Fn(
-        &DownwardApiVolumeSource,
-    ) -> Result<Vec<(String, u32, String)>, (String, String)>,
+    downward: &dyn Fn(&DownwardApiVolumeSource) -> DownwardFiles,
 ) -> Result<Option<Vec<ProjectedFile>>, (String, String)> {
     let mut out = Vec::new();
     if let Some(cm) = &vol.config_map {
@@ -1080,9 +1082,7 @@ mod tests {
         used
     }
 
-    fn no_downward(
-        _: &DownwardApiVolumeSource,
-    ) -> Result<Vec<(String, u32, String)>, (String, String)> {
+    fn no_downward(_: &DownwardApiVolumeSource) -> DownwardFiles {
         Ok(vec![("node".into(), 0o644, "node-1".into())])
     }
 

@@ -41,11 +41,14 @@ pub struct LoadedSpecs {
     pub warnings: Diagnostics,
 }
 
+/// An object reference and where it is written.
+pub type LocatedReference = (Reference, Option<Range<usize>>);
+
 /// What one file holds: DaemonSets with their object references (and where each is
 /// written), and ConfigMaps and Secrets.
 #[derive(Debug, Default)]
 pub struct Parsed {
-    pub daemonsets: Vec<(Loaded<DaemonSet>, Vec<(Reference, Option<Range<usize>>)>)>,
+    pub daemonsets: Vec<(Loaded<DaemonSet>, Vec<LocatedReference>)>,
     pub objects: Vec<Loaded<ConfigObject>>,
     /// Objects that failed (their own errors are reported): references to them are not.
     pub invalid: Vec<config_object::ObjectKey>,
@@ -238,6 +241,7 @@ pub struct CheckedSpecs {
     /// Each file read, in order, and whether it holds an error.
     pub files: Vec<(Arc<SourceFile>, bool)>,
     pub daemonsets: Vec<Loaded<DaemonSet>>,
+    pub objects: Vec<Loaded<ConfigObject>>,
     pub diagnostics: Diagnostics,
 }
 
@@ -258,7 +262,7 @@ pub fn check_daemonsets(paths: &[PathBuf]) -> CheckedSpecs {
         }
     }
     let mut names = Diagnostics::new();
-    let (loaded, _) = bind_objects(parsed, &mut names);
+    let (loaded, objects) = bind_objects(parsed, &mut names);
     check_unique_names(&loaded, &mut names);
     for d in names.iter() {
         if let Some(file) = files.iter_mut().find(|(f, _)| Arc::ptr_eq(f, &d.file)) {
@@ -269,6 +273,7 @@ pub fn check_daemonsets(paths: &[PathBuf]) -> CheckedSpecs {
     CheckedSpecs {
         files,
         daemonsets: loaded,
+        objects,
         diagnostics: diags,
     }
 }
