@@ -195,7 +195,7 @@ pub fn findings(ds: &DaemonSet) -> Vec<Finding> {
         Err(errors) => errors
             .iter()
             .filter(|e| !matches!(e, PullSecretError::Missing { .. }))
-            .map(|e| Finding::error(&reference_field(e.index()), e.to_string()))
+            .map(|e| Finding::error(reference_field(e.index()), e.to_string()))
             .collect(),
     }
 }
@@ -422,7 +422,8 @@ mod tests {
     fn refusals_name_the_reference_and_never_the_credential() {
         const PLANTED: &str = "pl4nted-Secret";
         let with = |entry: &str| format!(r#"{{"auths":{{"r":{entry}}}}}"#);
-        let cases: Vec<(&str, (&str, BTreeMap<String, Vec<u8>>), &str)> = vec![
+        type Case<'a> = (&'a str, (&'a str, BTreeMap<String, Vec<u8>>), &'a str);
+        let cases: Vec<Case> = vec![
             (
                 "opaque",
                 ("Opaque", data("password", PLANTED)),
