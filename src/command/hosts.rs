@@ -189,7 +189,7 @@ pub fn observe(args: &ConnectArgs, targets: &[Host]) -> Vec<HostRun> {
     ))
 }
 
-/// Observed hosts with their observation, and the others with why they were not.
+/// Each observed host with what it showed, and each other host with why it was not observed.
 pub type Observed<'a> = (
     Vec<(&'a Host, &'a crate::observe::Observation)>,
     Vec<(&'a str, String)>,
