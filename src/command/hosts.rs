@@ -189,14 +189,14 @@ pub fn observe(args: &ConnectArgs, targets: &[Host]) -> Vec<HostRun> {
     ))
 }
 
+/// Each observed host with its observation.
+pub type ObservedHosts<'a> = Vec<(&'a Host, &'a crate::observe::Observation)>;
+
 /// The hosts that were observed, and each other host with why it was not.
 pub fn observed<'a>(
     targets: &'a [Host],
     runs: &'a [HostRun],
-) -> (
-    Vec<(&'a Host, &'a crate::observe::Observation)>,
-    Vec<(&'a str, String)>,
-) {
+) -> (ObservedHosts<'a>, Vec<(&'a str, String)>) {
     let mut observed = Vec::new();
     let mut missing = Vec::new();
     for (host, run) in targets.iter().zip(runs) {
