@@ -1200,6 +1200,41 @@ mod tests {
         assert_eq!(env_ref_value(&c.env[1], &used), Some(Ok(None)));
     }
 
+    /// What diff and `rollout history` say between two recorded specs, and the immutable rule.
+    #[test]
+    fn object_changes_name_keys_and_immutable_objects_may_not_change() {
+        let spec = |objects: &str| format!("{{\"usedObjects\": {{{objects}}}}}");
+        let cm = |hash: &str, keys: &str, immutable: bool| {
+            format!(
+                "\"configmap/cfg\": {{\"hash\": \"{hash}\", \"immutable\": {immutable}, \"keys\": {{{keys}}}}}"
+            )
+        };
+        let old = spec(&cm("h1", "\"a\": \"1\", \"b\": \"2\"", false));
+        let rows: Vec<(String, Vec<&str>)> = vec![
+            (old.clone(), vec![]),
+            (
+                spec(&cm("h2", "\"a\": \"1\", \"b\": \"3\", \"c\": \"4\"", false)),
+                vec!["configmap/cfg key b: changed", "configmap/cfg key c: added"],
+            ),
+            (
+                spec(&cm("h2", "\"a\": \"1\"", false)),
+                vec!["configmap/cfg key b: removed"],
+            ),
+            (spec(""), vec!["configmap/cfg: no longer used"]),
+        ];
+        for (new, want) in rows {
+            assert_eq!(object_changes(Some(&old), &new), want, "{new}");
+        }
+        assert_eq!(object_changes(None, &old), ["configmap/cfg: now used"]);
+        let frozen = spec(&cm("h1", "\"a\": \"1\"", true));
+        assert_eq!(
+            immutable_violations(Some(&frozen), &spec(&cm("h2", "\"a\": \"9\"", true))),
+            ["configmap/cfg"]
+        );
+        assert!(immutable_violations(Some(&frozen), &frozen).is_empty());
+        assert!(immutable_violations(Some(&old), &spec(&cm("h2", "", true))).is_empty());
+    }
+
     #[test]
     fn consumer_fields_are_validated() {
         let d = ds(

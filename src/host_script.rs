@@ -24,6 +24,33 @@ fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
 }
 
+/// The shell function that writes a projection (config_refs.rs): kept apart so that its
+/// layout is tested on its own.
+const PROJECT_FN: &str = r#"# project PARENT DIR [PATH MODE B64]...: write DIR as the kubelet's AtomicWriter does: the files
+# in a new ..<timestamp> directory, ..data switched to it by one rename, a link per top-level
+# entry, then the previous payload removed, so a reader sees the old files or the new, never a
+# mix. PARENT is root's alone (Secrets); DIR itself is what a container mounts.
+project() {
+  (umask 077; mkdir -p "$1"); chmod 0700 "$1"
+  d=$2; shift 2
+  mkdir -p "$d"; chmod 0755 "$d"
+  t=$(mktemp -d "$d/..$(date +%Y_%m_%d_%H_%M_%S).XXXXXX")
+  chmod 0755 "$t"
+  while [ $# -ge 3 ]; do
+    f=$t/$1; mkdir -p "$(dirname "$f")"
+    (umask 077; printf '%s' "$3" | base64 -d > "$f"); chmod "$2" "$f"
+    shift 3
+  done
+  find "$t" -type f -exec sync {} +
+  rm -f "$d/..data_tmp"; ln -s "${t##*/}" "$d/..data_tmp"
+  mv -T "$d/..data_tmp" "$d/..data"
+  for e in "$t"/* "$t"/.[!.]*; do [ -e "$e" ] || continue; n=${e##*/}; [ -L "$d/$n" ] || ln -s "..data/$n" "$d/$n"; done
+  for e in "$d"/* "$d"/.[!.]*; do [ -L "$e" ] || continue; n=${e##*/}; [ -e "$t/$n" ] || rm -f "$e"; done
+  for o in "$d"/..?*; do case ${o##*/} in ..data|..data_tmp|"${t##*/}") ;; *) rm -rf "$o" ;; esac; done
+  sync "$d"
+}
+"#;
+
 const PRELUDE: &str = r#"DSCTL_START=$(date +%s%N)
 set -eu
 umask 022
@@ -122,29 +149,6 @@ pending() {
   : > "$p/pending"
   mkdir -p "$d/history"; mv "$p" "$d/history/$2"
 }
-# project PARENT DIR [PATH MODE B64]...: write DIR as the kubelet's AtomicWriter does: the files
-# in a new ..<timestamp> directory, ..data switched to it by one rename, a link per top-level
-# entry, then the previous payload removed, so a reader sees the old files or the new, never a
-# mix. PARENT is root's alone (Secrets); DIR itself is what a container mounts.
-project() {
-  (umask 077; mkdir -p "$1"); chmod 0700 "$1"
-  d=$2; shift 2
-  mkdir -p "$d"; chmod 0755 "$d"
-  t=$(mktemp -d "$d/..$(date +%Y_%m_%d_%H_%M_%S).XXXXXX")
-  chmod 0755 "$t"
-  while [ $# -ge 3 ]; do
-    f=$t/$1; mkdir -p "$(dirname "$f")"
-    (umask 077; printf '%s' "$3" | base64 -d > "$f"); chmod "$2" "$f"
-    shift 3
-  done
-  find "$t" -type f -exec sync {} +
-  rm -f "$d/..data_tmp"; ln -s "${t##*/}" "$d/..data_tmp"
-  mv -T "$d/..data_tmp" "$d/..data"
-  for e in "$t"/* "$t"/.[!.]*; do [ -e "$e" ] || continue; n=${e##*/}; [ -L "$d/$n" ] || ln -s "..data/$n" "$d/$n"; done
-  for e in "$d"/* "$d"/.[!.]*; do [ -L "$e" ] || continue; n=${e##*/}; [ -e "$t/$n" ] || rm -f "$e"; done
-  for o in "$d"/..?*; do case ${o##*/} in ..data|..data_tmp|"${t##*/}") ;; *) rm -rf "$o" ;; esac; done
-  sync "$d"
-}
 # fail UNIT: print why a unit did not start, then stop the script.
 fail() {
   echo "$1 did not start:" >&2
@@ -166,7 +170,7 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
         );
     }
     let mut s = format!(
-        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\nSTATE_DIR={}\n{PRELUDE}",
+        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\nSTATE_DIR={}\n{PRELUDE}{PROJECT_FN}",
         sh_quote(holder),
         sh_quote(STATE_DIR)
     );
@@ -387,6 +391,86 @@ mod tests {
     use super::*;
     use crate::plan::ChangeKind;
     use crate::render::UnitFile;
+
+    /// The kubelet's AtomicWriter layout, run by sh in a scratch directory: files under
+    /// `..<timestamp>/`, `..data` linking to it, one link per top-level entry; a second write
+    /// swaps `..data`, drops the links and payload of keys that went, keeps the modes asked.
+    #[test]
+    fn projections_are_written_as_the_kubelet_writes_volumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("objects");
+        let vol = parent.join("volumes/conf");
+        let b = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+        let run = |files: &[(&str, &str, &str)]| {
+            let mut line = format!(
+                "set -eu\n{PROJECT_FN}project {} {}",
+                sh_quote(parent.to_str().unwrap()),
+                sh_quote(vol.to_str().unwrap())
+            );
+            for (path, mode, text) in files {
+                line.push_str(&format!(" {} {mode} {}", sh_quote(path), b(text)));
+            }
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&line)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let entries = || {
+            let mut names: Vec<String> = std::fs::read_dir(&vol)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        run(&[
+            ("app.conf", "644", "a=1\n"),
+            ("etc/nested", "600", "n"),
+            ("old", "644", "o"),
+        ]);
+        let first = std::fs::read_link(vol.join("..data")).unwrap();
+        assert!(first.to_str().unwrap().starts_with(".."), "{first:?}");
+        assert_eq!(
+            std::fs::read_link(vol.join("app.conf")).unwrap(),
+            std::path::Path::new("..data/app.conf")
+        );
+        assert_eq!(
+            std::fs::read_to_string(vol.join("app.conf")).unwrap(),
+            "a=1\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(vol.join("etc/nested")).unwrap(),
+            "n"
+        );
+        assert_eq!(mode(&vol.join("..data/etc/nested")), 0o600);
+        assert_eq!(mode(&vol.join("..data/app.conf")), 0o644);
+        assert_eq!(mode(&parent), 0o700, "Secrets are root's alone on the host");
+        assert_eq!(mode(&vol), 0o755);
+        run(&[("app.conf", "640", "a=2\n"), ("etc/nested", "600", "n")]);
+        let second = std::fs::read_link(vol.join("..data")).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(
+            std::fs::read_to_string(vol.join("app.conf")).unwrap(),
+            "a=2\n"
+        );
+        assert_eq!(mode(&vol.join("..data/app.conf")), 0o640);
+        let names = entries();
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert_eq!(&names[1..], ["..data", "app.conf", "etc"], "{names:?}");
+        assert_eq!(
+            names[0],
+            second.to_str().unwrap(),
+            "the old payload is gone"
+        );
+    }
 
     #[test]
     fn quoting_survives_every_shell_metacharacter() {

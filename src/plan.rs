@@ -1031,6 +1031,34 @@ mod tests {
         }));
     }
 
+    /// Object data is written before the units that mount it start, also by a maxSurge step,
+    /// and never makes a change of its own on a host in sync.
+    #[test]
+    fn projections_are_written_before_the_units_start() {
+        let mut d = pod_desired("web", R2);
+        let i = Instance::new("web", R2);
+        d.projections = vec![crate::config_refs::Projection {
+            parent: i.objects_dir(),
+            dir: i.object_volume_dir("conf"),
+            files: vec![],
+        }];
+        for observed in [Observation::default(), pod_host(R1, "active")] {
+            let plan = plan_host(&run(d.clone()), &observed);
+            let actions = &plan.changes[0].actions;
+            let pos = |f: &dyn Fn(&Action) -> bool| actions.iter().position(f).unwrap();
+            let project = pos(&|a| matches!(a, Action::Project { .. }));
+            assert!(project < pos(&|a| matches!(a, Action::WriteUnit { .. })));
+            assert!(project < pos(&|a| matches!(a, Action::Start { .. })));
+            let up = crate::surge::up(&plan.changes[0]);
+            assert!(
+                matches!(up.actions.first(), Some(Action::Project { .. })),
+                "{up:#?}"
+            );
+        }
+        let in_sync = pod_host(R2, "active");
+        assert!(plan_host(&run(d), &in_sync).is_empty());
+    }
+
     #[test]
     fn stale_or_unloaded_units_are_reloaded_even_when_nothing_is_written() {
         let mut o = pod_host(R1, "active");
