@@ -233,6 +233,7 @@ fn plan_for(
         Desired::Remove(names) => crate::intent::removal_intent(names.iter().map(String::as_str)),
         Desired::Nothing => HostIntent::default(),
     };
+    crate::config_refs::check_immutable(&intent, &observed)?;
     let plan = plan_host(&intent, &observed);
     Ok((observed, Ok(plan)))
 }

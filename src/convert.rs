@@ -66,6 +66,8 @@ pub fn file_name(kind: crate::load::Kind, name: &str) -> Result<String, String> 
     }
     Ok(match kind {
         crate::load::Kind::DaemonSet => format!("{name}.toml"),
+        crate::load::Kind::ConfigMap => format!("configmap-{name}.toml"),
+        crate::load::Kind::Secret => format!("secret-{name}.toml"),
     })
 }
 

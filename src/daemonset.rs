@@ -26,6 +26,16 @@ pub struct DaemonSet {
     /// Present in manifests exported from a cluster; ignored with a warning.
     #[serde(default, skip_serializing)]
     pub status: Option<toml::Value>,
+    /// The ConfigMaps and Secrets the pod template uses, bound by the loader from the other
+    /// `-f` documents. Serialized as hashes only (`usedObjects`), so spec.json on hosts never
+    /// holds their data; the revision takes their content hashes (revision.rs). A spec file
+    /// that writes it is refused (load.rs).
+    #[serde(
+        default,
+        rename = "usedObjects",
+        skip_serializing_if = "crate::config_refs::UsedObjects::is_empty"
+    )]
+    pub objects: crate::config_refs::UsedObjects,
 }
 
 /// The largest value of a `*Seconds` field: Kubernetes declares most of them int32, and dsctl
@@ -157,6 +167,14 @@ pub struct TemplateMeta {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// A reference to an object by name (Kubernetes' LocalObjectReference).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalObjectReference {
+    #[serde(default)]
+    pub name: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSpec {
@@ -195,8 +213,10 @@ pub struct PodSpec {
     pub dns_policy: Option<toml::Value>,
     #[serde(default, skip_serializing)]
     pub restart_policy: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub image_pull_secrets: Option<toml::Value>,
+    /// Secrets of type kubernetes.io/dockerconfigjson (or dockercfg) whose credentials the
+    /// host's pulls use (pull_secrets.rs): names only, never their data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
     #[serde(default, skip_serializing)]
     pub scheduler_name: Option<toml::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -317,15 +337,17 @@ pub struct Volume {
     pub host_path: Option<HostPathVolumeSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub empty_dir: Option<EmptyDirVolumeSource>,
-    // Volume sources that need a cluster: refused (see validate.rs).
-    #[serde(default, skip_serializing)]
-    pub config_map: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub secret: Option<toml::Value>,
+    /// ConfigMap and Secret volumes: the objects come from the same `-f` files (see
+    /// `config_refs.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<crate::config_refs::ConfigMapVolumeSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<crate::config_refs::SecretVolumeSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected: Option<crate::config_refs::ProjectedVolumeSource>,
+    // A volume source that needs a cluster: refused (see validate.rs).
     #[serde(default, skip_serializing)]
     pub persistent_volume_claim: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub projected: Option<toml::Value>,
     #[serde(
         default,
         rename = "downwardAPI",
@@ -406,9 +428,9 @@ pub struct Container {
     pub liveness_probe: Option<Probe>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<crate::config_refs::EnvFromSource>,
     // k8s fields with no meaning here: warned about or refused (see validate.rs).
-    #[serde(default, skip_serializing)]
-    pub env_from: Option<toml::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
     #[serde(default, skip_serializing)]
@@ -442,11 +464,11 @@ pub struct EnvVarSource {
     pub field_ref: Option<ObjectFieldSelector>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_field_ref: Option<ResourceFieldSelector>,
-    // Need ConfigMaps, Secrets or volume files: refused (see validate.rs).
-    #[serde(default, skip_serializing)]
-    pub config_map_key_ref: Option<toml::Value>,
-    #[serde(default, skip_serializing)]
-    pub secret_key_ref: Option<toml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<crate::config_refs::KeySelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<crate::config_refs::KeySelector>,
+    // Needs volume files: refused (see validate.rs).
     #[serde(default, skip_serializing)]
     pub file_key_ref: Option<toml::Value>,
 }

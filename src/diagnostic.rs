@@ -25,18 +25,65 @@ pub enum Severity {
 }
 
 /// One input file as read, shared by every diagnostic about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A file may hold Secret values: the loader marks their byte ranges ([`SourceFile::redact`]),
+/// and every snippet and message drawn from the file shows them masked (secret_redaction.rs).
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
+    redaction: crate::secret_redaction::Redaction,
 }
+
+impl fmt::Debug for SourceFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for SourceFile {
+    fn clone(&self) -> Self {
+        SourceFile {
+            path: self.path.clone(),
+            text: self.text.clone(),
+            redaction: self.redaction.clone(),
+        }
+    }
+}
+
+impl PartialEq for SourceFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path && self.text == other.text
+    }
+}
+
+impl Eq for SourceFile {}
 
 impl SourceFile {
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        let text = text.into();
         SourceFile {
             path: path.into(),
-            text: text.into(),
+            redaction: crate::secret_redaction::Redaction::for_text(&text),
+            text,
         }
+    }
+
+    /// Marks byte ranges of the text that hold Secret values: never shown.
+    pub fn redact(&self, ranges: impl IntoIterator<Item = Range<usize>>) {
+        self.redaction.add(ranges);
+    }
+
+    /// `message` with every marked value masked.
+    pub fn mask<'a>(&self, message: &'a str) -> std::borrow::Cow<'a, str> {
+        self.redaction.mask_message(&self.text, message)
+    }
+
+    /// Whether a snippet of the file may be shown: not for a file that may hold a Secret
+    /// whose values could not be located (a syntax error stopped the parse).
+    fn shows_snippets(&self) -> bool {
+        self.redaction.located()
     }
 
     /// The path as the user gave it, for messages.
@@ -61,9 +108,8 @@ impl SourceCode for SourceFile {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
-        let inner = self
-            .text
-            .read_span(span, context_lines_before, context_lines_after)?;
+        let text: &str = self.redaction.masked_text(&self.text);
+        let inner = text.read_span(span, context_lines_before, context_lines_after)?;
         Ok(Box::new(MietteSpanContents::new_named(
             self.name(),
             inner.data(),
@@ -160,11 +206,14 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.span.is_none() {
             write!(f, "{}: ", self.file.name())?;
+        } else if !self.file.shows_snippets() {
+            // No snippet, so miette draws no location: the headline carries it.
+            write!(f, "{}: ", self.location())?;
         }
         if !self.field.is_empty() {
             write!(f, "{}: ", self.field)?;
         }
-        f.write_str(&self.message)
+        f.write_str(&self.file.mask(&self.message))
     }
 }
 
@@ -181,14 +230,20 @@ impl miette::Diagnostic for Diagnostic {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help
             .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display + 'a>)
+            .map(|h| Box::new(self.file.mask(h).into_owned()) as Box<dyn fmt::Display + 'a>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
+        if !self.file.shows_snippets() {
+            return None;
+        }
         self.drawable_span().map(|_| &*self.file as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if !self.file.shows_snippets() {
+            return None;
+        }
         let span = self.drawable_span()?;
         Some(Box::new(std::iter::once(
             LabeledSpan::new_primary_with_span(None, span),

@@ -53,18 +53,30 @@ pub fn host_diff(host: &str, plan: &HostPlan, observed: &Observation) -> String 
                         "{host}: {path}: removed (the instance's emptyDir volumes)"
                     );
                 }
+                Action::Project { dir, files, .. } => {
+                    let _ = writeln!(
+                        out,
+                        "{host}: {dir}: written ({} files; values not shown)",
+                        files.len()
+                    );
+                }
                 Action::RemoveLegacyVolumes { daemonset } => {
                     let _ = writeln!(
                         out,
                         "{host}: daemonset/{daemonset}: podman volumes of the earlier layout removed"
                     );
                 }
-                Action::RecordState { revision, .. } => {
-                    let live = observed
-                        .daemonsets
-                        .get(&change.daemonset)
-                        .and_then(|r| r.revision.as_deref())
-                        .unwrap_or("none");
+                Action::RecordState {
+                    revision,
+                    spec_json,
+                    ..
+                } => {
+                    let record = observed.daemonsets.get(&change.daemonset);
+                    let live = record.and_then(|r| r.revision.as_deref()).unwrap_or("none");
+                    let live_spec = record.and_then(|r| r.spec_json.as_deref());
+                    for line in crate::config_refs::object_changes(live_spec, spec_json) {
+                        let _ = writeln!(out, "{host}: {line}");
+                    }
                     if live != revision {
                         let _ = writeln!(
                             out,

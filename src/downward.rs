@@ -616,34 +616,63 @@ impl PodView<'_> {
         &self,
         container: &Container,
     ) -> Result<Vec<(String, String)>, (String, String)> {
-        let mut declared: HashMap<String, String> = HashMap::new();
-        let mut env = Vec::with_capacity(container.env.len());
+        self.container_env_split(container).map(|env| env.plain)
+    }
+
+    /// The container's env as the kubelet makes it (`envFrom`, then `env`; see
+    /// `config_refs::Env`), Secret values apart from the rest: they never reach a unit.
+    /// `$(VAR)` expands from the plain values only, so a Secret is never copied into one.
+    pub fn container_env_split(
+        &self,
+        container: &Container,
+    ) -> Result<crate::config_refs::Env, (String, String)> {
+        use crate::config_refs::{self, EnvValue};
+        let mut env = config_refs::Env::default();
+        config_refs::env_from(container, &self.ds.objects, &mut env)?;
+        let mut declared: HashMap<String, String> = env.plain.iter().cloned().collect();
         for (i, var) in container.env.iter().enumerate() {
             let at = |f: &str| format!("env[{i}].{f}");
             let value = if !var.value.is_empty() {
-                expansion::expand(&var.value, &[&declared])
+                EnvValue::Plain(expansion::expand(&var.value, &[&declared]))
             } else if let Some(from) = &var.value_from {
-                if let Some(selector) = &from.field_ref {
+                if let Some(found) = config_refs::env_ref_value(var, &self.ds.objects) {
+                    match found.map_err(|e| (at("valueFrom"), e))? {
+                        Some(value) => value,
+                        // An optional reference that is absent leaves the variable unset.
+                        None => continue,
+                    }
+                } else if let Some(selector) = &from.field_ref {
                     let field = parse_field_ref(selector, ENV_FIELD_PATHS).map_err(|errors| {
                         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
                         (at("valueFrom.fieldRef.fieldPath"), text.join("; "))
                     })?;
-                    self.field(&field)
-                        .map_err(|e| (at("valueFrom.fieldRef"), e.to_string()))?
+                    EnvValue::Plain(
+                        self.field(&field)
+                            .map_err(|e| (at("valueFrom.fieldRef"), e.to_string()))?,
+                    )
                 } else if let Some(selector) = &from.resource_field_ref {
-                    self.resource(container, selector)
-                        .map_err(|e| (at("valueFrom.resourceFieldRef"), e.to_string()))?
+                    EnvValue::Plain(
+                        self.resource(container, selector)
+                            .map_err(|e| (at("valueFrom.resourceFieldRef"), e.to_string()))?,
+                    )
                 } else {
                     return Err((
                         at("valueFrom"),
-                        "only fieldRef and resourceFieldRef can be resolved on a host".into(),
+                        "only fieldRef, resourceFieldRef, configMapKeyRef and secretKeyRef can be resolved on a host".into(),
                     ));
                 }
             } else {
-                String::new()
+                EnvValue::Plain(String::new())
             };
-            declared.insert(var.name.clone(), value.clone());
-            env.push((var.name.clone(), value));
+            match &value {
+                EnvValue::Plain(v) => {
+                    declared.insert(var.name.clone(), v.clone());
+                }
+                EnvValue::Secret(_) => {
+                    declared.remove(&var.name);
+                }
+            }
+            config_refs::set_env(&mut env, &var.name, value);
         }
         Ok(env)
     }

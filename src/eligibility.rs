@@ -261,6 +261,7 @@ mod tests {
             },
             dsctl: None,
             status: None,
+            objects: Default::default(),
         }
     }
 

@@ -24,6 +24,33 @@ fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
 }
 
+/// The shell function that writes a projection (config_refs.rs): kept apart so that its
+/// layout is tested on its own.
+const PROJECT_FN: &str = r#"# project PARENT DIR [PATH MODE B64]...: write DIR as the kubelet's AtomicWriter does: the files
+# in a new ..<timestamp> directory, ..data switched to it by one rename, a link per top-level
+# entry, then the previous payload removed, so a reader sees the old files or the new, never a
+# mix. PARENT is root's alone (Secrets); DIR itself is what a container mounts.
+project() {
+  (umask 077; mkdir -p "$1"); chmod 0700 "$1"
+  d=$2; shift 2
+  mkdir -p "$d"; chmod 0755 "$d"
+  t=$(mktemp -d "$d/..$(date +%Y_%m_%d_%H_%M_%S).XXXXXX")
+  chmod 0755 "$t"
+  while [ $# -ge 3 ]; do
+    f=$t/$1; mkdir -p "$(dirname "$f")"
+    (umask 077; printf '%s' "$3" | base64 -d > "$f"); chmod "$2" "$f"
+    shift 3
+  done
+  find "$t" -type f -exec sync {} +
+  rm -f "$d/..data_tmp"; ln -s "${t##*/}" "$d/..data_tmp"
+  mv -T "$d/..data_tmp" "$d/..data"
+  for e in "$t"/* "$t"/.[!.]*; do [ -e "$e" ] || continue; n=${e##*/}; [ -L "$d/$n" ] || ln -s "..data/$n" "$d/$n"; done
+  for e in "$d"/* "$d"/.[!.]*; do [ -L "$e" ] || continue; n=${e##*/}; [ -e "$t/$n" ] || rm -f "$e"; done
+  for o in "$d"/..?*; do case ${o##*/} in ..data|..data_tmp|"${t##*/}") ;; *) rm -rf "$o" ;; esac; done
+  sync "$d"
+}
+"#;
+
 const PRELUDE: &str = r#"DSCTL_START=$(date +%s%N)
 set -eu
 umask 022
@@ -40,7 +67,8 @@ if ! flock -w "$LOCK_TIMEOUT" 9; then
   echo "locked by: $(cat "$S/lock.holder" 2>/dev/null || echo unknown)" >&2
   exit 75
 fi
-printf '%s\n' "$HOLDER" > "$S/lock.holder"
+# Root's alone like the lock (it names who applies, from where).
+(umask 077; printf '%s\n' "$HOLDER" > "$S/lock.holder")
 trap 'rm -f "$S/lock.holder"' EXIT
 # Recovery of a record swap cut short (see record): an aside copy whose record is missing is
 # the current record (the crash came before the swap); beside a record it is garbage.
@@ -142,7 +170,7 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
         );
     }
     let mut s = format!(
-        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\nSTATE_DIR={}\n{PRELUDE}",
+        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\nSTATE_DIR={}\n{PRELUDE}{PROJECT_FN}",
         sh_quote(holder),
         sh_quote(STATE_DIR)
     );
@@ -183,6 +211,22 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
             Action::RemoveLegacyVolumes { daemonset } => remove_legacy_volumes(&mut s, daemonset),
             Action::DaemonReload => reload = true,
             _ => {}
+        }
+    }
+    for action in actions() {
+        if let Action::Project { parent, dir, files } = action {
+            let _ = writeln!(s, "echo {}", sh_quote(&format!("write {dir}")));
+            let mut line = format!("project {} {}", sh_quote(parent), sh_quote(dir));
+            for f in files {
+                let _ = write!(
+                    line,
+                    " {} {:o} {}",
+                    sh_quote(&f.path),
+                    f.mode,
+                    base64::engine::general_purpose::STANDARD.encode(f.value.bytes())
+                );
+            }
+            let _ = writeln!(s, "{line}");
         }
     }
     for action in actions() {
@@ -281,6 +325,8 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
             Action::ForgetState { daemonset } => {
                 remove_legacy_volumes(&mut s, daemonset);
                 let _ = writeln!(s, "forget {}", sh_quote(daemonset));
+                // Its registry credentials go with it (images.rs wrote them).
+                let _ = writeln!(s, "rm -f {}", sh_quote(&layout::auth_file(daemonset)));
             }
             _ => {}
         }
@@ -345,6 +391,86 @@ mod tests {
     use super::*;
     use crate::plan::ChangeKind;
     use crate::render::UnitFile;
+
+    /// The kubelet's AtomicWriter layout, run by sh in a scratch directory: files under
+    /// `..<timestamp>/`, `..data` linking to it, one link per top-level entry; a second write
+    /// swaps `..data`, drops the links and payload of keys that went, keeps the modes asked.
+    #[test]
+    fn projections_are_written_as_the_kubelet_writes_volumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("objects");
+        let vol = parent.join("volumes/conf");
+        let b = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+        let run = |files: &[(&str, &str, &str)]| {
+            let mut line = format!(
+                "set -eu\n{PROJECT_FN}project {} {}",
+                sh_quote(parent.to_str().unwrap()),
+                sh_quote(vol.to_str().unwrap())
+            );
+            for (path, mode, text) in files {
+                line.push_str(&format!(" {} {mode} {}", sh_quote(path), b(text)));
+            }
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&line)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let entries = || {
+            let mut names: Vec<String> = std::fs::read_dir(&vol)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        run(&[
+            ("app.conf", "644", "a=1\n"),
+            ("etc/nested", "600", "n"),
+            ("old", "644", "o"),
+        ]);
+        let first = std::fs::read_link(vol.join("..data")).unwrap();
+        assert!(first.to_str().unwrap().starts_with(".."), "{first:?}");
+        assert_eq!(
+            std::fs::read_link(vol.join("app.conf")).unwrap(),
+            std::path::Path::new("..data/app.conf")
+        );
+        assert_eq!(
+            std::fs::read_to_string(vol.join("app.conf")).unwrap(),
+            "a=1\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(vol.join("etc/nested")).unwrap(),
+            "n"
+        );
+        assert_eq!(mode(&vol.join("..data/etc/nested")), 0o600);
+        assert_eq!(mode(&vol.join("..data/app.conf")), 0o644);
+        assert_eq!(mode(&parent), 0o700, "Secrets are root's alone on the host");
+        assert_eq!(mode(&vol), 0o755);
+        run(&[("app.conf", "640", "a=2\n"), ("etc/nested", "600", "n")]);
+        let second = std::fs::read_link(vol.join("..data")).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(
+            std::fs::read_to_string(vol.join("app.conf")).unwrap(),
+            "a=2\n"
+        );
+        assert_eq!(mode(&vol.join("..data/app.conf")), 0o640);
+        let names = entries();
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert_eq!(&names[1..], ["..data", "app.conf", "etc"], "{names:?}");
+        assert_eq!(
+            names[0],
+            second.to_str().unwrap(),
+            "the old payload is gone"
+        );
+    }
 
     #[test]
     fn quoting_survives_every_shell_metacharacter() {
@@ -686,12 +812,17 @@ mod tests {
         let forget = Action::ForgetState {
             daemonset: "web".into(),
         };
+        let auth = state.join("auth");
+        std::fs::create_dir_all(&auth).unwrap();
+        std::fs::write(auth.join("web.json"), "{}").unwrap();
+        std::fs::write(auth.join("other.json"), "{}").unwrap();
         assert!(run_in(
             &state,
             &script(&[change(vec![forget])], 5, "t"),
             None
         ));
         assert!(!state.join("daemonsets/web").exists());
+        assert!(!auth.join("web.json").exists() && auth.join("other.json").exists());
         assert_eq!(
             std::fs::read_dir(state.join("daemonsets")).unwrap().count(),
             0

@@ -48,6 +48,18 @@ pub fn desired(
 ) -> Result<DesiredDaemonSet, RenderError> {
     let revision = revision(ds);
     let units = render_daemonset(ds, &revision, facts, flavor, templates)?;
+    let view = crate::downward::PodView {
+        ds,
+        revision: &revision,
+        host: facts,
+    };
+    let projections =
+        crate::config_refs::projections(&view).map_err(|(field, reason)| RenderError::Value {
+            daemonset: ds.name().to_string(),
+            container: String::new(),
+            field,
+            reason,
+        })?;
     let spec_json = serde_json::to_string_pretty(ds).expect("a DaemonSet always serializes");
     Ok(DesiredDaemonSet {
         name: ds.name().to_string(),
@@ -62,6 +74,7 @@ pub fn desired(
             .cloned()
             .unwrap_or_default(),
         history_limit: ds.spec.revision_history_limit,
+        projections,
     })
 }
 

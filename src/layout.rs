@@ -17,6 +17,10 @@ pub const LOCK: &str = "/var/lib/dsctl/lock";
 pub const LOCK_HOLDER: &str = "/var/lib/dsctl/lock.holder";
 /// One directory per DaemonSet: its record (revision, units, spec, history).
 pub const DAEMONSETS_DIR: &str = "/var/lib/dsctl/daemonsets";
+/// Registry credentials (podman auth files from imagePullSecrets), one per DaemonSet: root's
+/// alone (0700, files 0600), kept apart from the DaemonSet's record (which every apply
+/// rebuilds) and not under `$XDG_RUNTIME_DIR`, podman's default, which a reboot empties.
+pub const AUTH_DIR: &str = "/var/lib/dsctl/auth";
 /// One directory per instance (pod): its emptyDir volumes.
 pub const PODS_DIR: &str = "/var/lib/dsctl/pods";
 /// Where systemd services are written.
@@ -47,6 +51,11 @@ pub fn daemonset_dir(daemonset: &str) -> String {
 /// container's name, in both layouts).
 pub fn record_units_dir(daemonset: &str) -> String {
     format!("{}/units", daemonset_dir(daemonset))
+}
+
+/// A DaemonSet's podman auth file (`--authfile`), written from its imagePullSecrets.
+pub fn auth_file(daemonset: &str) -> String {
+    format!("{AUTH_DIR}/{daemonset}.json")
 }
 
 /// The applied spec (JSON) in a DaemonSet's record.
@@ -146,6 +155,28 @@ impl<'a> Instance<'a> {
         format!("{}/volumes/{volume}", self.pod_dir())
     }
 
+    /// Where the host script writes the instance's ConfigMap and Secret data: root's alone
+    /// (0700), so no other user of the host reads a Secret; the containers see only the
+    /// directories mounted from below it.
+    pub fn objects_dir(&self) -> String {
+        format!("{}/objects", self.pod_dir())
+    }
+
+    /// A configMap, secret or projected volume: written as the kubelet's AtomicWriter does
+    /// (`..<timestamp>/` holding the files, `..data` linking to it, one link per top entry).
+    pub fn object_volume_dir(&self, volume: &str) -> String {
+        format!("{}/volumes/{volume}", self.objects_dir())
+    }
+
+    /// A container's Secret env values, as one podman env file (`ENV_FILE` in the directory).
+    pub fn env_file_dir(&self, container: &str) -> String {
+        format!("{}/env/{container}", self.objects_dir())
+    }
+
+    pub fn env_file(&self, container: &str) -> String {
+        format!("{}/{ENV_FILE}", self.env_file_dir(container))
+    }
+
     /// Run-time files of the service flavour's pod (`%t` is /run for the system manager).
     pub fn pod_id_file(&self) -> String {
         format!("%t/{}.pod-id", self.pod_name())
@@ -155,6 +186,9 @@ impl<'a> Instance<'a> {
         format!("%t/{}.pid", self.pod_name())
     }
 }
+
+/// The file name of an env file inside its projected directory.
+pub const ENV_FILE: &str = "env";
 
 /// A unit file's name and absolute path on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]

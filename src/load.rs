@@ -15,6 +15,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue};
 
+use crate::config_object::{self, ConfigMapDoc, ConfigObject, SecretDoc, Value};
+use crate::config_refs::{self, Reference};
 use crate::daemonset::DaemonSet;
 use crate::diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile, TomlSpans, child, index};
 use crate::inventory::InventoryFile;
@@ -30,11 +32,34 @@ pub struct Loaded<T> {
     pub name_span: Option<Range<usize>>,
 }
 
-/// Valid DaemonSets, and the warnings met while reading them.
+/// Valid DaemonSets (each with the ConfigMaps and Secrets it uses bound in), the objects,
+/// and the warnings met while reading them.
 #[derive(Debug, Clone)]
 pub struct LoadedSpecs {
     pub daemonsets: Vec<Loaded<DaemonSet>>,
+    pub objects: Vec<Loaded<ConfigObject>>,
     pub warnings: Diagnostics,
+}
+
+/// An object reference and where it is written.
+pub type LocatedReference = (Reference, Option<Range<usize>>);
+
+/// What one file holds: DaemonSets with their object references (and where each is
+/// written), and ConfigMaps and Secrets.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub daemonsets: Vec<(Loaded<DaemonSet>, Vec<LocatedReference>)>,
+    pub objects: Vec<Loaded<ConfigObject>>,
+    /// Objects that failed (their own errors are reported): references to them are not.
+    pub invalid: Vec<config_object::ObjectKey>,
+}
+
+impl Parsed {
+    fn extend(&mut self, other: Parsed) {
+        self.daemonsets.extend(other.daemonsets);
+        self.objects.extend(other.objects);
+        self.invalid.extend(other.invalid);
+    }
 }
 
 /// The kinds of object a spec file may hold; the loader dispatches on `kind`, so another
@@ -42,16 +67,20 @@ pub struct LoadedSpecs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     DaemonSet,
+    ConfigMap,
+    Secret,
 }
 
 impl Kind {
-    pub const KNOWN: &'static [&'static str] = &["DaemonSet"];
+    pub const KNOWN: &'static [&'static str] = &["DaemonSet", "ConfigMap", "Secret"];
 
     /// The kind a document's `kind` names. A document without a string `kind` is read as a
     /// DaemonSet, so that the DaemonSet's own error names the missing or mistyped field.
     pub fn of(kind: Option<&str>) -> Option<Kind> {
         match kind {
             None | Some("DaemonSet") => Some(Kind::DaemonSet),
+            Some("ConfigMap") => Some(Kind::ConfigMap),
+            Some("Secret") => Some(Kind::Secret),
             Some(_) => None,
         }
     }
@@ -81,26 +110,129 @@ pub fn unknown_kind(source: &Arc<SourceFile>, kind: &str, span: Range<usize>) ->
 /// DaemonSet names must be unique across all the files.
 pub fn daemonsets(paths: &[PathBuf]) -> Result<LoadedSpecs, Diagnostics> {
     let mut diags = Diagnostics::new();
-    let mut loaded = Vec::new();
+    let mut parsed = Parsed::default();
     for path in spec_files(paths, &mut diags) {
         match read(&path) {
             Ok(source) => {
-                let (objects, found) = parse_objects(&source);
+                let (found_objects, found) = parse_documents(&source);
                 diags.extend(found);
-                loaded.extend(objects);
+                parsed.extend(found_objects);
             }
             Err(d) => diags.push(d),
         }
     }
+    let (loaded, objects) = bind_objects(parsed, &mut diags);
     check_unique_names(&loaded, &mut diags);
     if diags.has_errors() {
         Err(diags)
     } else {
         Ok(LoadedSpecs {
             daemonsets: loaded,
+            objects,
             warnings: diags,
         })
     }
+}
+
+/// Checks object names (unique per kind) and every reference of every DaemonSet against the
+/// objects of all the files, and binds into each DaemonSet the objects it uses.
+fn bind_objects(
+    parsed: Parsed,
+    diags: &mut Diagnostics,
+) -> (Vec<Loaded<DaemonSet>>, Vec<Loaded<ConfigObject>>) {
+    let mut by_key: std::collections::BTreeMap<config_object::ObjectKey, &Loaded<ConfigObject>> =
+        std::collections::BTreeMap::new();
+    for object in &parsed.objects {
+        let key = object.value.key();
+        if let Some(earlier) = by_key.get(&key) {
+            let earlier_at = Diagnostic::error(&earlier.source, "metadata.name", "")
+                .with_span(earlier.name_span.clone())
+                .location();
+            diags.push(
+                Diagnostic::error(
+                    &object.source,
+                    "metadata.name",
+                    format!(
+                        "Duplicate value: {:?}: {key} is also defined in {earlier_at}",
+                        key.name
+                    ),
+                )
+                .with_span(object.name_span.clone()),
+            );
+        } else {
+            by_key.insert(key, object);
+        }
+    }
+    let all: std::collections::BTreeMap<_, _> = by_key
+        .iter()
+        .map(|(k, o)| (k.clone(), o.value.clone()))
+        .collect();
+    let mut daemonsets = Vec::new();
+    for (mut ds, refs) in parsed.daemonsets {
+        for (reference, span) in &refs {
+            let failed = parsed
+                .invalid
+                .iter()
+                .any(|k| k.kind == reference.kind && k.name == reference.name);
+            if let Some(mut finding) =
+                config_refs::check_reference(reference, &all).filter(|_| !failed)
+            {
+                if crate::pull_secrets::is_reference_field(&reference.field) {
+                    finding.help = Some(crate::pull_secrets::missing_help(&reference.name));
+                }
+                diags.push(Diagnostic {
+                    severity: finding.severity,
+                    file: Arc::clone(&ds.source),
+                    span: span.clone(),
+                    field: finding.field,
+                    message: finding.message,
+                    help: finding.help,
+                });
+            }
+            let key = config_object::ObjectKey {
+                kind: reference.kind,
+                name: reference.name.clone(),
+            };
+            if let Some(object) = all.get(&key) {
+                ds.value.objects.objects.insert(key, object.clone());
+            }
+        }
+        for finding in crate::pull_secrets::findings(&ds.value) {
+            let span = refs.iter().find(|(r, _)| r.field == finding.field);
+            diags.push(Diagnostic {
+                severity: finding.severity,
+                file: Arc::clone(&ds.source),
+                span: span.and_then(|(_, s)| s.clone()),
+                field: finding.field,
+                message: finding.message,
+                help: finding.help,
+            });
+        }
+        // envFrom keys that are no valid variable names are skipped, as the kubelet does.
+        for c in ds
+            .value
+            .pod_spec()
+            .containers
+            .iter()
+            .chain(&ds.value.pod_spec().init_containers)
+        {
+            let mut env = config_refs::Env::default();
+            if config_refs::env_from(c, &ds.value.objects, &mut env).is_ok() {
+                for name in env.skipped {
+                    diags.push(
+                        Diagnostic::warning(
+                            &ds.source,
+                            "envFrom",
+                            format!("container {:?}: {name:?} is not a valid environment variable name, so envFrom skips it (as the kubelet does)", c.name),
+                        )
+                        .with_span(ds.name_span.clone()),
+                    );
+                }
+            }
+        }
+        daemonsets.push(ds);
+    }
+    (daemonsets, parsed.objects)
 }
 
 /// What `validate` reports per file: every spec file read, whether it is valid, and the
@@ -109,26 +241,28 @@ pub struct CheckedSpecs {
     /// Each file read, in order, and whether it holds an error.
     pub files: Vec<(Arc<SourceFile>, bool)>,
     pub daemonsets: Vec<Loaded<DaemonSet>>,
+    pub objects: Vec<Loaded<ConfigObject>>,
     pub diagnostics: Diagnostics,
 }
 
 /// Like [`daemonsets`], but keeps going: which files are valid, and every diagnostic.
 pub fn check_daemonsets(paths: &[PathBuf]) -> CheckedSpecs {
     let mut diags = Diagnostics::new();
-    let mut loaded = Vec::new();
+    let mut parsed = Parsed::default();
     let mut files = Vec::new();
     for path in spec_files(paths, &mut diags) {
         match read(&path) {
             Ok(source) => {
-                let (objects, found) = parse_objects(&source);
+                let (found_objects, found) = parse_documents(&source);
                 files.push((Arc::clone(&source), !found.has_errors()));
                 diags.extend(found);
-                loaded.extend(objects);
+                parsed.extend(found_objects);
             }
             Err(d) => diags.push(d),
         }
     }
     let mut names = Diagnostics::new();
+    let (loaded, objects) = bind_objects(parsed, &mut names);
     check_unique_names(&loaded, &mut names);
     for d in names.iter() {
         if let Some(file) = files.iter_mut().find(|(f, _)| Arc::ptr_eq(f, &d.file)) {
@@ -139,6 +273,7 @@ pub fn check_daemonsets(paths: &[PathBuf]) -> CheckedSpecs {
     CheckedSpecs {
         files,
         daemonsets: loaded,
+        objects,
         diagnostics: diags,
     }
 }
@@ -172,6 +307,7 @@ pub fn daemonsets_for_placement(paths: &[PathBuf]) -> Result<LoadedSpecs, Diagno
             }
         };
         let (objects, found) = parse_objects(&source);
+        // Placement reads no object: references are not checked here.
         let placement_ok = found.iter().all(|d| {
             d.severity != Severity::Error || (!d.field.is_empty() && !is_placement_field(&d.field))
         });
@@ -211,6 +347,7 @@ pub fn daemonsets_for_placement(paths: &[PathBuf]) -> Result<LoadedSpecs, Diagno
     } else {
         Ok(LoadedSpecs {
             daemonsets: loaded,
+            objects: Vec::new(),
             warnings: diags,
         })
     }
@@ -293,8 +430,17 @@ pub fn inventory_with_warnings(
 /// TOML otherwise), dispatching on `kind`. The diagnostics hold every error and warning
 /// found, in file order; an object comes back only if it deserialized.
 pub fn parse_objects(source: &Arc<SourceFile>) -> (Vec<Loaded<DaemonSet>>, Diagnostics) {
+    let (parsed, diags) = parse_documents(source);
+    (
+        parsed.daemonsets.into_iter().map(|(ds, _)| ds).collect(),
+        diags,
+    )
+}
+
+/// Every document of a spec file, by kind (see [`parse_objects`]).
+pub fn parse_documents(source: &Arc<SourceFile>) -> (Parsed, Diagnostics) {
     let mut diags = Diagnostics::new();
-    let mut objects = Vec::new();
+    let mut objects = Parsed::default();
     if yaml::is_yaml(&source.path) {
         let file = match yaml::parse(&source.text) {
             Ok(file) => file,
@@ -345,7 +491,7 @@ pub fn yaml_diagnostic(source: &Arc<SourceFile>, err: yaml::YamlError) -> Diagno
 fn parse_object(
     source: &Arc<SourceFile>,
     table: toml::Spanned<DeTable<'_>>,
-) -> (Option<Loaded<DaemonSet>>, Diagnostics) {
+) -> (Parsed, Diagnostics) {
     let mut diags = Diagnostics::new();
     let kind = table.get_ref().get("kind").and_then(|k| match k.get_ref() {
         DeValue::String(s) => Some((s.to_string(), k.span())),
@@ -356,17 +502,77 @@ fn parse_object(
         Some(Kind::DaemonSet) => {
             let ds = parse_daemonset_table(source, table, &spans, &mut diags);
             let name_span = spans.value("metadata.name");
-            let object = ds.map(|value| Loaded {
+            let mut parsed = Parsed::default();
+            if let Some(value) = ds {
+                if !value.objects.is_empty() {
+                    diags.push(
+                        Diagnostic::error(
+                            source,
+                            "usedObjects",
+                            "Forbidden: written by dsctl in the hosts' records, not in a spec",
+                        )
+                        .with_span(spans.key("usedObjects")),
+                    );
+                }
+                let refs = config_refs::references(&value)
+                    .into_iter()
+                    .map(|r| {
+                        let span = spans
+                            .value(&r.field)
+                            .or_else(|| Some(spans.nearest(&r.field)));
+                        (r, span)
+                    })
+                    .collect();
+                parsed.daemonsets.push((
+                    Loaded {
+                        value,
+                        source: Arc::clone(source),
+                        name_span,
+                    },
+                    refs,
+                ));
+            }
+            (parsed, in_file_order(diags))
+        }
+        Some(kind @ (Kind::ConfigMap | Kind::Secret)) => {
+            if kind == Kind::Secret {
+                source.redact(crate::secret_redaction::secret_value_ranges(
+                    table.get_ref(),
+                ));
+            }
+            let name = table
+                .get_ref()
+                .get("metadata")
+                .and_then(|m| match m.get_ref() {
+                    DeValue::Table(t) => t.get("name").and_then(|n| match n.get_ref() {
+                        DeValue::String(s) => Some(s.to_string()),
+                        _ => None,
+                    }),
+                    _ => None,
+                });
+            let object = parse_config_object(kind, source, table, &spans, &mut diags);
+            let mut parsed = Parsed::default();
+            if let (None, Some(name)) = (&object, name) {
+                parsed.invalid.push(config_object::ObjectKey {
+                    kind: if kind == Kind::Secret {
+                        config_object::ObjectKind::Secret
+                    } else {
+                        config_object::ObjectKind::ConfigMap
+                    },
+                    name,
+                });
+            }
+            parsed.objects.extend(object.map(|value| Loaded {
                 value,
                 source: Arc::clone(source),
-                name_span,
-            });
-            (object, in_file_order(diags))
+                name_span: spans.value("metadata.name"),
+            }));
+            (parsed, in_file_order(diags))
         }
         None => {
             let (kind, span) = kind.unwrap_or_default();
             diags.push(unknown_kind(source, &kind, span));
-            (None, diags)
+            (Parsed::default(), diags)
         }
     }
 }
@@ -383,6 +589,102 @@ fn parse_daemonset_table(
         push_findings(source, spans, validate::validate_daemonset(ds), diags);
     }
     ds
+}
+
+/// A ConfigMap or Secret document, validated and normalised (config_object.rs). A Secret's
+/// `[dsctl.valueFrom]` sources are read here, on the machine that runs dsctl; a failure
+/// names the source and never shows what was read.
+fn parse_config_object(
+    kind: Kind,
+    source: &Arc<SourceFile>,
+    table: toml::Spanned<DeTable<'_>>,
+    spans: &TomlSpans<'_>,
+    diags: &mut Diagnostics,
+) -> Option<ConfigObject> {
+    let (object, findings) = if kind == Kind::ConfigMap {
+        let doc: ConfigMapDoc = deserialize(table, source, spans, diags)?;
+        config_object::config_map(&doc)
+    } else {
+        let doc: SecretDoc = deserialize(table, source, spans, diags)?;
+        let mut sourced = std::collections::BTreeMap::new();
+        for (key, from) in doc.dsctl.iter().flat_map(|d| d.value_from.iter()) {
+            let field = crate::diagnostic::key("dsctl.valueFrom", key);
+            match read_value_source(source, from) {
+                Ok(Some(value)) => {
+                    sourced.insert(key.clone(), value);
+                }
+                Ok(None) => {}
+                Err((which, why)) => {
+                    let at = child(&field, which);
+                    diags.push(
+                        Diagnostic::error(
+                            source,
+                            &at,
+                            format!("secret {:?} key {key:?}: {why}", doc.metadata.name),
+                        )
+                        .with_span(spans.value(&at).or_else(|| Some(spans.nearest(&at)))),
+                    );
+                }
+            }
+        }
+        config_object::secret(&doc, &sourced)
+    };
+    push_findings(source, spans, findings, diags);
+    object.filter(|_| !diags.has_errors())
+}
+
+/// The bytes a `[dsctl.valueFrom]` source gives (`None`: no single source, reported by
+/// validation), or which part failed and why, without the value.
+fn read_value_source(
+    source: &Arc<SourceFile>,
+    from: &config_object::ValueSource,
+) -> Result<Option<Value>, (&'static str, String)> {
+    match (&from.file, &from.env, &from.command) {
+        (Some(file), None, None) => {
+            let base = source.path.parent().unwrap_or(Path::new("."));
+            let path = base.join(file);
+            fs::read(&path)
+                .map(|b| Some(Value::new(b)))
+                .map_err(|e| ("file", format!("cannot read {}: {e}", path.display())))
+        }
+        (None, Some(var), None) => match std::env::var_os(var) {
+            Some(v) => {
+                use std::os::unix::ffi::OsStrExt;
+                let bytes = v.as_bytes();
+                Ok(Some(Value::new(bytes.strip_suffix(b"\n").unwrap_or(bytes))))
+            }
+            None => Err(("env", format!("the environment variable {var} is not set"))),
+        },
+        (None, None, Some(argv)) if !argv.is_empty() => {
+            let out = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| ("command", format!("cannot run {argv:?}: {e}")))?;
+            if !out.status.success() {
+                // stderr is the command's own message; stdout (the value) is never shown.
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let first = stderr.lines().next().unwrap_or("").trim();
+                let first: String = first.chars().take(200).collect();
+                return Err((
+                    "command",
+                    format!(
+                        "{argv:?} failed ({}){}",
+                        out.status,
+                        if first.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {first}")
+                        }
+                    ),
+                ));
+            }
+            let bytes = out.stdout;
+            let bytes = bytes.strip_suffix(b"\n").unwrap_or(&bytes).to_vec();
+            Ok(Some(Value::new(bytes)))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Diagnostics of one file sorted by position, so the report reads top to bottom.
@@ -953,22 +1255,22 @@ mod tests {
 
     #[test]
     fn a_kind_dsctl_does_not_read_is_refused_by_its_kind() {
-        let (ds, diags) = load(&BASE.replace("\"DaemonSet\"", "\"ConfigMap\""));
+        let (ds, diags) = load(&BASE.replace("\"DaemonSet\"", "\"ServiceAccount\""));
         assert!(ds.is_none());
         assert_eq!(diags.len(), 1, "{diags:#?}");
         assert_eq!(diags[0].field, "kind");
         assert_eq!(
             diags[0].message,
-            "unsupported kind `ConfigMap`: dsctl reads DaemonSet"
+            "unsupported kind `ServiceAccount`: dsctl reads DaemonSet, ConfigMap, Secret"
         );
         assert_eq!(
             &diags[0].file.text[diags[0].span.clone().unwrap()],
-            "\"ConfigMap\""
+            "\"ServiceAccount\""
         );
         // Read as YAML, each document on its own.
         let source = Arc::new(SourceFile::new(
             "t.yaml",
-            "kind: Secret\n---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: a}\n",
+            "kind: Role\n---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: a}\n",
         ));
         let (objects, diags) = parse_objects(&source);
         assert!(objects.is_empty());
@@ -976,7 +1278,7 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                "unsupported kind `Secret`: dsctl reads DaemonSet",
+                "unsupported kind `Role`: dsctl reads DaemonSet, ConfigMap, Secret",
                 "missing required field `spec`"
             ]
         );

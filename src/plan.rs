@@ -24,6 +24,8 @@ pub struct DesiredDaemonSet {
     /// The `kubernetes.io/change-cause` annotation, shown by `rollout history`.
     pub cause: String,
     pub history_limit: i64,
+    /// ConfigMap and Secret data the instance reads, written before its units start.
+    pub projections: Vec<crate::config_refs::Projection>,
 }
 
 /// The verdict of eligibility for one DaemonSet on one host.
@@ -97,6 +99,13 @@ pub enum Action {
     DaemonReload,
     /// Remove a gone instance's directory (its emptyDir volumes, `layout::Instance::pod_dir`).
     RemoveInstanceDir { path: String },
+    /// Write a directory of object data atomically, as the kubelet's AtomicWriter does, under
+    /// the root-only `parent` (config_refs.rs). Values are redacted when serialized.
+    Project {
+        parent: String,
+        dir: String,
+        files: Vec<crate::config_refs::ProjectedFile>,
+    },
     /// Remove the podman named volumes the earlier layout used for emptyDir.
     RemoveLegacyVolumes { daemonset: String },
     /// Add a revision (and its spec) to the record's history without making it the applied
@@ -460,6 +469,13 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
     if reload && writes.is_empty() && actions.is_empty() {
         actions.push(Action::DaemonReload);
     }
+    if !writes.is_empty() || !starts.is_empty() {
+        actions.extend(desired.projections.iter().map(|p| Action::Project {
+            parent: p.parent.clone(),
+            dir: p.dir.clone(),
+            files: p.files.clone(),
+        }));
+    }
     actions.extend(writes);
     actions.extend(starts);
     actions.push(Action::RecordState {
@@ -561,6 +577,7 @@ mod tests {
             on_delete: false,
             cause: String::new(),
             history_limit: 10,
+            projections: vec![],
         }
     }
 
@@ -1012,6 +1029,34 @@ mod tests {
         assert!(!actions.contains(&Action::RemoveLegacyVolumes {
             daemonset: "web".into()
         }));
+    }
+
+    /// Object data is written before the units that mount it start, also by a maxSurge step,
+    /// and never makes a change of its own on a host in sync.
+    #[test]
+    fn projections_are_written_before_the_units_start() {
+        let mut d = pod_desired("web", R2);
+        let i = Instance::new("web", R2);
+        d.projections = vec![crate::config_refs::Projection {
+            parent: i.objects_dir(),
+            dir: i.object_volume_dir("conf"),
+            files: vec![],
+        }];
+        for observed in [Observation::default(), pod_host(R1, "active")] {
+            let plan = plan_host(&run(d.clone()), &observed);
+            let actions = &plan.changes[0].actions;
+            let pos = |f: &dyn Fn(&Action) -> bool| actions.iter().position(f).unwrap();
+            let project = pos(&|a| matches!(a, Action::Project { .. }));
+            assert!(project < pos(&|a| matches!(a, Action::WriteUnit { .. })));
+            assert!(project < pos(&|a| matches!(a, Action::Start { .. })));
+            let up = crate::surge::up(&plan.changes[0]);
+            assert!(
+                matches!(up.actions.first(), Some(Action::Project { .. })),
+                "{up:#?}"
+            );
+        }
+        let in_sync = pod_host(R2, "active");
+        assert!(plan_host(&run(d), &in_sync).is_empty());
     }
 
     #[test]

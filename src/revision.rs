@@ -15,7 +15,21 @@ const LEN: usize = 10;
 /// The revision of `ds`: 10 hex characters that change when, and only when, the pod template
 /// changes.
 pub fn revision(ds: &DaemonSet) -> String {
-    template_revision(&ds.spec.template)
+    let objects = ds.objects.summaries();
+    if objects.is_empty() {
+        return template_revision(&ds.spec.template);
+    }
+    // The content of every object the template uses: a ConfigMap-only change is a new
+    // revision, and so a rollout (kubernetes/kubernetes#22368). Only hashes: the revision of
+    // a spec read back from a host (which keeps no Secret data) is the same.
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(&ds.spec.template).expect("a pod template serializes to JSON"));
+    for (name, summary) in &objects {
+        h.update(format!("\0{name}\0{}", summary.hash));
+    }
+    let mut hex = hex::encode(h.finalize());
+    hex.truncate(LEN);
+    hex
 }
 
 /// The revision of a pod template on its own (for history kept apart from a DaemonSet).

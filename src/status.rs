@@ -235,6 +235,10 @@ pub struct RevisionRow {
     /// Hosts that run it now.
     pub hosts: usize,
     pub spec_json: Option<String>,
+    /// What changed in the ConfigMaps and Secrets since the revision before
+    /// (`configmap/NAME key KEY: changed`; never a value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<String>,
 }
 
 /// Every revision of a DaemonSet that a host still keeps, oldest first.
@@ -250,6 +254,7 @@ pub fn history(observed: &[(&Host, &Observation)], name: &str) -> Vec<RevisionRo
                     cause: cause.to_string(),
                     hosts: 0,
                     spec_json: None,
+                    objects: Vec::new(),
                 });
             row.number = row.number.max(number);
             row.hosts += usize::from(running);
@@ -282,6 +287,12 @@ pub fn history(observed: &[(&Host, &Observation)], name: &str) -> Vec<RevisionRo
     }
     let mut rows: Vec<RevisionRow> = rows.into_values().collect();
     rows.sort_by_key(|r| r.number);
+    for i in 1..rows.len() {
+        if let Some(new) = rows[i].spec_json.clone() {
+            rows[i].objects =
+                crate::config_refs::object_changes(rows[i - 1].spec_json.as_deref(), &new);
+        }
+    }
     rows
 }
 

@@ -28,7 +28,12 @@ pub fn up(update: &Change) -> Change {
         actions: update
             .actions
             .iter()
-            .filter(|a| matches!(a, Action::WriteUnit { .. } | Action::Start { .. }))
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::Project { .. } | Action::WriteUnit { .. } | Action::Start { .. }
+                )
+            })
             .cloned()
             .collect(),
         disruptive: false,

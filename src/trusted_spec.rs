@@ -92,6 +92,15 @@ fn check(claim: &Claim, name: &str) -> Result<DaemonSet, String> {
             claim.revision, ds.metadata.name
         ));
     }
+    if !ds.objects.has_data() {
+        // The hosts keep ConfigMaps and Secrets as hashes only (never a Secret's value).
+        let names: Vec<String> = ds.objects.summaries().into_keys().collect();
+        return Err(format!(
+            "revision {} uses {}, whose data the hosts keep only as hashes; apply the spec files with their ConfigMaps and Secrets instead",
+            claim.revision,
+            names.join(", ")
+        ));
+    }
     let hash = crate::revision::revision(&ds);
     if hash != claim.revision {
         return Err(format!(

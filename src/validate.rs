@@ -184,7 +184,6 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::PodSpec, "preemptionPolicy", W, Never, false, "there is no scheduler that could preempt anything on a bare host"),
     field(L::PodSpec, "schedulerName", W, IfString("default-scheduler"), true, "dsctl places DaemonSet instances itself, as the DaemonSet controller does"),
     field(L::PodSpec, "dnsPolicy", W, IfString("Default"), true, "there is no cluster DNS: containers resolve names through the host's /etc/resolv.conf, like dnsPolicy Default"),
-    field(L::PodSpec, "imagePullSecrets", W, Never, true, "there are no Secrets; log each host into the registry with `podman login` instead"),
     field(L::PodSpec, "enableServiceLinks", W, IfFalse, false, "there are no Services whose addresses could be injected"),
     field(L::PodSpec, "subdomain", W, Never, false, "there is no cluster DNS to register the name in"),
     field(L::PodSpec, "setHostnameAsFQDN", W, IfFalse, false, "there is no cluster DNS domain"),
@@ -223,7 +222,6 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     field(L::Container, "stdinOnce", W, IfFalse, false, "units run without an attached terminal"),
     field(L::Container, "tty", W, IfFalse, false, "units run without an attached terminal"),
     field(L::Container, "resizePolicy", W, Never, false, "resources change by replacing the instance"),
-    field(L::Container, "envFrom", E, Never, true, "ConfigMaps and Secrets need an API server; list the variables under env"),
     field(L::Container, "volumeDevices", E, Never, false, "block devices from claims need a cluster; mount the device with a hostPath volume"),
     field(L::Container, "restartPolicy", E, Never, false, "a container-level restartPolicy is for sidecar init containers, which dsctl does not run"),
     // Container securityContext
@@ -233,10 +231,7 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     // Container resources
     field(L::Resources, "claims", E, Never, false, "dynamic resource allocation needs a cluster"),
     // Volumes
-    field(L::Volume, "configMap", E, Never, true, NO_API_SERVER),
-    field(L::Volume, "secret", E, Never, true, NO_API_SERVER),
     field(L::Volume, "persistentVolumeClaim", E, Never, true, NO_API_SERVER),
-    field(L::Volume, "projected", E, Never, true, NO_API_SERVER),
     field(L::Volume, "ephemeral", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "csi", E, Never, false, ONLY_HOSTPATH),
     field(L::Volume, "nfs", E, Never, false, ONLY_HOSTPATH),
@@ -263,8 +258,6 @@ pub const HOSTLESS_FIELDS: &[HostlessField] = &[
     // Volume mounts
     field(L::VolumeMount, "recursiveReadOnly", E, IfString("Disabled"), false, "recursive read-only mounts are not rendered into units"),
     // Env var sources (fieldRef and resourceFieldRef are resolved on each host)
-    field(L::EnvVarSource, "configMapKeyRef", E, Never, true, "there are no ConfigMaps without an API server; write the value under env"),
-    field(L::EnvVarSource, "secretKeyRef", E, Never, true, "there are no Secrets without an API server; write the value under env"),
     field(L::EnvVarSource, "fileKeyRef", E, Never, true, "env files from volumes are not read into units"),
     // Probes
     field(L::Probe, "grpc", E, Never, true, "podman health checks cannot speak gRPC; use exec with a gRPC health client, or tcpSocket"),
@@ -713,7 +706,6 @@ impl Findings {
             ("priorityClassName", &pod.priority_class_name),
             ("dnsPolicy", &pod.dns_policy),
             ("restartPolicy", &pod.restart_policy),
-            ("imagePullSecrets", &pod.image_pull_secrets),
             ("schedulerName", &pod.scheduler_name),
             ("ephemeralContainers", &pod.ephemeral_containers),
             ("hostIPC", &pod.host_ipc),
@@ -933,15 +925,11 @@ impl Findings {
     }
 
     fn volume_source(&mut self, vol: &Volume, path: &str) {
-        let hostless = [
-            ("configMap", &vol.config_map),
-            ("secret", &vol.secret),
-            ("persistentVolumeClaim", &vol.persistent_volume_claim),
-            ("projected", &vol.projected),
-        ];
+        let hostless = [("persistentVolumeClaim", &vol.persistent_volume_claim)];
         let sources = usize::from(vol.host_path.is_some())
             + usize::from(vol.empty_dir.is_some())
             + usize::from(vol.downward_api.is_some())
+            + usize::from(crate::config_refs::is_object_volume(vol))
             + hostless.iter().filter(|(_, v)| v.is_some()).count();
         match sources {
             0 => self.push(
@@ -993,6 +981,9 @@ impl Findings {
         }
         if let Some(source) = &vol.downward_api {
             self.downward_api_volume(source, &child(path, "downwardAPI"));
+        }
+        for finding in crate::config_refs::validate_volume(vol, path) {
+            self.push(finding);
         }
         if let Some(empty_dir) = &vol.empty_dir {
             let p = child(path, "emptyDir");
@@ -1113,8 +1104,10 @@ impl Findings {
                     None => {}
                 }
             }
+            for finding in crate::config_refs::validate_container(c, &p) {
+                self.push(finding);
+            }
             for (k, value) in [
-                ("envFrom", &c.env_from),
                 ("terminationMessagePath", &c.termination_message_path),
                 ("terminationMessagePolicy", &c.termination_message_policy),
             ] {
@@ -1275,13 +1268,11 @@ impl Findings {
         pod: &PodSpec,
         path: &str,
     ) {
-        let refused = [
-            ("configMapKeyRef", &from.config_map_key_ref),
-            ("secretKeyRef", &from.secret_key_ref),
-            ("fileKeyRef", &from.file_key_ref),
-        ];
+        let refused = [("fileKeyRef", &from.file_key_ref)];
         let sources = usize::from(from.field_ref.is_some())
             + usize::from(from.resource_field_ref.is_some())
+            + usize::from(from.config_map_key_ref.is_some())
+            + usize::from(from.secret_key_ref.is_some())
             + refused.iter().filter(|(_, v)| v.is_some()).count();
         if sources == 0 {
             self.push(invalid(
@@ -2295,8 +2286,8 @@ image = "localhost/agent:1"
                 "Duplicate value: \"v\"",
             ),
             (
-                "[[spec.template.spec.volumes]]\nname = \"v\"\nconfigMap = { name = \"x\" }\n",
-                "spec.template.spec.volumes[0].configMap",
+                "[[spec.template.spec.volumes]]\nname = \"v\"\npersistentVolumeClaim = { claimName = \"x\" }\n",
+                "spec.template.spec.volumes[0].persistentVolumeClaim",
                 "not supported on a bare host",
             ),
             (
@@ -2440,9 +2431,9 @@ image = "localhost/agent:1"
                 "Not found: \"other\"",
             ),
             (
-                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = { configMapKeyRef = { name = \"c\", key = \"k\" } }\n",
-                "spec.template.spec.containers[0].env[0].valueFrom.configMapKeyRef",
-                "there are no ConfigMaps",
+                "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalueFrom = { configMapKeyRef = { name = \"c\" } }\n",
+                "spec.template.spec.containers[0].env[0].valueFrom.configMapKeyRef.key",
+                "Required value",
             ),
             (
                 "[[spec.template.spec.containers.env]]\nname = \"C\"\nvalue = \"x\"\nvalueFrom = { fieldRef = { fieldPath = \"spec.nodeName\" } }\n",

@@ -390,7 +390,6 @@ fn a_real_multi_document_manifest_is_refused_kind_by_kind() {
         "ClusterRole",
         "ClusterRoleBinding",
         "ServiceAccount",
-        "ConfigMap",
     ] {
         assert!(
             ran.stderr.contains(&format!(
@@ -400,6 +399,12 @@ fn a_real_multi_document_manifest_is_refused_kind_by_kind() {
             ran.stderr
         );
     }
+    // Its ConfigMap is read now, as an object of its own.
+    assert!(
+        !ran.stderr.contains("unsupported kind `ConfigMap`"),
+        "{}",
+        ran.stderr
+    );
     // Its DaemonSet (extensions/v1beta1, no selector) is read and judged on its own fields,
     // and the same way once converted.
     assert!(

@@ -166,10 +166,11 @@ fn history(args: &RolloutArgs, targets: &[Host], runs: &[HostRun]) -> anyhow::Re
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let cause = if r.cause.is_empty() {
-                "<none>".to_string()
-            } else {
-                r.cause.clone()
+            let cause = match (r.cause.is_empty(), r.objects.is_empty()) {
+                (true, true) => "<none>".to_string(),
+                (false, true) => r.cause.clone(),
+                (true, false) => r.objects.join(", "),
+                (false, false) => format!("{} ({})", r.cause, r.objects.join(", ")),
             };
             vec![
                 r.number.to_string(),

@@ -33,12 +33,20 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<i32> {
             .iter()
             .filter(|ds| std::sync::Arc::ptr_eq(&ds.source, file))
             .collect();
-        if !ok || in_file.is_empty() {
+        let objects: Vec<_> = checked
+            .objects
+            .iter()
+            .filter(|o| std::sync::Arc::ptr_eq(&o.source, file))
+            .collect();
+        if !ok || (in_file.is_empty() && objects.is_empty()) {
             invalid.push(file.name().to_string());
             continue;
         }
         for ds in in_file {
             crate::outln!("{}: valid ({})", ds.value.name(), file.name())?;
+        }
+        for object in objects {
+            crate::outln!("{}: valid ({})", object.value.key(), file.name())?;
         }
     }
     if diags.has_errors() {

@@ -427,9 +427,10 @@ pub fn plan_container(
         }
     }
     let pod_view = PodView { ds, revision, host };
-    let env = pod_view
-        .container_env(c)
+    let split_env = pod_view
+        .container_env_split(c)
         .map_err(|(f, reason)| err(&f, reason))?;
+    let env = split_env.plain;
     let vars = expansion::env_map(&env);
     let command: Vec<String> = c
         .command
@@ -493,7 +494,19 @@ pub fn plan_container(
                 ),
             ));
         };
+        let object_volume = crate::config_refs::is_object_volume(&pod.volumes[j]);
         let (mut mount, check) = match &pod.volumes[j].downward_api {
+            // Written by the host script before the units start (config_refs.rs), mounted
+            // read-only as the kubelet mounts them.
+            None if object_volume => (
+                Mount::Bind {
+                    host: instance.object_volume_dir(&vm.name),
+                    dest: vm.mount_path.clone(),
+                    read_only: true,
+                    propagation: None,
+                },
+                None,
+            ),
             Some(source) => {
                 let files = pod_view.volume_files(source).map_err(|(which, r)| {
                     err_at(
@@ -527,7 +540,20 @@ pub fn plan_container(
             Some(MountPropagation::HostToContainer) => Some("rslave"),
             Some(MountPropagation::Bidirectional) => Some("rshared"),
         };
-        if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty())
+            && object_volume
+        {
+            // A key of the object (a link into `..data`): the container cannot write the
+            // read-only volume, so no symlink can be planted in it.
+            check_sub_path(sub).map_err(|r| err(&f("subPath"), r))?;
+            check_path(&format!("/{sub}")).map_err(|r| err(&f("subPath"), r))?;
+            let Mount::Bind { host, .. } = &mut mount;
+            *host = format!("{host}/{}", sub.trim_end_matches('/'));
+            let exists = vec![fixed("/usr/bin/test"), fixed("-e"), value(host.clone())];
+            if !pre_start.contains(&exists) {
+                pre_start.push(exists);
+            }
+        } else if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
             check_sub_path(sub).map_err(|r| err(&f("subPath"), r))?;
             // The same rule and check as subPathExpr below (hostPath only, see there).
             sub_path_source(&pod.volumes[j]).map_err(|r| err(&f("subPath"), r))?;
@@ -562,6 +588,20 @@ pub fn plan_container(
         vec![fixed(format!("--pull={}", pull_policy(c)))],
         vec![fixed("--stop-timeout"), fixed(grace_secs.to_string())],
     ]);
+    // The unit's own pulls use the DaemonSet's auth file (images.rs writes it). In the
+    // podman arguments for both flavours: Quadlet has no AuthFile= for .container files
+    // (podman 5.4's generator refuses the key).
+    if !pod.image_pull_secrets.is_empty() {
+        options.push(vec![
+            fixed("--authfile"),
+            fixed(layout::auth_file(ds.name())),
+        ]);
+    }
+    if !split_env.secret.is_empty() {
+        // Secret values live only in this root-only file (written by the host script), never
+        // in the unit.
+        options.push(vec![fixed("--env-file"), value(instance.env_file(&c.name))]);
+    }
     let sec = pod.effective_security(c);
     let security = security::security_options(&sec).map_err(|(f, r)| {
         if f == "supplementalGroups" {
@@ -1375,6 +1415,22 @@ mod tests {
         );
         assert!(
             refusal("resources = { limits = { cpu = \"0\" } }", "").contains("greater than zero")
+        );
+    }
+
+    #[test]
+    fn pull_secrets_give_the_units_pulls_the_auth_file() {
+        let p = plan("", "imagePullSecrets = [{ name = \"regcred\" }]");
+        assert_eq!(
+            words(&p.options),
+            [
+                "--init",
+                "--pull=missing",
+                "--stop-timeout",
+                "30",
+                "--authfile",
+                "/var/lib/dsctl/auth/d.json"
+            ]
         );
     }
 

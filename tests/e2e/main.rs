@@ -5,10 +5,12 @@
 //! `--include-ignored`.
 
 mod clash;
+mod config;
 mod day2;
 mod downward;
 mod harness;
 mod pods;
+mod pull;
 mod rollout;
 mod security;
 mod yaml;
