@@ -207,3 +207,346 @@ pub fn hold(
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::observe::{Observation, RecordedDaemonSet, UnitStatus};
+    use crate::plan::{ChangeKind, HostPlan};
+
+    pub fn ds(dsctl: &str) -> DaemonSet {
+        toml::from_str(&format!(
+            r#"apiVersion = "apps/v1"
+kind = "DaemonSet"
+metadata = {{ name = "web" }}
+[spec.selector.matchLabels]
+app = "web"
+[spec.template.metadata.labels]
+app = "web"
+[[spec.template.spec.containers]]
+name = "web"
+image = "img"
+{dsctl}
+"#
+        ))
+        .unwrap()
+    }
+
+    /// What a test host is like.
+    #[derive(Clone, Copy, Debug)]
+    pub enum At {
+        /// Runs `web` at the spec's revision, active.
+        InSync,
+        /// Runs an older revision, active; about to be updated.
+        Old,
+        /// Recorded, but its units are not active.
+        Inactive,
+        /// Its gate failed at the spec's revision (halted marker).
+        Halted,
+        Unreachable,
+        /// Healed or created in the calm wave.
+        Healed,
+        /// Nothing of `web` on it.
+        Bare,
+    }
+
+    pub fn host(i: usize) -> Host {
+        Host {
+            name: format!("node-{i}"),
+            address: "192.0.2.1".into(),
+            settings: Default::default(),
+            labels: Default::default(),
+            taints: vec![],
+        }
+    }
+
+    pub fn run(i: usize, at: At, spec: &DaemonSet) -> HostRun {
+        let revision = crate::revision::revision(spec);
+        let record = |rev: &str, halted: bool| RecordedDaemonSet {
+            revision: Some(rev.to_string()),
+            units: [("dsctl_web_x_web.container".to_string(), "sha".to_string())].into(),
+            halted: halted.then(|| "gate failed".to_string()),
+            ..RecordedDaemonSet::default()
+        };
+        let unit = |active: bool| UnitStatus {
+            active_state: if active { "active" } else { "failed" }.into(),
+            load_state: "loaded".into(),
+            ..UnitStatus::default()
+        };
+        let mut obs = Observation::default();
+        let (rec, active) = match at {
+            At::InSync | At::Healed => (Some(record(&revision, false)), true),
+            At::Old => (Some(record("0123456789", false)), true),
+            At::Inactive => (Some(record(&revision, false)), false),
+            At::Halted => (Some(record(&revision, true)), true),
+            At::Unreachable | At::Bare => (None, false),
+        };
+        if let Some(rec) = rec {
+            obs.daemonsets.insert("web".into(), rec);
+            obs.units
+                .insert("dsctl_web_x_web.service".into(), unit(active));
+        }
+        let change = |disruptive: bool| crate::plan::Change {
+            daemonset: "web".into(),
+            kind: if disruptive {
+                ChangeKind::Update
+            } else {
+                ChangeKind::Heal
+            },
+            reasons: vec![],
+            actions: vec![],
+            disruptive,
+        };
+        let (outcome, plan) = match at {
+            At::Unreachable => (Outcome::Unreachable("no route".into()), None),
+            At::Old => (
+                Outcome::Changed,
+                Some(HostPlan {
+                    changes: vec![change(true)],
+                    notes: vec![],
+                }),
+            ),
+            At::Healed => (
+                Outcome::Changed,
+                Some(HostPlan {
+                    changes: vec![change(false)],
+                    notes: vec![],
+                }),
+            ),
+            _ => (Outcome::Unchanged, Some(HostPlan::default())),
+        };
+        HostRun {
+            host: format!("node-{i}"),
+            outcome,
+            plan,
+            observation: (!matches!(at, At::Unreachable)).then_some(obs),
+            connections: 1,
+            round_trips: 1,
+        }
+    }
+
+    fn fleet(ats: &[At], spec: &DaemonSet) -> (Vec<HostRun>, Vec<Host>) {
+        let runs = ats
+            .iter()
+            .enumerate()
+            .map(|(i, a)| run(i + 1, *a, spec))
+            .collect();
+        (runs, (1..=ats.len()).map(host).collect())
+    }
+
+    #[test]
+    fn budgets() {
+        use At::*;
+        let plain = ds("");
+        let two = ds("[spec.updateStrategy.rollingUpdate]\nmaxUnavailable = 2");
+        // (what, spec, hosts, not ready (host index), pulls failed, lift_halt,
+        //  unavailable (host names), halted, maxUnavailable)
+        type Row<'a> = (
+            &'a str,
+            &'a DaemonSet,
+            Vec<At>,
+            Vec<usize>,
+            bool,
+            bool,
+            Vec<&'a str>,
+            Vec<&'a str>,
+            usize,
+        );
+        let rows: Vec<Row> = vec![
+            (
+                "all in sync",
+                &plain,
+                vec![InSync, InSync, Old],
+                vec![],
+                false,
+                false,
+                vec![],
+                vec![],
+                1,
+            ),
+            (
+                "unreachable counts",
+                &plain,
+                vec![Unreachable, Old, Old],
+                vec![],
+                false,
+                false,
+                vec!["node-1"],
+                vec![],
+                1,
+            ),
+            (
+                "inactive counts",
+                &plain,
+                vec![Inactive, Old],
+                vec![],
+                false,
+                false,
+                vec!["node-1"],
+                vec![],
+                1,
+            ),
+            (
+                "healed in the calm wave does not",
+                &plain,
+                vec![Healed, Old],
+                vec![],
+                false,
+                false,
+                vec![],
+                vec![],
+                1,
+            ),
+            (
+                "bare hosts do not",
+                &plain,
+                vec![Bare, Old],
+                vec![],
+                false,
+                false,
+                vec![],
+                vec![],
+                1,
+            ),
+            (
+                "not ready counts",
+                &plain,
+                vec![InSync, Old, Old],
+                vec![0],
+                false,
+                false,
+                vec!["node-1 (not ready: probe failed)"],
+                vec![],
+                1,
+            ),
+            (
+                "halted counts, and holds",
+                &plain,
+                vec![Halted, Old, Old],
+                vec![],
+                false,
+                false,
+                vec!["node-1 (its rollout"],
+                vec!["node-1"],
+                1,
+            ),
+            (
+                "resume lifts the halt",
+                &plain,
+                vec![Halted, Old, Old],
+                vec![],
+                false,
+                true,
+                vec![],
+                vec![],
+                1,
+            ),
+            (
+                "halted wins over not ready",
+                &plain,
+                vec![Halted, Old],
+                vec![0],
+                false,
+                false,
+                vec!["node-1 (its rollout"],
+                vec!["node-1"],
+                1,
+            ),
+            (
+                "a failed pull leaves no budget",
+                &plain,
+                vec![InSync, Old, Old],
+                vec![],
+                true,
+                false,
+                vec!["node-3"],
+                vec![],
+                0,
+            ),
+            (
+                "maxUnavailable 2",
+                &two,
+                vec![Inactive, InSync, Old, Old],
+                vec![1],
+                false,
+                false,
+                vec!["node-1", "node-2 (not ready: probe failed)"],
+                vec![],
+                2,
+            ),
+        ];
+        for (what, spec, ats, not_ready, pull_failed, lift, unavailable, halted, max) in rows {
+            let (runs, hosts) = fleet(&ats, spec);
+            let not_ready: NotReady = not_ready
+                .into_iter()
+                .map(|i| ((i, "web".to_string()), "probe failed".to_string()))
+                .collect();
+            let pulls: BTreeMap<String, Vec<String>> = if pull_failed {
+                [("web".to_string(), vec!["node-3".to_string()])].into()
+            } else {
+                BTreeMap::new()
+            };
+            let policies = policies(&Inputs {
+                runs: &runs,
+                hosts: &hosts,
+                specs: std::slice::from_ref(spec),
+                pull_failures: &pulls,
+                not_ready: &not_ready,
+                lift_halt: lift.then_some("web"),
+            });
+            let p = &policies["web"];
+            assert_eq!(
+                p.unavailable.len(),
+                unavailable.len(),
+                "{what}: {:?}",
+                p.unavailable
+            );
+            for (got, want) in p.unavailable.iter().zip(&unavailable) {
+                assert!(got.starts_with(want), "{what}: {got}");
+            }
+            assert_eq!(p.halted, halted, "{what}");
+            assert_eq!(p.max_unavailable, max, "{what}");
+        }
+    }
+
+    #[test]
+    fn held_changes_leave_the_plan_with_a_note_and_say_halted_when_halted() {
+        use At::*;
+        let spec = ds("");
+        for (halted, want) in [
+            (false, Outcome::Unchanged),
+            (true, Outcome::Halted(String::new())),
+        ] {
+            let (mut runs, _) = fleet(&[Old, Old], &spec);
+            let held: BTreeMap<(usize, String), String> = [(
+                (1, "web".to_string()),
+                "maxUnavailable 1 is used up".to_string(),
+            )]
+            .into();
+            let policy = Policy {
+                halted: if halted {
+                    vec!["node-9".into()]
+                } else {
+                    vec![]
+                },
+                ..Policy::default()
+            };
+            hold(&mut runs, &held, &[("web".to_string(), policy)].into());
+            let plan = runs[1].plan.as_ref().unwrap();
+            assert!(plan.changes.is_empty());
+            assert_eq!(plan.notes, ["web: held back: maxUnavailable 1 is used up"]);
+            match (&runs[1].outcome, &want) {
+                (Outcome::Halted(why), Outcome::Halted(_)) => {
+                    assert!(why.contains("node-9 did not become available"), "{why}")
+                }
+                (got, want) => assert_eq!(got, want),
+            }
+            assert_eq!(
+                runs[0].outcome,
+                Outcome::Changed,
+                "the other host keeps its change"
+            );
+            assert_eq!(disruptions(&runs, &[host(1), host(2)]).len(), 1);
+        }
+    }
+}

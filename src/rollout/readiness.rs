@@ -49,3 +49,55 @@ pub fn to_probe(runs: &[HostRun], revisions: &BTreeMap<String, String>) -> Vec<(
     }
     probe
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::budget::tests::{At, ds, run};
+
+    #[test]
+    fn who_is_probed() {
+        use At::*;
+        let spec = ds("");
+        let revisions: BTreeMap<String, String> =
+            [("web".to_string(), crate::revision::revision(&spec))].into();
+        // (what, hosts, probed host indices)
+        let rows: &[(&str, &[At], &[usize])] = &[
+            ("a no-op run probes nothing", &[InSync, InSync, InSync], &[]),
+            ("a heal alone disrupts nothing", &[InSync, Healed], &[]),
+            (
+                "an update probes the in-sync hosts",
+                &[InSync, Old, InSync],
+                &[0, 2],
+            ),
+            (
+                "not the halted, inactive or unreachable",
+                &[Halted, Inactive, Unreachable, Old],
+                &[],
+            ),
+            ("not bare hosts", &[Bare, Old], &[]),
+        ];
+        for (what, ats, want) in rows {
+            let runs: Vec<HostRun> = ats
+                .iter()
+                .enumerate()
+                .map(|(i, a)| run(i, *a, &spec))
+                .collect();
+            let probed: Vec<usize> = to_probe(&runs, &revisions)
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(probed, *want, "{what}");
+        }
+        let other: BTreeMap<String, String> = [("web".to_string(), "0123456789".into())].into();
+        let runs: Vec<HostRun> = [InSync, Old]
+            .iter()
+            .enumerate()
+            .map(|(i, a)| run(i, *a, &spec))
+            .collect();
+        assert!(
+            to_probe(&runs, &other).is_empty(),
+            "another revision is not probed with this one's names"
+        );
+    }
+}

@@ -45,3 +45,71 @@ pub fn previous_specs(
     }
     Ok(specs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::budget::tests::{At, ds, run};
+
+    #[test]
+    fn the_previous_spec_must_be_trusted() {
+        let old = ds("");
+        let new = ds("[dsctl]\nautoRevert = true");
+        let with_spec = |i: usize, json: Option<String>| {
+            let mut r = run(i, At::Old, &new);
+            let rec = r
+                .observation
+                .as_mut()
+                .unwrap()
+                .daemonsets
+                .get_mut("web")
+                .unwrap();
+            rec.revision = Some(crate::revision::revision(&old));
+            rec.spec_json = json;
+            r
+        };
+        let honest = serde_json::to_string(&old).unwrap();
+        let mut evil = old.clone();
+        evil.spec.template.spec.containers[0].image = "img:evil".into();
+        let evil = serde_json::to_string(&evil).unwrap();
+        let runs = vec![
+            with_spec(0, Some(honest.clone())),
+            with_spec(1, Some(honest.clone())),
+        ];
+        assert_eq!(
+            previous_specs(&runs, 0, |_| true).unwrap(),
+            vec![old.clone()]
+        );
+        assert_eq!(previous_specs(&runs, 0, |_| false).unwrap(), vec![]);
+        let rows: Vec<(&str, Vec<HostRun>, &str)> = vec![
+            (
+                "altered on the failed host",
+                vec![
+                    with_spec(0, Some(evil.clone())),
+                    with_spec(1, Some(honest.clone())),
+                ],
+                "node-0",
+            ),
+            (
+                "altered on another host",
+                vec![
+                    with_spec(0, Some(honest.clone())),
+                    with_spec(1, Some(evil.clone())),
+                ],
+                "node-1",
+            ),
+            (
+                "kept nowhere",
+                vec![with_spec(0, None), with_spec(1, None)],
+                "every host",
+            ),
+        ];
+        for (what, runs, blamed) in rows {
+            let refused = previous_specs(&runs, 0, |_| true).expect_err(what);
+            assert!(
+                refused.problems.iter().any(|(h, _)| h == blamed),
+                "{what}: {refused}"
+            );
+        }
+    }
+}
