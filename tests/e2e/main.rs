@@ -7,6 +7,7 @@
 mod day2;
 mod downward;
 mod harness;
+mod hostile;
 mod pods;
 mod rollout;
 mod security;
