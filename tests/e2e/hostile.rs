@@ -255,7 +255,7 @@ fn a_hung_command_and_a_silent_sshd_end_within_their_deadlines() {
         "-f",
         path_str(&v2),
         "--exec-timeout",
-        "8",
+        "30",
         "--connect-timeout",
         "4",
     ]);
@@ -275,14 +275,15 @@ fn a_hung_command_and_a_silent_sshd_end_within_their_deadlines() {
 
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
-    assert!(took < Duration::from_secs(60), "{took:?}");
+    // The hung observe ends at its 30 s deadline; the others then update in one wave.
+    assert!(took < Duration::from_secs(90), "{took:?}");
     let line = |host: &str| {
         text.lines()
             .filter(|l| l.contains(host))
             .collect::<Vec<_>>()
             .join("\n")
     };
-    assert!(line(&hung).contains("deadline of 8s"), "{text}");
+    assert!(line(&hung).contains("deadline of 30s"), "{text}");
     assert!(line(&silent).contains("UNREACHABLE"), "{text}");
     for h in &hosts[2..] {
         assert_eq!(
