@@ -19,12 +19,14 @@ use crate::inventory::Host;
 use crate::observe::{self, Observation};
 use crate::plan::Change;
 use crate::plan::{ChangeKind, HostIntent, HostPlan, plan_host};
+use crate::port_clash;
 use crate::progress::{Phase, Progress};
 use crate::render::Templates;
 use crate::rollout::budget::{self, disrupts};
 pub use crate::rollout::deadline::DEFAULT_PROGRESS_DEADLINE_SECS;
-use crate::rollout::deadline::{self, auto_revert, wave_deadline};
+use crate::rollout::deadline::{auto_revert, wave_deadline};
 use crate::rollout::results::{host_time, script_outcome};
+use crate::saturate;
 use crate::ssh::RemoteHost;
 use crate::surge;
 
@@ -153,7 +155,11 @@ where
             }
             Ok((remote, observed)) => {
                 match observed.and_then(|obs| plan_for(host, obs, desired, settings)) {
-                    Ok((obs, plan)) => {
+                    Ok((obs, Err(refused))) => {
+                        run.outcome = Outcome::Failed(refused);
+                        run.observation = Some(obs);
+                    }
+                    Ok((obs, Ok(plan))) => {
                         run.outcome = if plan.is_empty() {
                             Outcome::Unchanged
                         } else if settings.dry_run {
@@ -195,12 +201,15 @@ async fn observe_on<R: RemoteHost>(remote: &R, script: &str) -> Result<Observati
     crate::rollout::results::observation(&out)
 }
 
+/// The host's plan, or (inner `Err`) why nothing may change on it; `Err` when it cannot be
+/// planned at all.
+#[allow(clippy::type_complexity)]
 fn plan_for(
     host: &Host,
     observed: Observation,
     desired: &Desired<'_>,
     settings: &Settings,
-) -> Result<(Observation, HostPlan), String> {
+) -> Result<(Observation, Result<HostPlan, String>), String> {
     let intent = match desired {
         Desired::Specs { specs, templates } => {
             let flavor = host
@@ -211,13 +220,17 @@ fn plan_for(
             let mut intent = host_intent(specs, host, &facts, flavor, templates, settings.prune)
                 .map_err(|e| e.to_string())?;
             intent.restart.extend(settings.restart.clone());
+            let clashes = port_clash::host_clashes(specs, &intent, &observed);
+            if let Some(refused) = port_clash::refusal(&clashes) {
+                return Ok((observed, Err(refused)));
+            }
             intent
         }
         Desired::Remove(names) => crate::intent::removal_intent(names.iter().map(String::as_str)),
         Desired::Nothing => HostIntent::default(),
     };
     let plan = plan_host(&intent, &observed);
-    Ok((observed, plan))
+    Ok((observed, Ok(plan)))
 }
 
 /// The rollout: pull images first; then the calm hosts (creates, heals, removals: their
@@ -413,7 +426,7 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     wave: &[usize],
     deadline: Duration,
 ) -> usize {
-    let until = deadline::until(tokio::time::Instant::now(), deadline);
+    let until = saturate::instant_after(tokio::time::Instant::now(), deadline);
     let mut tasks = Vec::new();
     for &i in wave {
         let run = &runs[i];
@@ -642,7 +655,7 @@ async fn gate_wave<R: RemoteHost + Send + Sync + 'static>(
     specs: &[DaemonSet],
     deadline: Duration,
 ) {
-    let until = deadline::until(tokio::time::Instant::now(), deadline);
+    let until = saturate::instant_after(tokio::time::Instant::now(), deadline);
     let mut tasks = Vec::new();
     for &i in wave {
         let (Some(remote), Some(plan)) = (remotes[i].clone(), runs[i].plan.as_ref()) else {

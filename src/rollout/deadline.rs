@@ -1,5 +1,5 @@
 //! How long a wave may take to become available (pure): the longest progressDeadlineSeconds
-//! of the DaemonSets it changes, held to a bound that instant arithmetic can never overflow.
+//! of the DaemonSets it changes (`saturate` keeps `Instant + deadline` from overflowing).
 
 use std::time::Duration;
 
@@ -7,10 +7,6 @@ use crate::daemonset::{DaemonSet, Extensions};
 
 /// A rollout batch that is not available within this long halts the rollout.
 pub const DEFAULT_PROGRESS_DEADLINE_SECS: u64 = 300;
-
-/// No wave waits longer than this (about 10 years), whatever a spec asks: `Instant + deadline`
-/// panics on overflow, and a spec is not trusted to stay clear of it.
-pub const MAX_DEADLINE_SECS: u64 = 10 * 366 * 24 * 3600;
 
 fn extensions<'a>(specs: &'a [DaemonSet], name: &str) -> Option<&'a Extensions> {
     specs
@@ -32,7 +28,7 @@ pub fn auto_revert(specs: &[DaemonSet], name: &str) -> bool {
 }
 
 /// The wave's deadline: the longest of the deadlines of the DaemonSets it changes (the
-/// default when it changes none), bounded by [`MAX_DEADLINE_SECS`].
+/// default when it changes none).
 pub fn wave_deadline<'a>(
     specs: &[DaemonSet],
     changed: impl IntoIterator<Item = &'a str>,
@@ -42,14 +38,7 @@ pub fn wave_deadline<'a>(
         .map(|name| progress_deadline(specs, name))
         .max()
         .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS);
-    Duration::from_secs(secs.min(MAX_DEADLINE_SECS))
-}
-
-/// `now + after`, or the farthest instant representable when that overflows.
-pub fn until(now: tokio::time::Instant, after: Duration) -> tokio::time::Instant {
-    now.checked_add(after)
-        .or_else(|| now.checked_add(Duration::from_secs(MAX_DEADLINE_SECS)))
-        .unwrap_or(now)
+    Duration::from_secs(secs)
 }
 
 #[cfg(test)]
@@ -95,7 +84,7 @@ image = "img"
             (&["quick", "slow"], 900),
             (&["quick", "plain"], 300),
             (&["unknown"], 300),
-            (&["huge", "quick"], MAX_DEADLINE_SECS),
+            (&["huge", "quick"], u64::MAX),
         ];
         for (changed, secs) in rows {
             assert_eq!(
@@ -106,16 +95,5 @@ image = "img"
         }
         assert!(auto_revert(&specs, "slow"));
         assert!(!auto_revert(&specs, "plain") && !auto_revert(&specs, "unknown"));
-    }
-
-    #[test]
-    fn deadlines_never_overflow_an_instant() {
-        let now = tokio::time::Instant::now();
-        assert_eq!(
-            until(now, Duration::from_secs(5)),
-            now + Duration::from_secs(5)
-        );
-        let far = until(now, Duration::MAX);
-        assert!(far > now + Duration::from_secs(3600));
     }
 }
