@@ -444,13 +444,8 @@ impl World {
             }
             let h = self.hosts.get_mut(host).unwrap();
             if line.starts_with("put '") {
-                let rest: Vec<&str> = line.rsplitn(3, ' ').collect();
-                let content = if rest[0].len() == 4 && rest[0].starts_with('0') {
-                    rest[1]
-                } else {
-                    rest[0]
-                };
-                h.fs.insert(words[0].clone(), unb64(content));
+                // put 'PATH' 'BASE64' [MODE]
+                h.fs.insert(words[0].clone(), unb64(&words[1]));
             } else if line.starts_with("rm -rf '") || line.starts_with("rm -f '") {
                 h.remove_tree(&words[0]);
             } else if line.starts_with("systemctl disable --now '") {
