@@ -10,10 +10,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use crate::batches::{HostChanges, Policy, schedule};
+use crate::batches::schedule;
 use crate::daemonset::DaemonSet;
 use crate::host_facts::HostFacts;
-use crate::host_script::{self, EXIT_LOCKED};
+use crate::host_script;
 use crate::intent::host_intent;
 use crate::inventory::Host;
 use crate::observe::{self, Observation};
@@ -22,9 +22,12 @@ use crate::plan::{ChangeKind, HostIntent, HostPlan, plan_host};
 use crate::port_clash;
 use crate::progress::{Phase, Progress};
 use crate::render::Templates;
-use crate::rollout_math::resolve_budget;
+use crate::rollout::budget::{self, disrupts};
+pub use crate::rollout::deadline::DEFAULT_PROGRESS_DEADLINE_SECS;
+use crate::rollout::deadline::{auto_revert, wave_deadline};
+use crate::rollout::results::{host_time, script_outcome};
 use crate::saturate;
-use crate::ssh::{ExecOutput, RemoteHost};
+use crate::ssh::RemoteHost;
 use crate::surge;
 
 /// How a run treats hosts.
@@ -195,14 +198,7 @@ where
 
 async fn observe_on<R: RemoteHost>(remote: &R, script: &str) -> Result<Observation, String> {
     let out = remote.exec(script, None).await.map_err(|e| e.to_string())?;
-    if out.status != 0 {
-        return Err(format!(
-            "observe failed (exit {}): {}",
-            out.status,
-            tail(&out.stderr)
-        ));
-    }
-    observe::parse(&String::from_utf8_lossy(&out.stdout)).map_err(|e| e.to_string())
+    crate::rollout::results::observation(&out)
 }
 
 /// The host's plan, or (inner `Err`) why nothing may change on it; `Err` when it cannot be
@@ -252,7 +248,6 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
     settings: &Settings,
 ) {
     let pull_failures = pull_images(runs, remotes, specs, settings).await;
-    let disrupts = |r: &HostRun| r.plan.iter().flat_map(|p| &p.changes).any(|c| c.disruptive);
     let calm: Vec<usize> = (0..runs.len())
         .filter(|i| runs[*i].outcome == Outcome::Changed && !disrupts(&runs[*i]))
         .collect();
@@ -283,48 +278,17 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
         }
     }
 
-    let policies = policies(
+    let not_ready = probe_in_sync(runs, remotes, specs, settings).await;
+    let policies = budget::policies(&budget::Inputs {
         runs,
         hosts,
         specs,
-        &pull_failures,
-        settings.lift_halt.as_deref(),
-    );
-    let changes: Vec<HostChanges> = runs
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.outcome == Outcome::Changed && disrupts(r))
-        .map(|(i, r)| HostChanges {
-            host: i,
-            labels: &hosts[i].labels,
-            disrupts: r
-                .plan
-                .iter()
-                .flat_map(|p| &p.changes)
-                .filter(|c| c.disruptive)
-                .map(|c| c.daemonset.as_str())
-                .collect(),
-        })
-        .collect();
-    let schedule = schedule(&changes, &policies);
-    for ((i, ds), reason) in &schedule.held {
-        let run = &mut runs[*i];
-        if let Some(plan) = run.plan.as_mut() {
-            plan.changes.retain(|c| c.daemonset != *ds);
-            plan.notes.push(format!("{ds}: held back: {reason}"));
-            let halted = policies.get(ds).map_or(&[][..], |p| &p.halted[..]);
-            if !halted.is_empty() {
-                // A rollout halted by an earlier run stays halted, and says so (cron mails it).
-                run.outcome = Outcome::Halted(format!(
-                    "rollout halted: {} did not become available at this revision \
-                     (dsctl rollout status {ds}; resume or undo lifts it)",
-                    halted.join(", ")
-                ));
-            } else if plan.changes.is_empty() && run.outcome == Outcome::Changed {
-                run.outcome = Outcome::Unchanged;
-            }
-        }
-    }
+        pull_failures: &pull_failures,
+        not_ready: &not_ready,
+        lift_halt: settings.lift_halt.as_deref(),
+    });
+    let schedule = schedule(&budget::disruptions(runs, hosts), &policies);
+    budget::hold(runs, &schedule.held, &policies);
     let waves = schedule.waves.len();
     for (k, wave) in schedule.waves.iter().enumerate() {
         for &i in wave {
@@ -368,13 +332,13 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
 ) -> Option<String> {
     let (remotes, hosts, specs, settings) = (ctx.remotes, ctx.hosts, ctx.specs, ctx.settings);
     let started = std::time::Instant::now();
-    let deadline = wave
-        .iter()
-        .flat_map(|i| runs[*i].plan.iter().flat_map(|p| &p.changes))
-        .map(|c| progress_deadline(specs, &c.daemonset))
-        .max()
-        .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS);
-    surge_up(runs, ctx, wave, Duration::from_secs(deadline)).await;
+    let deadline = wave_deadline(
+        specs,
+        wave.iter()
+            .flat_map(|i| runs[*i].plan.iter().flat_map(|p| &p.changes))
+            .map(|c| c.daemonset.as_str()),
+    );
+    surge_up(runs, ctx, wave, deadline).await;
     let surge_time = started.elapsed();
     for &i in wave
         .iter()
@@ -395,7 +359,7 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
         settings.progress.host(&hosts[i].name, Phase::Probing);
     }
     let scripts_done = std::time::Instant::now();
-    gate_wave(runs, remotes, wave, specs, Duration::from_secs(deadline)).await;
+    gate_wave(runs, remotes, wave, specs, deadline).await;
     let probes_done = std::time::Instant::now();
     for &i in wave {
         match &runs[i].outcome {
@@ -431,8 +395,11 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
             .flat_map(|p| &p.changes)
             .any(|c| c.kind == ChangeKind::Update && auto_revert(specs, &c.daemonset));
         if revert_it {
+            let previous =
+                crate::rollout::revert::previous_specs(runs, i, |ds| auto_revert(specs, ds));
             revert(
                 &mut runs[i],
+                previous,
                 remotes[i].as_deref(),
                 &hosts[i],
                 ctx.templates,
@@ -571,131 +538,6 @@ async fn mark_halted<R: RemoteHost>(
     }
 }
 
-/// A rollout batch that is not available within this long halts the rollout.
-pub const DEFAULT_PROGRESS_DEADLINE_SECS: u64 = 300;
-
-fn extensions<'a>(specs: &'a [DaemonSet], name: &str) -> Option<&'a crate::daemonset::Extensions> {
-    specs
-        .iter()
-        .find(|s| s.name() == name)
-        .and_then(|s| s.dsctl.as_ref())
-}
-
-fn progress_deadline(specs: &[DaemonSet], name: &str) -> u64 {
-    extensions(specs, name)
-        .and_then(|x| x.progress_deadline_seconds)
-        .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECS)
-}
-
-fn auto_revert(specs: &[DaemonSet], name: &str) -> bool {
-    extensions(specs, name).is_some_and(|x| x.auto_revert)
-}
-
-/// Each DaemonSet's rollout policy: maxUnavailable against the hosts that should run it, the
-/// hosts that are unavailable now, partition, canary and pause. A DaemonSet whose image could
-/// not be pulled somewhere gets no budget at all: nothing may be disrupted for it.
-fn policies(
-    runs: &[HostRun],
-    hosts: &[Host],
-    specs: &[DaemonSet],
-    pull_failures: &BTreeMap<String, Vec<String>>,
-    lift_halt: Option<&str>,
-) -> BTreeMap<String, Policy> {
-    specs
-        .iter()
-        .map(|ds| {
-            let name = ds.name();
-            // Unreachable hosts count as desired too, by their inventory labels (their
-            // well-known labels are not observed).
-            let desired: Vec<usize> = (0..runs.len())
-                .filter(|i| {
-                    let host = &hosts[*i];
-                    let node = match &runs[*i].observation {
-                        Some(o) => HostFacts::observed(host, &o.host).node(host),
-                        None => host.clone(),
-                    };
-                    crate::eligibility::node_should_run_daemon_pod(ds, &node).should_run
-                })
-                .collect();
-            let revision = crate::revision::revision(ds);
-            let halted_here = |o: &Observation, name: &str| {
-                lift_halt != Some(name)
-                    && o.daemonsets
-                        .get(name)
-                        .is_some_and(|r| r.halted_at(&revision))
-            };
-            let unavailable: Vec<String> = match pull_failures.get(name) {
-                Some(failed) => failed.clone(),
-                None => desired
-                    .iter()
-                    .filter(|i| match &runs[**i].outcome {
-                        // Unreachable, or a heal or create that did not become available.
-                        outcome if outcome.is_error() => true,
-                        // Healed in the calm wave, or active and about to be updated.
-                        Outcome::Changed => false,
-                        _ => runs[**i].observation.as_ref().is_some_and(|o| {
-                            (o.daemonsets.contains_key(name) && !o.instance_active(name))
-                                || halted_here(o, name)
-                        }),
-                    })
-                    .map(|i| match &runs[*i].observation {
-                        Some(o) if halted_here(o, name) => format!(
-                            "{} (its rollout of revision {revision} halted; dsctl rollout resume \
-                             or undo lifts it)",
-                            hosts[*i].name
-                        ),
-                        _ => hosts[*i].name.clone(),
-                    })
-                    .collect(),
-            };
-            let max_unavailable = if pull_failures.contains_key(name) {
-                0
-            } else {
-                resolve_budget(&ds.spec.update_strategy, desired.len())
-                    .map(|b| b.max_unavailable)
-                    .unwrap_or(1)
-            };
-            let updated = desired
-                .iter()
-                .filter(|i| {
-                    let rec = runs[**i]
-                        .observation
-                        .as_ref()
-                        .and_then(|o| o.daemonsets.get(name));
-                    rec.and_then(|r| r.revision.as_deref()) == Some(revision.as_str())
-                })
-                .count();
-            let max_surge = if pull_failures.contains_key(name) {
-                0
-            } else {
-                surge::max_surge(ds, desired.len())
-            };
-            let ext = ds.dsctl.clone().unwrap_or_default();
-            let halted: Vec<String> = desired
-                .iter()
-                .filter(|i| {
-                    runs[**i]
-                        .observation
-                        .as_ref()
-                        .is_some_and(|o| halted_here(o, name))
-                })
-                .map(|i| hosts[*i].name.clone())
-                .collect();
-            let policy = Policy {
-                halted,
-                max_unavailable,
-                max_surge,
-                unavailable,
-                updated,
-                partition: ext.partition.map(|p| p as usize),
-                canary: ext.canary_selector,
-                paused: ext.paused,
-            };
-            (name.to_string(), policy)
-        })
-        .collect()
-}
-
 /// Pulls (or checks) the images of every DaemonSet that will be installed or updated, on every
 /// host that will get it, before anything is stopped. Returns the hosts that failed, by
 /// DaemonSet; those hosts are marked failed.
@@ -744,11 +586,10 @@ async fn pull_images<R: RemoteHost + Send + Sync + 'static>(
     let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, names, task) in tasks {
         let error = match task.await {
-            Ok(Ok(out)) if out.status == 0 => continue,
-            Ok(Ok(out)) => format!(
-                "image pull failed, nothing was stopped: {}",
-                tail(&out.stderr)
-            ),
+            Ok(Ok(out)) => match crate::rollout::results::pull_failure(&out) {
+                None => continue,
+                Some(why) => why,
+            },
             Ok(Err(e)) => e.to_string(),
             Err(e) => format!("internal error: {e}"),
         };
@@ -758,6 +599,53 @@ async fn pull_images<R: RemoteHost + Send + Sync + 'static>(
         }
     }
     failures
+}
+
+/// Probes, once and through the connection already held, the readiness of the hosts that run
+/// a DaemonSet in sync while this run would disrupt it elsewhere (`rollout::readiness`), so a
+/// host that stopped being ready counts against the budget. Returns those not ready, with why.
+async fn probe_in_sync<R: RemoteHost + Send + Sync + 'static>(
+    runs: &[HostRun],
+    remotes: &[Option<Arc<R>>],
+    specs: &[DaemonSet],
+    settings: &Settings,
+) -> budget::NotReady {
+    let revisions: BTreeMap<String, String> = specs
+        .iter()
+        .map(|d| (d.name().to_string(), crate::revision::revision(d)))
+        .collect();
+    let limit = Arc::new(Semaphore::new(settings.parallel.max(1)));
+    let mut tasks = Vec::new();
+    for (i, name) in crate::rollout::readiness::to_probe(runs, &revisions) {
+        let (Some(remote), Some(ds)) = (
+            remotes[i].clone(),
+            specs.iter().find(|s| s.name() == name).cloned(),
+        ) else {
+            continue;
+        };
+        let limit = limit.clone();
+        tasks.push((
+            (i, name),
+            tokio::spawn(async move {
+                let _permit = limit
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore is never closed");
+                crate::probe::ready_now(remote.as_ref(), &ds).await
+            }),
+        ));
+    }
+    let mut not_ready = budget::NotReady::new();
+    for (key, task) in tasks {
+        let why = match task.await {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(e) => format!("internal error: {e}"),
+        };
+        tracing::info!("{}: {} is not ready: {why}", runs[key.0].host, key.1);
+        not_ready.insert(key, why);
+    }
+    not_ready
 }
 
 /// Waits until every DaemonSet a wave installed or updated is available on each of its hosts.
@@ -815,25 +703,25 @@ async fn gate_wave<R: RemoteHost + Send + Sync + 'static>(
 /// again and converge it to the spec it had recorded.
 async fn revert<R: RemoteHost>(
     run: &mut HostRun,
+    previous: Result<Vec<DaemonSet>, crate::trusted_spec::Refused>,
     remote: Option<&R>,
     host: &Host,
     templates: &Templates,
     settings: &Settings,
 ) {
-    let (Some(remote), Some(before)) = (remote, run.observation.as_ref()) else {
+    let Some(remote) = remote else {
         return;
     };
-    let previous: Vec<DaemonSet> = run
-        .plan
-        .iter()
-        .flat_map(|p| &p.changes)
-        .filter(|c| c.kind == ChangeKind::Update)
-        .filter_map(|c| before.daemonsets.get(&c.daemonset)?.spec_json.as_deref())
-        .filter_map(|json| serde_json::from_str(json).ok())
-        .collect();
     let why = match &run.outcome {
         Outcome::Failed(e) => e.clone(),
         other => format!("{other:?}"),
+    };
+    let previous = match previous {
+        Ok(previous) => previous,
+        Err(refused) => {
+            run.outcome = Outcome::Failed(format!("{why}\nauto-revert refused: {refused}"));
+            return;
+        }
     };
     let result = async {
         let now = observe_on(remote, &observe::script(false)).await?;
@@ -911,29 +799,4 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
         };
     }
     host_work
-}
-
-/// What the host reported as its own time for the script (`done <nanoseconds>`).
-fn host_time(stdout: &[u8]) -> Duration {
-    let text = String::from_utf8_lossy(stdout);
-    let nanos = text
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("done ")?.trim().parse::<u64>().ok());
-    Duration::from_nanos(nanos.unwrap_or(0))
-}
-
-fn script_outcome(out: &ExecOutput) -> Outcome {
-    match out.status {
-        0 => Outcome::Changed,
-        EXIT_LOCKED => Outcome::Failed(format!("lock wait timed out; {}", tail(&out.stderr))),
-        code => Outcome::Failed(format!("exit {code}: {}", tail(&out.stderr))),
-    }
-}
-
-/// The last lines of a command's stderr, for an error message.
-fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(12)..].join("\n")
 }

@@ -67,8 +67,13 @@ if ! flock -w "$LOCK_TIMEOUT" 9; then
   echo "locked by: $(cat "$S/lock.holder" 2>/dev/null || echo unknown)" >&2
   exit 75
 fi
-# Root's alone like the lock (it names who applies, from where).
-(umask 077; printf '%s\n' "$HOLDER" > "$S/lock.holder")
+# The first write under the lock, root's alone like the lock (it names who applies, from
+# where): a full or read-only state file system is named as such here (dash reports only
+# "I/O error" for the write that fails).
+if ! (umask 077; printf '%s\n' "$HOLDER" 2>/dev/null > "$S/lock.holder"); then
+  echo "cannot write $S/lock.holder: $(df -Pk "$S" | awk 'NR == 2 {print $4}') KiB free on its file system (full, or read-only)" >&2
+  exit 1
+fi
 trap 'rm -f "$S/lock.holder"' EXIT
 # Recovery of a record swap cut short (see record): an aside copy whose record is missing is
 # the current record (the crash came before the swap); beside a record it is garbage.

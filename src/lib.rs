@@ -49,6 +49,7 @@ pub mod quantity;
 pub mod render;
 pub mod report;
 pub mod revision;
+pub mod rollout;
 pub mod rollout_math;
 mod run;
 pub mod saturate;

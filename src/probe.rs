@@ -14,7 +14,7 @@ pub mod script;
 pub mod target;
 pub mod tracker;
 
-pub use run::{NotAvailable, ProbeEvent, Shortfall, probe_once, wait_available};
+pub use run::{NotAvailable, ProbeEvent, Shortfall, probe_once, ready_now, wait_available};
 pub use target::{Address, ProbeAction, ProbeError, ProbeTarget, resolve, running_check};
 pub use tracker::{
     Availability, ContainerProbes, ProbeKind, ProbeResult, ProbeState, ProbeTracker, Streak, Timing,

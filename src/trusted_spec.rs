@@ -178,6 +178,31 @@ pub fn trusted_spec(
             numbered
         }
     };
+    agree(&chosen, problems, name)
+}
+
+/// The revision `revision` among `records`, once every host that keeps its spec agrees on a
+/// valid one that hashes to it (auto-revert's way back to what a failed host ran before).
+pub fn trusted_revision(
+    records: &[(&str, &RecordedDaemonSet)],
+    name: &str,
+    revision: &str,
+) -> Result<Trusted, Refused> {
+    let all: Vec<Claim> = records.iter().flat_map(|(h, r)| claims(h, r)).collect();
+    let chosen: Vec<&Claim> = all.iter().filter(|c| c.revision == revision).collect();
+    agree(&chosen, Vec::new(), name)
+}
+
+/// The one valid spec every claim that keeps one agrees on, or the problems.
+fn agree(
+    chosen: &[&Claim],
+    mut problems: Vec<(String, String)>,
+    name: &str,
+) -> Result<Trusted, Refused> {
+    let refuse = |problems: Vec<(String, String)>| Refused {
+        daemonset: name.to_string(),
+        problems,
+    };
     let mut agreed: Option<(DaemonSet, &Claim)> = None;
     // A host that keeps no spec for the revision (history beyond what it observed) is no
     // evidence against it; every host that does keep one must agree.

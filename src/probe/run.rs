@@ -330,6 +330,28 @@ pub async fn wait_available<R: RemoteHost>(
     }
 }
 
+/// Whether every container of `ds` is ready now: ONE round of their readiness probes (the
+/// unit-and-container check without one), the host-side ones sharing one exec, with no
+/// waiting for periodSeconds or thresholds. For an instance that has been running (a host in
+/// sync), before a rollout counts it available.
+pub async fn ready_now<R: RemoteHost>(remote: &R, ds: &DaemonSet) -> Result<(), String> {
+    let mut watched = watch(ds).map_err(|e| e.to_string())?;
+    let due: Vec<(usize, ProbeKind)> = (0..watched.len())
+        .map(|i| (i, ProbeKind::Readiness))
+        .collect();
+    let results = round(remote, &mut watched, &due).await;
+    for (w, result) in watched.iter().zip(results) {
+        if let ProbeResult::Failure(e) = result {
+            return Err(format!(
+                "container {}: readiness {} failed: {e}",
+                w.name,
+                w.readiness.describe()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What is missing when the deadline passes: the first container (in spec order) that is not
 /// ready, by its startup probe until it has started, then by its readiness probe.
 fn shortfall(watched: &[Watched], availability: &Availability, now: Duration) -> NotAvailable {

@@ -9,6 +9,7 @@ mod config;
 mod day2;
 mod downward;
 mod harness;
+mod hostile;
 mod pods;
 mod pull;
 mod rollout;
