@@ -118,6 +118,7 @@ where
         let limit = limit.clone();
         let script = observe_script.clone();
         let connecting = connect(host.clone());
+        let dry_run = settings.dry_run;
         tasks.push(tokio::spawn(async move {
             let _permit = limit
                 .acquire_owned()
@@ -125,6 +126,9 @@ where
                 .expect("semaphore is never closed");
             let remote = connecting.await.map_err(|e| e.to_string())?;
             let observation = observe_on(&remote, &script).await;
+            if let Ok(obs) = &observation {
+                acknowledge_left_runs(&remote, obs, dry_run).await;
+            }
             Ok::<_, String>((remote, observation))
         }));
     }
@@ -150,7 +154,9 @@ where
             }
             Ok((remote, observed)) => {
                 match observed.and_then(|obs| plan_for(host, obs, desired, settings)) {
-                    Ok((obs, plan)) => {
+                    Ok((obs, mut plan)) => {
+                        plan.notes
+                            .extend(obs.left_runs.iter().map(crate::detached::note));
                         run.outcome = if plan.is_empty() {
                             Outcome::Unchanged
                         } else if settings.dry_run {
@@ -185,6 +191,20 @@ where
         }
     }
     runs
+}
+
+/// Removes the files of the left scripts this observation reported (their notes say what they
+/// did). Only a host that has some pays this extra round trip.
+async fn acknowledge_left_runs<R: RemoteHost>(remote: &R, obs: &Observation, dry_run: bool) {
+    let Some(script) = crate::detached::ack_script(&obs.left_runs).filter(|_| !dry_run) else {
+        return;
+    };
+    if let Err(e) = remote.exec(&script, None).await {
+        tracing::warn!(
+            "{}: could not remove reported host scripts: {e}",
+            remote.name()
+        );
+    }
 }
 
 async fn observe_on<R: RemoteHost>(remote: &R, script: &str) -> Result<Observation, String> {
@@ -410,6 +430,18 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     if failed.is_empty() {
         return None;
     }
+    // A host whose plan went stale (another dsctl changed it) is not this run's to revert or
+    // mark: it stops the rollout, and says why.
+    let (stood_down, failed): (Vec<usize>, Vec<usize>) = failed
+        .into_iter()
+        .partition(|i| matches!(runs[*i].outcome, Outcome::Halted(_)));
+    if failed.is_empty() {
+        let names: Vec<&str> = stood_down.iter().map(|i| hosts[*i].name.as_str()).collect();
+        return Some(format!(
+            "rollout stopped: another dsctl changed {} after this run observed it",
+            names.join(", ")
+        ));
+    }
     for &i in &failed {
         let revert_it = runs[i]
             .plan
@@ -472,10 +504,19 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
             .progress
             .host(&ctx.hosts[i].name, Phase::Surging);
         let (lock_timeout, holder) = (ctx.settings.lock_timeout_secs, ctx.settings.holder.clone());
+        let token = plan_token(&mut runs[i]);
         tasks.push((
             i,
             tokio::spawn(async move {
-                surge_host(remote.as_ref(), surging, until, lock_timeout, &holder).await
+                surge_host(
+                    remote.as_ref(),
+                    surging,
+                    until,
+                    lock_timeout,
+                    &holder,
+                    token,
+                )
+                .await
             }),
         ));
     }
@@ -483,7 +524,7 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     for (i, task) in tasks {
         match task.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => runs[i].outcome = Outcome::Failed(e),
+            Ok(Err(outcome)) => runs[i].outcome = outcome,
             Err(e) => runs[i].outcome = Outcome::Failed(format!("internal error: {e}")),
         }
     }
@@ -491,22 +532,28 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
 }
 
 /// Starts one host's new pods in one exec and waits until each is available; removes them
-/// again when one is not.
+/// again when one is not. A host whose plan went stale is left as it is (Halted).
 async fn surge_host<R: RemoteHost>(
     remote: &R,
     surging: Vec<(DaemonSet, Change)>,
     until: tokio::time::Instant,
     lock_timeout: u64,
     holder: &str,
-) -> Result<(), String> {
+    token: Option<String>,
+) -> Result<(), Outcome> {
     let changes: Vec<Change> = surging.iter().map(|(_, c)| c.clone()).collect();
+    let script = host_script::script_with(&changes, lock_timeout, holder, token.as_deref());
+    let started = crate::detached::exec(remote, &script, holder)
+        .await
+        .map_err(|e| e.to_string())
+        .map(|out| script_outcome(&out));
+    if let Ok(stale @ Outcome::Halted(_)) = started {
+        return Err(stale);
+    }
     let result = async {
-        let out = remote
-            .exec(&host_script::script(&changes, lock_timeout, holder), None)
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Outcome::Failed(e) = script_outcome(&out) {
-            return Err(e);
+        match started? {
+            Outcome::Failed(e) => return Err(e),
+            _ => {}
         }
         for (ds, change) in &surging {
             crate::probe::wait_available(remote, ds, until, |_| {})
@@ -520,21 +567,24 @@ async fn surge_host<R: RemoteHost>(
         return Ok(());
     };
     let downs: Vec<Change> = changes.iter().map(surge::down).collect();
-    let cleanup = match remote
-        .exec(&host_script::script(&downs, lock_timeout, holder), None)
-        .await
-        .map_err(|e| e.to_string())
-        .map(|out| script_outcome(&out))
+    let cleanup = match crate::detached::exec(
+        remote,
+        &host_script::script(&downs, lock_timeout, holder),
+        holder,
+    )
+    .await
+    .map_err(|e| e.to_string())
+    .map(|out| script_outcome(&out))
     {
         Ok(Outcome::Failed(c)) | Err(c) => {
             format!("removing it failed ({c}); the next apply removes it")
         }
         Ok(_) => "it was removed".to_string(),
     };
-    Err(format!(
+    Err(Outcome::Failed(format!(
         "{e}\nmaxSurge: the new instance did not become available beside the old one; {cleanup}, \
          and the old instance was left running"
-    ))
+    )))
 }
 
 /// Leaves the reason on each failed host (`rollout status` reports it) until a later apply
@@ -617,6 +667,14 @@ fn policies(
                     .filter(|i| match &runs[**i].outcome {
                         // Unreachable, or a heal or create that did not become available.
                         outcome if outcome.is_error() => true,
+                        // Another dsctl's script runs there now: its instance may be down.
+                        _ if runs[**i]
+                            .observation
+                            .as_ref()
+                            .is_some_and(|o| o.lock_holder.is_some()) =>
+                        {
+                            true
+                        }
                         // Healed in the calm wave, or active and about to be updated.
                         Outcome::Changed => false,
                         _ => runs[**i].observation.as_ref().is_some_and(|o| {
@@ -837,10 +895,13 @@ async fn revert<R: RemoteHost>(
         )
         .map_err(|e| e.to_string())?;
         let plan = plan_host(&intent, &now);
-        let script =
-            host_script::script(&plan.changes, settings.lock_timeout_secs, &settings.holder);
-        let out = remote
-            .exec(&script, None)
+        let script = host_script::script_with(
+            &plan.changes,
+            settings.lock_timeout_secs,
+            &settings.holder,
+            now.token.as_deref(),
+        );
+        let out = crate::detached::exec(remote, &script, &settings.holder)
             .await
             .map_err(|e| e.to_string())?;
         match script_outcome(&out) {
@@ -871,9 +932,16 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
         if plan.is_empty() || runs[i].outcome.is_error() {
             continue;
         }
-        let script =
-            host_script::script(&plan.changes, settings.lock_timeout_secs, &settings.holder);
+        let changes = plan.changes.clone();
+        let token = plan_token(&mut runs[i]);
+        let script = host_script::script_with(
+            &changes,
+            settings.lock_timeout_secs,
+            &settings.holder,
+            token.as_deref(),
+        );
         let limit = limit.clone();
+        let holder = settings.holder.clone();
         tasks.push((
             i,
             tokio::spawn(async move {
@@ -881,7 +949,7 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
                     .acquire_owned()
                     .await
                     .expect("semaphore is never closed");
-                remote.exec(&script, None).await
+                crate::detached::exec(remote.as_ref(), &script, &holder).await
             }),
         ));
     }
@@ -899,6 +967,12 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
     host_work
 }
 
+/// The token of the observation a host's plan was made from, for the first script this run
+/// sends there; later scripts of this run on that host follow its own changes, unchecked.
+fn plan_token(run: &mut HostRun) -> Option<String> {
+    run.observation.as_mut().and_then(|o| o.token.take())
+}
+
 /// What the host reported as its own time for the script (`done <nanoseconds>`).
 fn host_time(stdout: &[u8]) -> Duration {
     let text = String::from_utf8_lossy(stdout);
@@ -913,6 +987,9 @@ fn script_outcome(out: &ExecOutput) -> Outcome {
     match out.status {
         0 => Outcome::Changed,
         EXIT_LOCKED => Outcome::Failed(format!("lock wait timed out; {}", tail(&out.stderr))),
+        crate::plan_token::EXIT_STALE => Outcome::Halted(crate::plan_token::stale_message(
+            &crate::plan_token::stale_by(&String::from_utf8_lossy(&out.stderr)).unwrap_or_default(),
+        )),
         code => Outcome::Failed(format!("exit {code}: {}", tail(&out.stderr))),
     }
 }
@@ -922,4 +999,44 @@ fn tail(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(12)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The host script's exit code and stderr, as the run reports them.
+    #[test]
+    fn script_results() {
+        let out = |status: u32, stderr: &str| ExecOutput {
+            status,
+            signal: None,
+            stdout: b"write x\ndone 5\n".to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        };
+        let stale = crate::plan_token::EXIT_STALE;
+        let killed = crate::detached::EXIT_KILLED;
+        for (o, want) in [
+            (out(0, ""), Outcome::Changed),
+            (
+                out(EXIT_LOCKED, "locked by: bob"),
+                Outcome::Failed("lock wait timed out; locked by: bob".into()),
+            ),
+            (
+                out(stale, "dsctl-stale: bob@b pid 3\n"),
+                Outcome::Halted(crate::plan_token::stale_message("bob@b pid 3")),
+            ),
+            (
+                out(killed, "the host script was killed before it finished"),
+                Outcome::Failed("exit 77: the host script was killed before it finished".into()),
+            ),
+            (
+                out(1, "a\n\nx.service did not start:\n"),
+                Outcome::Failed("exit 1: a\nx.service did not start:".into()),
+            ),
+        ] {
+            assert_eq!(script_outcome(&o), want);
+        }
+        assert_eq!(host_time(&out(0, "").stdout), Duration::from_nanos(5));
+    }
 }
