@@ -551,9 +551,8 @@ async fn surge_host<R: RemoteHost>(
         return Err(stale);
     }
     let result = async {
-        match started? {
-            Outcome::Failed(e) => return Err(e),
-            _ => {}
+        if let Outcome::Failed(e) = started? {
+            return Err(e);
         }
         for (ds, change) in &surging {
             crate::probe::wait_available(remote, ds, until, |_| {})

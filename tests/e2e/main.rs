@@ -6,6 +6,7 @@
 
 mod day2;
 mod downward;
+mod faults;
 mod harness;
 mod pods;
 mod rollout;
