@@ -216,6 +216,18 @@ fn when_a_script_runs(host: &str, then: &str) -> Output {
     )
 }
 
+/// Brings the hosts' links back up when dropped (also when a test panics): the next test
+/// on the fault hosts must find them reachable.
+struct LinksUp(Vec<String>);
+
+impl Drop for LinksUp {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            on_host(h, "ip link set eth0 up");
+        }
+    }
+}
+
 fn five(fleet: &Fleet) -> (Vec<FleetHost>, FaultLease) {
     fleet.fault_hosts_of(&[("trixie", 4), ("bookworm", 1)])
 }
@@ -230,6 +242,7 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
     let fleet = Fleet::get();
     let (five, _lease) = five(&fleet);
     let hosts = vec![five[0].clone(), five[4].clone()];
+    let _links = LinksUp(hosts.iter().map(|h| h.name.clone()).collect());
     let scene = Scene::new(&fleet, &hosts);
     scene.own(&["ss-cut"]);
     let v1 = scene.spec("v1.toml", &spec("ss-cut", "1", 2, 3));
@@ -267,6 +280,7 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
         let cut_at = started.elapsed();
         // While dsctl has lost them, each host finishes its script: new record, and the new
         // revision serving on the host itself.
+        let mut seen = vec![];
         for (h, old) in hosts.iter().zip(&before) {
             let done = eventually(Duration::from_secs(30), || {
                 let now = recorded(&h.name, "ss-cut");
@@ -277,14 +291,28 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
                         "podman exec dsctl_ss-cut_{now}_web wget -qO- http://127.0.0.1:8080/ 2>/dev/null"
                     ),
                 ));
+                seen.push(format!(
+                    "{:.1}s {now} {:?}",
+                    started.elapsed().as_secs_f64(),
+                    body.trim()
+                ));
                 now != *old && body.trim() == tag
             });
-            assert!(done, "{} ({cut}): the script did not complete", h.name);
+            assert!(
+                done,
+                "{} ({cut}): the script did not complete: {:?}",
+                h.name,
+                &seen[seen.len().saturating_sub(5)..]
+            );
         }
         let finished_at = started.elapsed();
         let out = run.wait_with_output().unwrap();
         show(&format!("apply cut by `{cut}`"), &out);
-        assert_ne!(out.status.code(), Some(0), "the cut run cannot have succeeded");
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "the cut run cannot have succeeded"
+        );
         for h in &hosts {
             on_host(&h.name, restore);
         }
@@ -465,9 +493,9 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
     );
 }
 
-/// (d) A host lost mid-rollout (its link cut while the first wave runs) is reported by name and
-/// the rollout goes no further than its budget allows; when it is back the next apply converges
-/// it. Then a Quadlet host and a service host are power-cycled: their units come back by
+/// (d) A host lost mid-rollout (its link cut while the first wave runs) is reported by name;
+/// while it is lost it counts against the budget (the next change disrupts no other host); when
+/// it is back the next apply converges it. Then a Quadlet host and a service host are power-cycled: their units come back by
 /// themselves and the next apply reports no change.
 #[test]
 #[ignore = "needs the test fleet (tests/run)"]
@@ -483,6 +511,7 @@ fn a_lost_host_is_reported_and_rebooted_hosts_come_back_by_themselves() {
         Some(0)
     );
     let lost = hosts.last().unwrap().clone();
+    let _links = LinksUp(vec![lost.name.clone()]);
     let observer = Observer::start(&hosts);
     let run = dsctl_bg(
         &scene,
@@ -509,13 +538,30 @@ fn a_lost_host_is_reported_and_rebooted_hosts_come_back_by_themselves() {
     }
     let (worst, which, rounds) = observer.finish();
     show("apply with a host lost", &out);
+    // While it is still lost, it uses up the budget: the next change disrupts no other host.
+    let before: Vec<String> = hosts.iter().map(|h| recorded(&h.name, "ss-lost")).collect();
+    let held = scene.dsctl(&["apply", "-f", path_str(&v1), "--connect-timeout", "3"]);
+    let after: Vec<String> = hosts.iter().map(|h| recorded(&h.name, "ss-lost")).collect();
     on_host(&lost.name, "ip link set eth0 up");
+    assert_ne!(held.status.code(), Some(0));
+    assert!(
+        text(&held).contains(&format!("{}: UNREACHABLE", lost.name))
+            && text(&held).contains("held back"),
+        "the lost host is unreachable and holds the others back: {}",
+        text(&held)
+    );
+    assert_eq!(
+        before, after,
+        "no host was changed while the lost one used the budget"
+    );
     let said = text(&out);
     assert_ne!(out.status.code(), Some(0));
     assert!(
         said.lines()
             .any(|l| l.starts_with(&format!("{}:", lost.name))
-                && (l.contains("FAILED") || l.contains("UNREACHABLE") || l.contains("NOT UPDATED"))),
+                && (l.contains("FAILED")
+                    || l.contains("UNREACHABLE")
+                    || l.contains("NOT UPDATED"))),
         "the lost host is named: {said}"
     );
     let updated: Vec<String> = hosts.iter().map(|h| recorded(&h.name, "ss-lost")).collect();
