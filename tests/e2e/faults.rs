@@ -11,13 +11,17 @@ use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-/// hostPorts of this file (the safety-script range is 8640-8659).
-const PORT: u16 = 8641;
+/// hostPorts of this file (the safety-script range is 8640-8659): one per test, so that a
+/// test that fails and leaves its DaemonSet behind never blocks the next one's port.
+const CUT_PORT: u16 = 8641;
+const TWIN_PORT: u16 = 8642;
+const KILL_PORT: u16 = 8643;
+const LOST_PORT: u16 = 8644;
 
 /// The test web image at `tag`, ready on /healthz, with `max_unavailable`, a progress deadline
 /// that suits a cut connection, and (with `init_sleep`) an init container that keeps each host
 /// script busy that many seconds, long enough to cut it.
-fn spec(name: &str, tag: &str, max_unavailable: u32, init_sleep: u32) -> String {
+fn spec(name: &str, tag: &str, port: u16, max_unavailable: u32, init_sleep: u32) -> String {
     let init = if init_sleep > 0 {
         format!(
             r#"[[spec.template.spec.initContainers]]
@@ -50,7 +54,7 @@ image = "localhost/dsctl-test/web:{tag}"
 imagePullPolicy = "Never"
 [[spec.template.spec.containers.ports]]
 containerPort = 8080
-hostPort = {PORT}
+hostPort = {port}
 [spec.template.spec.containers.readinessProbe]
 httpGet = {{ path = "/healthz", port = 8080 }}
 periodSeconds = 1
@@ -62,13 +66,13 @@ progressDeadlineSeconds = 30
 }
 
 /// What each host serves on PORT ("down" when nothing answers).
-fn serving(hosts: &[FleetHost]) -> Vec<String> {
+fn serving(hosts: &[FleetHost], port: u16) -> Vec<String> {
     let probes: Vec<_> = hosts
         .iter()
         .map(|h| {
             let address = h.address.clone();
             std::thread::spawn(move || {
-                http_get(&address, PORT, "/").map_or_else(|| "down".to_string(), |(_, b)| b)
+                http_get(&address, port, "/").map_or_else(|| "down".to_string(), |(_, b)| b)
             })
         })
         .collect();
@@ -91,7 +95,7 @@ struct Observer {
 }
 
 impl Observer {
-    fn start(hosts: &[FleetHost]) -> Observer {
+    fn start(hosts: &[FleetHost], port: u16) -> Observer {
         let stop = Arc::new(AtomicBool::new(false));
         let worst = Arc::new(Mutex::new((0, vec![])));
         let rounds = Arc::new(Mutex::new(0));
@@ -113,7 +117,7 @@ impl Observer {
                         .map(|h| {
                             let (name, address) = (h.name.clone(), h.address.clone());
                             std::thread::spawn(move || {
-                                let up = http_get(&address, PORT, "/").map(|(s, _)| s) == Some(200);
+                                let up = http_get(&address, port, "/").map(|(s, _)| s) == Some(200);
                                 (name, up)
                             })
                         })
@@ -211,7 +215,8 @@ fn when_a_script_runs(host: &str, then: &str) -> Output {
         host,
         &format!(
             "for i in $(seq 600); do ls /var/lib/dsctl/runs/*/runner >/dev/null 2>&1 && break; sleep 0.05; done; \
-             ls /var/lib/dsctl/runs/*/runner >/dev/null 2>&1 || {{ echo no script ran; exit 1; }}; {then}"
+             ls /var/lib/dsctl/runs/*/runner >/dev/null 2>&1 || {{ echo no script ran; exit 1; }}; \
+             date +%T.%N; ls -l /var/lib/dsctl/runs/*/; {then}"
         ),
     )
 }
@@ -242,15 +247,16 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
     let fleet = Fleet::get();
     let (five, _lease) = five(&fleet);
     let hosts = vec![five[0].clone(), five[4].clone()];
-    let _links = LinksUp(hosts.iter().map(|h| h.name.clone()).collect());
     let scene = Scene::new(&fleet, &hosts);
+    // Declared after the scene, so dropped before it: links are up for its cleanup.
+    let _links = LinksUp(hosts.iter().map(|h| h.name.clone()).collect());
     scene.own(&["ss-cut"]);
-    let v1 = scene.spec("v1.toml", &spec("ss-cut", "1", 2, 3));
+    let v1 = scene.spec("v1.toml", &spec("ss-cut", "1", CUT_PORT, 2, 3));
     assert_eq!(
         scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(),
         Some(0)
     );
-    assert_eq!(serving(&hosts), all(&hosts, "1"));
+    assert_eq!(serving(&hosts, CUT_PORT), all(&hosts, "1"));
     for (k, (cut, restore)) in [
         ("ip link set eth0 down", "ip link set eth0 up"),
         ("pkill -KILL -f 'sshd.*root@notty'", "true"),
@@ -259,7 +265,7 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
     .enumerate()
     {
         let tag = if k == 0 { "2" } else { "1" };
-        let next = scene.spec("next.toml", &spec("ss-cut", tag, 2, 3));
+        let next = scene.spec("next.toml", &spec("ss-cut", tag, CUT_PORT, 2, 3));
         let before: Vec<String> = hosts.iter().map(|h| recorded(&h.name, "ss-cut")).collect();
         let started = Instant::now();
         let run = dsctl_bg(
@@ -276,6 +282,11 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
         for c in cutters {
             let out = c.join().unwrap();
             assert!(out.status.success(), "cut: {}", text(&out));
+            eprintln!(
+                "cut at {:.1} s: {}",
+                started.elapsed().as_secs_f64(),
+                text(&out)
+            );
         }
         let cut_at = started.elapsed();
         // While dsctl has lost them, each host finishes its script: new record, and the new
@@ -339,7 +350,7 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
                 "{said}"
             );
         }
-        assert_eq!(serving(&hosts), all(&hosts, tag));
+        assert_eq!(serving(&hosts, CUT_PORT), all(&hosts, tag));
         let left = on_host(&hosts[0].name, "ls /var/lib/dsctl/runs | wc -l");
         assert_eq!(stdout(&left).trim(), "0", "reported scripts are cleaned up");
     }
@@ -354,15 +365,15 @@ fn two_applies_started_together_keep_the_budget_and_the_loser_says_why() {
     let (hosts, _lease) = five(&fleet);
     let scene = Scene::new(&fleet, &hosts);
     scene.own(&["ss-twin"]);
-    let v1 = scene.spec("v1.toml", &spec("ss-twin", "1", 1, 0));
+    let v1 = scene.spec("v1.toml", &spec("ss-twin", "1", TWIN_PORT, 1, 0));
     assert_eq!(
         scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(),
         Some(0)
     );
     let mut stood_down = 0;
     for (round, tag) in ["2", "1"].into_iter().enumerate() {
-        let next = scene.spec("next.toml", &spec("ss-twin", tag, 1, 0));
-        let observer = Observer::start(&hosts);
+        let next = scene.spec("next.toml", &spec("ss-twin", tag, TWIN_PORT, 1, 0));
+        let observer = Observer::start(&hosts, TWIN_PORT);
         let started = Instant::now();
         let a = dsctl_bg(&scene, &["apply", "-f", path_str(&next)]);
         let b = dsctl_bg(&scene, &["apply", "-f", path_str(&next)]);
@@ -394,7 +405,7 @@ fn two_applies_started_together_keep_the_budget_and_the_loser_says_why() {
             .count();
         let after = scene.dsctl(&["apply", "-f", path_str(&next)]);
         assert_eq!(after.status.code(), Some(0), "{}", text(&after));
-        assert_eq!(serving(&hosts), all(&hosts, tag));
+        assert_eq!(serving(&hosts, TWIN_PORT), all(&hosts, tag));
     }
     eprintln!("a stale plan stood down in {stood_down} of 2 rounds");
 }
@@ -422,7 +433,7 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
     let v = |tag: &str| {
         scene.spec(
             &format!("v{tag}.toml"),
-            &spec("ss-kill", tag, max_unavailable, 0),
+            &spec("ss-kill", tag, KILL_PORT, max_unavailable, 0),
         )
     };
     let (v1, v2) = (v("1"), v("2"));
@@ -435,7 +446,7 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
         .unwrap()
         .as_secs();
     eprintln!("seed {seed}");
-    let observer = Observer::start(&hosts);
+    let observer = Observer::start(&hosts, KILL_PORT);
     let started = Instant::now();
     let mut current = &v1;
     let mut moments = vec![];
@@ -460,12 +471,12 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
         // (the old revision or the new), none is left without its instance.
         assert!(settled(&hosts), "kill {k}: a host script never finished");
         let up = eventually(Duration::from_secs(20), || {
-            !serving(&hosts).iter().any(|s| s == "down")
+            !serving(&hosts, KILL_PORT).iter().any(|s| s == "down")
         });
         assert!(
             up,
             "kill {k} at {at:?}: a host was left without its instance: {:?}",
-            serving(&hosts)
+            serving(&hosts, KILL_PORT)
         );
         let rerun = scene.dsctl(&["apply", "-f", path_str(current)]);
         assert_eq!(
@@ -475,7 +486,11 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
             text(&rerun)
         );
         let want = if current == &v1 { "1" } else { "2" };
-        assert_eq!(serving(&hosts), all(&hosts, want), "after kill {k}");
+        assert_eq!(
+            serving(&hosts, KILL_PORT),
+            all(&hosts, want),
+            "after kill {k}"
+        );
     }
     let (worst, which, rounds) = observer.finish();
     eprintln!(
@@ -504,15 +519,16 @@ fn a_lost_host_is_reported_and_rebooted_hosts_come_back_by_themselves() {
     let (hosts, _lease) = five(&fleet);
     let scene = Scene::new(&fleet, &hosts);
     scene.own(&["ss-lost"]);
-    let v1 = scene.spec("v1.toml", &spec("ss-lost", "1", 1, 0));
-    let v2 = scene.spec("v2.toml", &spec("ss-lost", "2", 1, 0));
+    let v1 = scene.spec("v1.toml", &spec("ss-lost", "1", LOST_PORT, 1, 0));
+    let v2 = scene.spec("v2.toml", &spec("ss-lost", "2", LOST_PORT, 1, 0));
     assert_eq!(
         scene.dsctl(&["apply", "-f", path_str(&v1)]).status.code(),
         Some(0)
     );
     let lost = hosts.last().unwrap().clone();
+    // Declared after the scene, so dropped before it: links are up for its cleanup.
     let _links = LinksUp(vec![lost.name.clone()]);
-    let observer = Observer::start(&hosts);
+    let observer = Observer::start(&hosts, LOST_PORT);
     let run = dsctl_bg(
         &scene,
         &["apply", "-f", path_str(&v2), "--exec-timeout", "10"],
@@ -572,7 +588,7 @@ fn a_lost_host_is_reported_and_rebooted_hosts_come_back_by_themselves() {
     assert!(worst <= 1, "{worst} down at once: {which:?}");
     let rerun = scene.dsctl(&["apply", "-f", path_str(&v2)]);
     assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
-    assert_eq!(serving(&hosts), all(&hosts, "2"));
+    assert_eq!(serving(&hosts, LOST_PORT), all(&hosts, "2"));
 
     // Power-cycle a Quadlet host and a service host at once.
     let rebooted = [hosts[0].clone(), lost.clone()];
@@ -594,7 +610,7 @@ fn a_lost_host_is_reported_and_rebooted_hosts_come_back_by_themselves() {
         assert!(out.status.success(), "fleet restart: {}", text(&out));
     }
     let back = eventually(Duration::from_secs(60), || {
-        serving(&rebooted) == all(&rebooted, "2")
+        serving(&rebooted, LOST_PORT) == all(&rebooted, "2")
     });
     eprintln!(
         "power-cycled {} and {}: serving again after {:.1} s without dsctl",
@@ -602,7 +618,11 @@ fn a_lost_host_is_reported_and_rebooted_hosts_come_back_by_themselves() {
         rebooted[1].name,
         started.elapsed().as_secs_f64()
     );
-    assert!(back, "units did not come back: {:?}", serving(&rebooted));
+    assert!(
+        back,
+        "units did not come back: {:?}",
+        serving(&rebooted, LOST_PORT)
+    );
     let again = scene.dsctl(&["apply", "-f", path_str(&v2), "--stats"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert!(
