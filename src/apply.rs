@@ -19,9 +19,11 @@ use crate::inventory::Host;
 use crate::observe::{self, Observation};
 use crate::plan::Change;
 use crate::plan::{ChangeKind, HostIntent, HostPlan, plan_host};
+use crate::port_clash;
 use crate::progress::{Phase, Progress};
 use crate::render::Templates;
 use crate::rollout_math::resolve_budget;
+use crate::saturate;
 use crate::ssh::{ExecOutput, RemoteHost};
 use crate::surge;
 
@@ -154,7 +156,11 @@ where
             }
             Ok((remote, observed)) => {
                 match observed.and_then(|obs| plan_for(host, obs, desired, settings)) {
-                    Ok((obs, mut plan)) => {
+                    Ok((obs, Err(refused))) => {
+                        run.outcome = Outcome::Failed(refused);
+                        run.observation = Some(obs);
+                    }
+                    Ok((obs, Ok(mut plan))) => {
                         plan.notes
                             .extend(obs.left_runs.iter().map(crate::detached::note));
                         run.outcome = if plan.is_empty() {
@@ -219,12 +225,15 @@ async fn observe_on<R: RemoteHost>(remote: &R, script: &str) -> Result<Observati
     observe::parse(&String::from_utf8_lossy(&out.stdout)).map_err(|e| e.to_string())
 }
 
+/// The host's plan, or (inner `Err`) why nothing may change on it; `Err` when it cannot be
+/// planned at all.
+#[allow(clippy::type_complexity)]
 fn plan_for(
     host: &Host,
     observed: Observation,
     desired: &Desired<'_>,
     settings: &Settings,
-) -> Result<(Observation, HostPlan), String> {
+) -> Result<(Observation, Result<HostPlan, String>), String> {
     let intent = match desired {
         Desired::Specs { specs, templates } => {
             let flavor = host
@@ -235,13 +244,17 @@ fn plan_for(
             let mut intent = host_intent(specs, host, &facts, flavor, templates, settings.prune)
                 .map_err(|e| e.to_string())?;
             intent.restart.extend(settings.restart.clone());
+            let clashes = port_clash::host_clashes(specs, &intent, &observed);
+            if let Some(refused) = port_clash::refusal(&clashes) {
+                return Ok((observed, Err(refused)));
+            }
             intent
         }
         Desired::Remove(names) => crate::intent::removal_intent(names.iter().map(String::as_str)),
         Desired::Nothing => HostIntent::default(),
     };
     let plan = plan_host(&intent, &observed);
-    Ok((observed, plan))
+    Ok((observed, Ok(plan)))
 }
 
 /// The rollout: pull images first; then the calm hosts (creates, heals, removals: their
@@ -478,7 +491,7 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     wave: &[usize],
     deadline: Duration,
 ) -> usize {
-    let until = tokio::time::Instant::now() + deadline;
+    let until = saturate::instant_after(tokio::time::Instant::now(), deadline);
     let mut tasks = Vec::new();
     for &i in wave {
         let run = &runs[i];
@@ -811,7 +824,7 @@ async fn gate_wave<R: RemoteHost + Send + Sync + 'static>(
     specs: &[DaemonSet],
     deadline: Duration,
 ) {
-    let until = tokio::time::Instant::now() + deadline;
+    let until = saturate::instant_after(tokio::time::Instant::now(), deadline);
     let mut tasks = Vec::new();
     for &i in wave {
         let (Some(remote), Some(plan)) = (remotes[i].clone(), runs[i].plan.as_ref()) else {

@@ -203,7 +203,7 @@ pub fn script_with(
     for action in actions() {
         if let Action::WriteUnit { path, content } = action {
             let _ = writeln!(s, "echo {}", sh_quote(&format!("write {path}")));
-            let _ = writeln!(s, "put {} {}", sh_quote(path), b64(content));
+            let _ = writeln!(s, "put {} '{}'", sh_quote(path), b64(content));
             reload = true;
         }
     }
@@ -246,20 +246,20 @@ pub fn script_with(
                 let _ = writeln!(s, "rm -rf {n}; mkdir -p {n}/units", n = sh_quote(&new));
                 let _ = writeln!(
                     s,
-                    "put {} {} 0600",
+                    "put {} '{}' 0600",
                     sh_quote(&format!("{new}/spec.json")),
                     b64(spec_json)
                 );
                 let _ = writeln!(
                     s,
-                    "put {} {} 0600",
+                    "put {} '{}' 0600",
                     sh_quote(&format!("{new}/cause")),
                     b64(cause)
                 );
                 for unit in units {
                     let _ = writeln!(
                         s,
-                        "put {} {} 0600",
+                        "put {} '{}' 0600",
                         sh_quote(&format!("{new}/units/{}", unit.name)),
                         b64(&unit.content)
                     );
@@ -281,13 +281,13 @@ pub fn script_with(
                 let _ = writeln!(s, "rm -rf {d}; mkdir -p {d}", d = sh_quote(&dir));
                 let _ = writeln!(
                     s,
-                    "put {} {} 0600",
+                    "put {} '{}' 0600",
                     sh_quote(&format!("{dir}/spec.json")),
                     b64(spec_json)
                 );
                 let _ = writeln!(
                     s,
-                    "put {} {} 0600",
+                    "put {} '{}' 0600",
                     sh_quote(&format!("{dir}/cause")),
                     b64(cause)
                 );
@@ -750,6 +750,8 @@ mod tests {
             std::fs::read_to_string(dir.path().join(path)).map(|s| s.trim().to_string())
         };
         run(applied("a"));
+        // An empty change-cause stays empty (unquoted, `put` read the mode as its content).
+        assert_eq!(read("daemonsets/web/cause").unwrap(), "");
         run(pending("b"));
         run(pending("b"));
         assert_eq!(read("daemonsets/web/revision").unwrap(), "a");

@@ -147,6 +147,8 @@ pub struct ContainerStatus {
     pub container: Option<String>,
     /// The podman pod it is a member of, if any.
     pub pod: Option<String>,
+    /// podman's short container ID (`get pods -o wide`, `describe ds`).
+    pub id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -368,6 +370,7 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
                         daemonset: field(4),
                         container: field(5),
                         pod: field(6),
+                        id: field(7),
                     },
                 );
             }
@@ -565,7 +568,7 @@ end
         let long = "x".repeat(3000);
         let tail = format!("1\n2\n3\n4\n5\n6\nbad \x1b[31m{long}");
         let text = format!(
-            "dsctl-observe 1\nprop Id=dsctl_web_0a1_init.service\nprop ActiveState=failed\nprop ExecMainStatus=3\nprop NeedDaemonReload=yes\nunitend\nunitend\njournal dsctl_web_0a1_init.service {}\ncontainer\tdsctl_web_0a1_app\tcreated\timg\t0a1\tweb\tapp\tdsctl_web_0a1\nend\n",
+            "dsctl-observe 1\nprop Id=dsctl_web_0a1_init.service\nprop ActiveState=failed\nprop ExecMainStatus=3\nprop NeedDaemonReload=yes\nunitend\nunitend\njournal dsctl_web_0a1_init.service {}\ncontainer\tdsctl_web_0a1_app\tcreated\timg\t0a1\tweb\tapp\tdsctl_web_0a1\t3f2a1b9c0d1e\nend\n",
             {
                 use base64::Engine;
                 base64::engine::general_purpose::STANDARD.encode(tail.as_bytes())
@@ -589,6 +592,7 @@ end
             ),
             (Some("web"), Some("app"), Some("dsctl_web_0a1"))
         );
+        assert_eq!(c.id.as_deref(), Some("3f2a1b9c0d1e"));
         assert!(script(false).contains("S=/var/lib/dsctl\n"));
     }
 

@@ -73,7 +73,7 @@ if [ -n "$units" ]; then
   for u in $(systemctl list-units --state=failed --plain --no-legend -- $units 2>/dev/null | awk '{print $1}'); do
     echo "journal $u $(journalctl -u "$u" -t "${u%.service}" -n "$JL" --no-pager -o cat 2>/dev/null | tail -c "$JB" | base64 -w0)"
   done
-  podman ps -a --filter label=dsctl.daemonset --format 'container	{{.Names}}	{{.State}}	{{.Image}}	{{index .Labels "dsctl.revision"}}	{{index .Labels "dsctl.daemonset"}}	{{index .Labels "dsctl.container"}}	{{.PodName}}' 2>/dev/null
+  podman ps -a --filter label=dsctl.daemonset --format 'container	{{.Names}}	{{.State}}	{{.Image}}	{{index .Labels "dsctl.revision"}}	{{index .Labels "dsctl.daemonset"}}	{{index .Labels "dsctl.container"}}	{{.PodName}}	{{.ID}}' 2>/dev/null
 fi
 # Scripts of earlier runs whose connection was lost (src/detached.rs).
 dsctl_left_runs

@@ -228,7 +228,10 @@ struct LinksUp(Vec<String>);
 impl Drop for LinksUp {
     fn drop(&mut self) {
         for h in &self.0 {
-            on_host(h, "ip link set eth0 up");
+            on_host(
+                h,
+                "ip link set eth0 up; nft delete table inet ss_cut 2>/dev/null; true",
+            );
         }
     }
 }
@@ -237,8 +240,8 @@ fn five(fleet: &Fleet) -> (Vec<FleetHost>, FaultLease) {
     fleet.fault_hosts_of(&[("trixie", 4), ("bookworm", 1)])
 }
 
-/// (a) The SSH connection cut mid-script, both ways the issue names (the host's link set down
-/// in its namespace, and its sshd session killed), on a Quadlet and a service host: the
+/// (a) The SSH connection cut mid-script, two ways (its packets dropped in the host's
+/// namespace, and its sshd session killed), on a Quadlet and a service host: the
 /// script completes on the host while dsctl has lost it, and the next apply finds both hosts
 /// converged; a script whose launcher died is reported by that next apply.
 #[test]
@@ -257,8 +260,17 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
         Some(0)
     );
     assert_eq!(serving(&hosts, CUT_PORT), all(&hosts, "1"));
+    // The SSH connection's packets dropped in the host's namespace, both ways: the connection
+    // goes silent as with a cut link, but the host keeps its network (with its link down,
+    // systemd would hold the new pod's start on network-online.target, which is not dsctl's
+    // doing).
+    let drop_ssh = "nft add table inet ss_cut && \
+        nft add chain inet ss_cut i '{ type filter hook input priority -10; }' && \
+        nft add rule inet ss_cut i tcp dport 22 drop && \
+        nft add chain inet ss_cut o '{ type filter hook output priority -10; }' && \
+        nft add rule inet ss_cut o tcp sport 22 drop";
     for (k, (cut, restore)) in [
-        ("ip link set eth0 down", "ip link set eth0 up"),
+        (drop_ssh, "nft delete table inet ss_cut"),
         ("pkill -KILL -f 'sshd.*root@notty'", "true"),
     ]
     .into_iter()
@@ -270,7 +282,7 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
         let started = Instant::now();
         let run = dsctl_bg(
             &scene,
-            &["apply", "-f", path_str(&next), "--exec-timeout", "12"],
+            &["apply", "-f", path_str(&next), "--exec-timeout", "30"],
         );
         let cutters: Vec<_> = hosts
             .iter()
@@ -311,14 +323,14 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
             });
             assert!(
                 done,
-                "{} ({cut}): the script did not complete: {:?}",
+                "{} (cut {k}): the script did not complete: {:?}",
                 h.name,
                 &seen[seen.len().saturating_sub(5)..]
             );
         }
         let finished_at = started.elapsed();
         let out = run.wait_with_output().unwrap();
-        show(&format!("apply cut by `{cut}`"), &out);
+        show(&format!("apply cut by cut {k}"), &out);
         assert_ne!(
             out.status.code(),
             Some(0),
@@ -330,7 +342,7 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
         let rerun = scene.dsctl(&["apply", "-f", path_str(&next), "--stats"]);
         let said = text(&rerun);
         eprintln!(
-            "`{cut}`: cut {:.1} s into the run, both scripts done on their hosts by {:.1} s, \
+            "cut {k}: {:.1} s into the run, both scripts done on their hosts by {:.1} s, \
              the cut run ended after {:.1} s",
             cut_at.as_secs_f64(),
             finished_at.as_secs_f64(),
@@ -451,7 +463,12 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
     let mut current = &v1;
     let mut moments = vec![];
     let mut kinds = [0, 0];
-    for k in 0..20 {
+    // 20 by default, as the issue asks; DSCTL_E2E_KILLS=N for fewer on a slow machine.
+    let kills: usize = std::env::var("DSCTL_E2E_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20);
+    for k in 0..kills {
         let restart = k % 4 == 3;
         let args: Vec<&str> = if restart {
             vec!["rollout", "restart", "ss-kill"]
@@ -494,9 +511,9 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
     }
     let (worst, which, rounds) = observer.finish();
     eprintln!(
-        "20 kills ({} during apply, {} during rollout restart) at {:?} ms (true = had ended \
-         by itself) in {:.0} s; {rounds} observer rounds saw at most {worst} of 5 hosts down \
-         at once {which:?} (maxUnavailable {max_unavailable})",
+        "{kills} kills ({} during apply, {} during rollout restart) at {:?} ms (true = had \
+         ended by itself) in {:.0} s; {rounds} observer rounds saw at most {worst} of 5 hosts \
+         down at once {which:?} (maxUnavailable {max_unavailable})",
         kinds[0],
         kinds[1],
         moments,
@@ -531,7 +548,7 @@ fn a_lost_host_is_reported_and_rebooted_hosts_come_back_by_themselves() {
     let observer = Observer::start(&hosts, LOST_PORT);
     let run = dsctl_bg(
         &scene,
-        &["apply", "-f", path_str(&v2), "--exec-timeout", "10"],
+        &["apply", "-f", path_str(&v2), "--exec-timeout", "40"],
     );
     // As soon as the first wave's script runs on any other host, cut the lost one off.
     let first = hosts[..hosts.len() - 1]
@@ -556,7 +573,8 @@ fn a_lost_host_is_reported_and_rebooted_hosts_come_back_by_themselves() {
     show("apply with a host lost", &out);
     // While it is still lost, it uses up the budget: the next change disrupts no other host.
     let before: Vec<String> = hosts.iter().map(|h| recorded(&h.name, "ss-lost")).collect();
-    let held = scene.dsctl(&["apply", "-f", path_str(&v1), "--connect-timeout", "3"]);
+    let v3 = scene.spec("v3.toml", &spec("ss-lost", "2", LOST_PORT, 1, 1));
+    let held = scene.dsctl(&["apply", "-f", path_str(&v3), "--connect-timeout", "3"]);
     let after: Vec<String> = hosts.iter().map(|h| recorded(&h.name, "ss-lost")).collect();
     on_host(&lost.name, "ip link set eth0 up");
     assert_ne!(held.status.code(), Some(0));
