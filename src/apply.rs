@@ -123,6 +123,7 @@ where
         let limit = limit.clone();
         let script = observe_script.clone();
         let connecting = connect(host.clone());
+        let dry_run = settings.dry_run;
         tasks.push(tokio::spawn(async move {
             let _permit = limit
                 .acquire_owned()
@@ -130,6 +131,9 @@ where
                 .expect("semaphore is never closed");
             let remote = connecting.await.map_err(|e| e.to_string())?;
             let observation = observe_on(&remote, &script).await;
+            if let Ok(obs) = &observation {
+                acknowledge_left_runs(&remote, obs, dry_run).await;
+            }
             Ok::<_, String>((remote, observation))
         }));
     }
@@ -159,7 +163,9 @@ where
                         run.outcome = Outcome::Failed(refused);
                         run.observation = Some(obs);
                     }
-                    Ok((obs, Ok(plan))) => {
+                    Ok((obs, Ok(mut plan))) => {
+                        plan.notes
+                            .extend(obs.left_runs.iter().map(crate::detached::note));
                         run.outcome = if plan.is_empty() {
                             Outcome::Unchanged
                         } else if settings.dry_run {
@@ -194,6 +200,20 @@ where
         }
     }
     runs
+}
+
+/// Removes the files of the left scripts this observation reported (their notes say what they
+/// did). Only a host that has some pays this extra round trip.
+async fn acknowledge_left_runs<R: RemoteHost>(remote: &R, obs: &Observation, dry_run: bool) {
+    let Some(script) = crate::detached::ack_script(&obs.left_runs).filter(|_| !dry_run) else {
+        return;
+    };
+    if let Err(e) = remote.exec(&script, None).await {
+        tracing::warn!(
+            "{}: could not remove reported host scripts: {e}",
+            remote.name()
+        );
+    }
 }
 
 async fn observe_on<R: RemoteHost>(remote: &R, script: &str) -> Result<Observation, String> {
@@ -388,6 +408,18 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     if failed.is_empty() {
         return None;
     }
+    // A host whose plan went stale (another dsctl changed it) is not this run's to revert or
+    // mark: it stops the rollout, and says why.
+    let (stood_down, failed): (Vec<usize>, Vec<usize>) = failed
+        .into_iter()
+        .partition(|i| matches!(runs[*i].outcome, Outcome::Halted(_)));
+    if failed.is_empty() {
+        let names: Vec<&str> = stood_down.iter().map(|i| hosts[*i].name.as_str()).collect();
+        return Some(format!(
+            "rollout stopped: another dsctl changed {} after this run observed it",
+            names.join(", ")
+        ));
+    }
     for &i in &failed {
         let revert_it = runs[i]
             .plan
@@ -453,10 +485,19 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
             .progress
             .host(&ctx.hosts[i].name, Phase::Surging);
         let (lock_timeout, holder) = (ctx.settings.lock_timeout_secs, ctx.settings.holder.clone());
+        let token = plan_token(&mut runs[i]);
         tasks.push((
             i,
             tokio::spawn(async move {
-                surge_host(remote.as_ref(), surging, until, lock_timeout, &holder).await
+                surge_host(
+                    remote.as_ref(),
+                    surging,
+                    until,
+                    lock_timeout,
+                    &holder,
+                    token,
+                )
+                .await
             }),
         ));
     }
@@ -464,7 +505,7 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     for (i, task) in tasks {
         match task.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => runs[i].outcome = Outcome::Failed(e),
+            Ok(Err(outcome)) => runs[i].outcome = outcome,
             Err(e) => runs[i].outcome = Outcome::Failed(format!("internal error: {e}")),
         }
     }
@@ -472,21 +513,26 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
 }
 
 /// Starts one host's new pods in one exec and waits until each is available; removes them
-/// again when one is not.
+/// again when one is not. A host whose plan went stale is left as it is (Halted).
 async fn surge_host<R: RemoteHost>(
     remote: &R,
     surging: Vec<(DaemonSet, Change)>,
     until: tokio::time::Instant,
     lock_timeout: u64,
     holder: &str,
-) -> Result<(), String> {
+    token: Option<String>,
+) -> Result<(), Outcome> {
     let changes: Vec<Change> = surging.iter().map(|(_, c)| c.clone()).collect();
+    let script = host_script::script_with(&changes, lock_timeout, holder, token.as_deref());
+    let started = crate::detached::exec(remote, &script, holder)
+        .await
+        .map_err(|e| e.to_string())
+        .map(|out| script_outcome(&out));
+    if let Ok(stale @ Outcome::Halted(_)) = started {
+        return Err(stale);
+    }
     let result = async {
-        let out = remote
-            .exec(&host_script::script(&changes, lock_timeout, holder), None)
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Outcome::Failed(e) = script_outcome(&out) {
+        if let Outcome::Failed(e) = started? {
             return Err(e);
         }
         for (ds, change) in &surging {
@@ -501,21 +547,24 @@ async fn surge_host<R: RemoteHost>(
         return Ok(());
     };
     let downs: Vec<Change> = changes.iter().map(surge::down).collect();
-    let cleanup = match remote
-        .exec(&host_script::script(&downs, lock_timeout, holder), None)
-        .await
-        .map_err(|e| e.to_string())
-        .map(|out| script_outcome(&out))
+    let cleanup = match crate::detached::exec(
+        remote,
+        &host_script::script(&downs, lock_timeout, holder),
+        holder,
+    )
+    .await
+    .map_err(|e| e.to_string())
+    .map(|out| script_outcome(&out))
     {
         Ok(Outcome::Failed(c)) | Err(c) => {
             format!("removing it failed ({c}); the next apply removes it")
         }
         Ok(_) => "it was removed".to_string(),
     };
-    Err(format!(
+    Err(Outcome::Failed(format!(
         "{e}\nmaxSurge: the new instance did not become available beside the old one; {cleanup}, \
          and the old instance was left running"
-    ))
+    )))
 }
 
 /// Leaves the reason on each failed host (`rollout status` reports it) until a later apply
@@ -739,10 +788,13 @@ async fn revert<R: RemoteHost>(
         )
         .map_err(|e| e.to_string())?;
         let plan = plan_host(&intent, &now);
-        let script =
-            host_script::script(&plan.changes, settings.lock_timeout_secs, &settings.holder);
-        let out = remote
-            .exec(&script, None)
+        let script = host_script::script_with(
+            &plan.changes,
+            settings.lock_timeout_secs,
+            &settings.holder,
+            now.token.as_deref(),
+        );
+        let out = crate::detached::exec(remote, &script, &settings.holder)
             .await
             .map_err(|e| e.to_string())?;
         match script_outcome(&out) {
@@ -773,9 +825,16 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
         if plan.is_empty() || runs[i].outcome.is_error() {
             continue;
         }
-        let script =
-            host_script::script(&plan.changes, settings.lock_timeout_secs, &settings.holder);
+        let changes = plan.changes.clone();
+        let token = plan_token(&mut runs[i]);
+        let script = host_script::script_with(
+            &changes,
+            settings.lock_timeout_secs,
+            &settings.holder,
+            token.as_deref(),
+        );
         let limit = limit.clone();
+        let holder = settings.holder.clone();
         tasks.push((
             i,
             tokio::spawn(async move {
@@ -783,7 +842,7 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
                     .acquire_owned()
                     .await
                     .expect("semaphore is never closed");
-                remote.exec(&script, None).await
+                crate::detached::exec(remote.as_ref(), &script, &holder).await
             }),
         ));
     }

@@ -164,6 +164,17 @@ fail() {
 
 /// The script for a host's changes. `holder` names this run in the lock (user, host, pid).
 pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> String {
+    script_with(changes, lock_timeout_secs, holder, None)
+}
+
+/// [`script`], which first checks under the lock that the host is still in the state of
+/// `token` (the observation's, see `plan_token.rs`) and otherwise changes nothing.
+pub fn script_with(
+    changes: &[Change],
+    lock_timeout_secs: u64,
+    holder: &str,
+    token: Option<&str>,
+) -> String {
     if let Some(refused) = unsafe_state_name(changes) {
         // State paths are built only from validated names: a name read back from a host that
         // could escape the state directory stops the script before it changes anything.
@@ -175,9 +186,13 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
         );
     }
     let mut s = format!(
-        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\nSTATE_DIR={}\n{PRELUDE}{PROJECT_FN}",
+        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\nSTATE_DIR={}\nTOKEN={}\nUNIT_GLOBS={}\n{PRELUDE}{PROJECT_FN}{}{}",
         sh_quote(holder),
-        sh_quote(STATE_DIR)
+        sh_quote(STATE_DIR),
+        sh_quote(token.unwrap_or("")),
+        sh_quote(&layout::UNIT_FILE_GLOBS.join(" ")),
+        crate::plan_token::STATE_SH,
+        crate::plan_token::CHECK_SH,
     );
     let actions = || changes.iter().flat_map(|c| c.actions.iter());
     let mut reload = false;

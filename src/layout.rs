@@ -23,6 +23,11 @@ pub const DAEMONSETS_DIR: &str = "/var/lib/dsctl/daemonsets";
 pub const AUTH_DIR: &str = "/var/lib/dsctl/auth";
 /// One directory per instance (pod): its emptyDir volumes.
 pub const PODS_DIR: &str = "/var/lib/dsctl/pods";
+/// One directory per host script in flight (`detached.rs`): the script, its output and exit
+/// code, kept until the run that sent it (or the next one) has read them.
+pub const RUNS_DIR: &str = "/var/lib/dsctl/runs";
+/// Who last changed the host under the lock, named to a run whose plan it made stale.
+pub const CHANGED_BY: &str = "/var/lib/dsctl/changed.by";
 /// Where systemd services are written.
 pub const SERVICE_DIR: &str = "/etc/systemd/system";
 /// Where Quadlet reads `.pod` and `.container` files for the system manager.
@@ -307,6 +312,30 @@ pub fn is_revision(revision: &str) -> bool {
         && revision
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A host script's run directory.
+pub fn run_dir(id: &str) -> String {
+    debug_assert!(is_run_id(id), "{id:?} is not a run id");
+    format!("{RUNS_DIR}/{id}")
+}
+
+/// The transient systemd service a detached host script runs in. `dsctl-script-` can never
+/// be an instance's name (those begin with [`PREFIX`]) nor a record's unit (no record holds a
+/// transient unit).
+pub fn script_unit(id: &str) -> String {
+    format!("dsctl-script-{id}.service")
+}
+
+/// Run ids are dsctl's own (`[0-9a-z-]`, at most 64): one read back from a host that is not
+/// one never reaches a path.
+pub fn is_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The unit names of the earlier layout (one `dsctl-<ds>-<container>` unit per container, no

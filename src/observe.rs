@@ -13,10 +13,13 @@ const SCRIPT: &str = include_str!("scripts/observe.sh");
 /// The observe script; `full` adds unit contents and recorded specs (for `diff` and `get`).
 pub fn script(full: bool) -> String {
     format!(
-        "FULL={}\nJL={JOURNAL_TAIL_LINES}\nJB={JOURNAL_TAIL_BYTES}\nS={}\nUNIT_GLOBS='{}'\n{SCRIPT}",
+        "FULL={}\nJL={JOURNAL_TAIL_LINES}\nJB={JOURNAL_TAIL_BYTES}\nS={}\nUNIT_GLOBS='{}'\n{}{}{}{SCRIPT}",
         if full { "1" } else { "" },
         crate::layout::STATE_DIR,
         crate::layout::UNIT_FILE_GLOBS.join(" "),
+        crate::plan_token::STATE_SH,
+        crate::detached::ALIVE_SH,
+        crate::detached::LEFT_RUNS_SH,
     )
 }
 
@@ -43,6 +46,10 @@ pub struct Observation {
     pub contents: BTreeMap<String, String>,
     pub units: BTreeMap<String, UnitStatus>,
     pub containers: BTreeMap<String, ContainerStatus>,
+    /// The hash of the state the plan is made from (`plan_token.rs`), read before the rest.
+    pub token: Option<String>,
+    /// Host scripts of earlier runs whose connection was lost (`detached.rs`).
+    pub left_runs: Vec<crate::detached::LeftRun>,
 }
 
 /// The host's own facts, as the observe script reports them; `host_facts.rs` makes them the
@@ -367,6 +374,14 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
                     },
                 );
             }
+            "token" => {
+                let token = rest.trim();
+                obs.token = (token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .then(|| token.to_string());
+            }
+            "leftrun" => obs
+                .left_runs
+                .push(crate::detached::parse_left_run(rest).map_err(|e| malformed(&e))?),
             "end" => ended = true,
             "" => {}
             _ => return Err(malformed(&format!("unknown record {kind:?}"))),
@@ -579,6 +594,23 @@ end
         );
         assert_eq!(c.id.as_deref(), Some("3f2a1b9c0d1e"));
         assert!(script(false).contains("S=/var/lib/dsctl\n"));
+    }
+
+    #[test]
+    fn token_and_left_runs() {
+        let token = "ab".repeat(32);
+        let text = format!(
+            "dsctl-observe 1\ntoken {token}\nleftrun r-1 0 aAo= \nleftrun r-2 running  \nend\n"
+        );
+        let obs = parse(&text).unwrap();
+        assert_eq!(obs.token.as_deref(), Some(token.as_str()));
+        assert_eq!(obs.left_runs.len(), 2);
+        assert_eq!(obs.left_runs[0].holder, "h");
+        assert_eq!(obs.left_runs[1].state, crate::detached::LeftState::Running);
+        // A token that is not a sha256 is no token (the script then checks nothing).
+        let obs = parse("dsctl-observe 1\ntoken $(x)\nend\n").unwrap();
+        assert_eq!(obs.token, None);
+        assert!(parse("dsctl-observe 1\nleftrun ../x 0\nend\n").is_err());
     }
 
     #[test]

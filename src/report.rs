@@ -103,6 +103,14 @@ pub fn text(runs: &[HostRun], stats: bool, quiet_when_unchanged: bool) -> String
                 let _ = writeln!(out, "{}: {note}", run.host);
             }
         }
+    } else {
+        // What a script of an earlier run did after its connection was lost is said once,
+        // also by a run that changes nothing (the plan's notes hold it otherwise).
+        for run in runs {
+            for left in run.observation.iter().flat_map(|o| &o.left_runs) {
+                let _ = writeln!(out, "{}: {}", run.host, crate::detached::note(left));
+            }
+        }
     }
     if stats {
         for run in runs {

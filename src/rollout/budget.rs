@@ -81,6 +81,14 @@ fn policy(input: &Inputs, ds: &DaemonSet) -> Policy {
                 // Unreachable, or a heal or create that did not become available.
                 outcome if outcome.is_error() && halted_here(i) => Unavailable::Halted,
                 outcome if outcome.is_error() => Unavailable::Down,
+                // Another dsctl's script runs there now: its instance may be down.
+                _ if run
+                    .observation
+                    .as_ref()
+                    .is_some_and(|o| o.lock_holder.is_some()) =>
+                {
+                    Unavailable::Down
+                }
                 // Healed in the calm wave, or active and about to be updated.
                 Outcome::Changed => return None,
                 _ if halted_here(i) => Unavailable::Halted,

@@ -2,8 +2,12 @@
 # Output: one record a line, "kind field…"; parsed by src/observe.rs.
 # Set by dsctl before this text: $FULL adds unit file contents and older specs (diff, history);
 # $JL/$JB bound a failed unit's journal tail (lines/bytes);
-# $S is the state directory and $UNIT_GLOBS the unit files to list (both from src/layout.rs).
+# $S is the state directory and $UNIT_GLOBS the unit files to list (both from src/layout.rs);
+# dsctl_token, alive and dsctl_left_runs are defined before this text.
 echo "dsctl-observe 1"
+# First, before any record is read: a change after this point makes the token stale, never a
+# plan from newer records pass an older token (src/plan_token.rs).
+echo "token $(dsctl_token)"
 # Host facts (src/host_facts.rs): the downward API's status.hostIP(s) and the node's
 # allocatable resources, and the kubernetes.io/arch and kubernetes.io/os node labels.
 echo "hostip $(echo "$SSH_CONNECTION" | awk '{print $3}')"
@@ -71,4 +75,6 @@ if [ -n "$units" ]; then
   done
   podman ps -a --filter label=dsctl.daemonset --format 'container	{{.Names}}	{{.State}}	{{.Image}}	{{index .Labels "dsctl.revision"}}	{{index .Labels "dsctl.daemonset"}}	{{index .Labels "dsctl.container"}}	{{.PodName}}	{{.ID}}' 2>/dev/null
 fi
+# Scripts of earlier runs whose connection was lost (src/detached.rs).
+dsctl_left_runs
 echo "end"

@@ -102,6 +102,32 @@ impl Fleet {
         (all, lease)
     }
 
+    /// Fault hosts of several suites under one lease (a second [`Fleet::fault_hosts`] in the
+    /// same process would wait for the first's lease forever).
+    #[allow(dead_code)]
+    pub fn fault_hosts_of(&self, wants: &[(&str, usize)]) -> (Vec<FleetHost>, FaultLease) {
+        let lease = FaultLease::take();
+        let mut all = Vec::new();
+        for &(suite, n) in wants {
+            let shared = if suite == "bookworm" {
+                SHARED_BOOKWORM
+            } else {
+                SHARED_TRIXIE
+            };
+            let hosts: Vec<FleetHost> = self
+                .hosts
+                .iter()
+                .filter(|h| h.suite == suite)
+                .skip(shared)
+                .take(n)
+                .cloned()
+                .collect();
+            assert_eq!(hosts.len(), n, "the fleet needs {n} {suite} fault hosts");
+            all.extend(hosts);
+        }
+        (all, lease)
+    }
+
     /// The first `n` hosts of a suite (panics if the fleet has fewer).
     pub fn of_suite(&self, suite: &str, n: usize) -> Vec<FleetHost> {
         let hosts: Vec<FleetHost> = self

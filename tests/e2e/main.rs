@@ -8,6 +8,7 @@ mod clash;
 mod config;
 mod day2;
 mod downward;
+mod faults;
 mod harness;
 mod hostile;
 mod pods;
