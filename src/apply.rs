@@ -859,3 +859,9 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
     }
     host_work
 }
+
+/// The token of the observation a host's plan was made from, for the first script this run
+/// sends there; later scripts of this run on that host follow its own changes, unchecked.
+fn plan_token(run: &mut HostRun) -> Option<String> {
+    run.observation.as_mut().and_then(|o| o.token.take())
+}

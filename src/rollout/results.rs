@@ -39,6 +39,10 @@ pub fn script_outcome(out: &ExecOutput) -> Outcome {
     match out.status {
         0 => Outcome::Changed,
         EXIT_LOCKED => Outcome::Failed(format!("lock wait timed out; {}", tail(&out.stderr))),
+        // Another dsctl changed the host after this run observed it: not this run's to touch.
+        crate::plan_token::EXIT_STALE => Outcome::Halted(crate::plan_token::stale_message(
+            &crate::plan_token::stale_by(&String::from_utf8_lossy(&out.stderr)).unwrap_or_default(),
+        )),
         code => Outcome::Failed(format!("exit {code}: {}", tail(&out.stderr))),
     }
 }
@@ -105,6 +109,16 @@ mod tests {
                 ),
             ),
             (255, "", Outcome::Failed("exit 255: ".into())),
+            (
+                crate::plan_token::EXIT_STALE,
+                "dsctl-stale: bob@b pid 3\n",
+                Outcome::Halted(crate::plan_token::stale_message("bob@b pid 3")),
+            ),
+            (
+                crate::detached::EXIT_KILLED,
+                "the host script was killed before it finished",
+                Outcome::Failed("exit 77: the host script was killed before it finished".into()),
+            ),
         ];
         for (status, stderr, want) in rows {
             assert_eq!(

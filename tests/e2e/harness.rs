@@ -68,7 +68,6 @@ impl Fleet {
     /// `n` hosts of a suite reserved for tests that break hosts (kill sshd, cut links, fill
     /// disks), beyond the hosts the other tests use, held across processes by a file lock so
     /// that no other test, in this run or another, is on them meanwhile.
-    #[allow(dead_code)] // until the first fault test
     pub fn fault_hosts(&self, suite: &str, n: usize) -> (Vec<FleetHost>, FaultLease) {
         self.fault_hosts_of(&[(suite, n)])
     }
@@ -97,32 +96,6 @@ impl Fleet {
                 n,
                 "the fleet needs {n} {suite} fault hosts beyond the first {shared} (tests/run brings them up)"
             );
-            all.extend(hosts);
-        }
-        (all, lease)
-    }
-
-    /// Fault hosts of several suites under one lease (a second [`Fleet::fault_hosts`] in the
-    /// same process would wait for the first's lease forever).
-    #[allow(dead_code)]
-    pub fn fault_hosts_of(&self, wants: &[(&str, usize)]) -> (Vec<FleetHost>, FaultLease) {
-        let lease = FaultLease::take();
-        let mut all = Vec::new();
-        for &(suite, n) in wants {
-            let shared = if suite == "bookworm" {
-                SHARED_BOOKWORM
-            } else {
-                SHARED_TRIXIE
-            };
-            let hosts: Vec<FleetHost> = self
-                .hosts
-                .iter()
-                .filter(|h| h.suite == suite)
-                .skip(shared)
-                .take(n)
-                .cloned()
-                .collect();
-            assert_eq!(hosts.len(), n, "the fleet needs {n} {suite} fault hosts");
             all.extend(hosts);
         }
         (all, lease)
