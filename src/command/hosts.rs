@@ -190,6 +190,7 @@ pub fn observe(args: &ConnectArgs, targets: &[Host]) -> Vec<HostRun> {
 }
 
 /// The hosts that were observed, and each other host with why it was not.
+#[allow(clippy::type_complexity)]
 pub fn observed<'a>(
     targets: &'a [Host],
     runs: &'a [HostRun],
