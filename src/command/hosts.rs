@@ -190,6 +190,7 @@ pub fn observe(args: &ConnectArgs, targets: &[Host]) -> Vec<HostRun> {
 }
 
 /// The hosts that were observed, and each other host with why it was not.
+#[allow(clippy::type_complexity)] // main as merged; one alias would do
 pub fn observed<'a>(
     targets: &'a [Host],
     runs: &'a [HostRun],
