@@ -1562,8 +1562,10 @@ impl Findings {
                 ),
                 ("subPathExpr", mount.sub_path_expr.is_some()),
             ] {
+                // A key of a ConfigMap/Secret volume: read-only, so nothing can be planted.
                 if set
                     && let Some(volume) = source
+                    && !(field == "subPath" && crate::config_refs::is_object_volume(volume))
                     && let Err(msg) = render::sub_path_source(volume)
                 {
                     self.push(Finding::error(
