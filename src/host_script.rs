@@ -188,7 +188,7 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
     for action in actions() {
         if let Action::WriteUnit { path, content } = action {
             let _ = writeln!(s, "echo {}", sh_quote(&format!("write {path}")));
-            let _ = writeln!(s, "put {} {}", sh_quote(path), b64(content));
+            let _ = writeln!(s, "put {} '{}'", sh_quote(path), b64(content));
             reload = true;
         }
     }
@@ -231,20 +231,20 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 let _ = writeln!(s, "rm -rf {n}; mkdir -p {n}/units", n = sh_quote(&new));
                 let _ = writeln!(
                     s,
-                    "put {} {} 0600",
+                    "put {} '{}' 0600",
                     sh_quote(&format!("{new}/spec.json")),
                     b64(spec_json)
                 );
                 let _ = writeln!(
                     s,
-                    "put {} {} 0600",
+                    "put {} '{}' 0600",
                     sh_quote(&format!("{new}/cause")),
                     b64(cause)
                 );
                 for unit in units {
                     let _ = writeln!(
                         s,
-                        "put {} {} 0600",
+                        "put {} '{}' 0600",
                         sh_quote(&format!("{new}/units/{}", unit.name)),
                         b64(&unit.content)
                     );
@@ -266,13 +266,13 @@ pub fn script(changes: &[Change], lock_timeout_secs: u64, holder: &str) -> Strin
                 let _ = writeln!(s, "rm -rf {d}; mkdir -p {d}", d = sh_quote(&dir));
                 let _ = writeln!(
                     s,
-                    "put {} {} 0600",
+                    "put {} '{}' 0600",
                     sh_quote(&format!("{dir}/spec.json")),
                     b64(spec_json)
                 );
                 let _ = writeln!(
                     s,
-                    "put {} {} 0600",
+                    "put {} '{}' 0600",
                     sh_quote(&format!("{dir}/cause")),
                     b64(cause)
                 );
@@ -447,7 +447,12 @@ mod tests {
                 revision: revision.into(),
                 units: vec![],
                 spec_json: format!("{{\"rev\":\"{revision}\"}}"),
-                cause: format!("cause {revision}"),
+                // No change-cause at "c": an empty file, not the mode read as its base64.
+                cause: if revision == "c" {
+                    String::new()
+                } else {
+                    format!("cause {revision}")
+                },
                 history_limit: limit,
             };
             let script = script(&[change(vec![action])], 5, "test").replace(STATE_DIR, state);
@@ -471,6 +476,12 @@ mod tests {
         record("b", 2);
         record("c", 2);
         assert_eq!(read("daemonsets/web/revision").unwrap(), "c");
+        assert_eq!(read("daemonsets/web/cause").unwrap(), "");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(dir.path().join("daemonsets/web/cause")).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        }
         assert_eq!(read("daemonsets/web/number").unwrap(), "3");
         assert_eq!(read("daemonsets/web/history/a/number").unwrap(), "1");
         assert_eq!(read("daemonsets/web/history/b/number").unwrap(), "2");
