@@ -46,6 +46,10 @@ pub struct Observation {
     /// Unit file contents by path (only with `full`).
     pub contents: BTreeMap<String, String>,
     pub units: BTreeMap<String, UnitStatus>,
+    /// Containers with their revision labels, from `container` records. observe.sh no longer
+    /// prints them (a podman call costs a no-op ~50 ms of host CPU; freshness is read from
+    /// systemd and the unit files' mtimes instead); other sources of records (a simulated
+    /// host) still may, and the planner then checks the labels too.
     pub containers: BTreeMap<String, ContainerStatus>,
 }
 
