@@ -19,9 +19,11 @@ use crate::inventory::Host;
 use crate::observe::{self, Observation};
 use crate::plan::Change;
 use crate::plan::{ChangeKind, HostIntent, HostPlan, plan_host};
+use crate::port_clash;
 use crate::progress::{Phase, Progress};
 use crate::render::Templates;
 use crate::rollout_math::resolve_budget;
+use crate::saturate;
 use crate::ssh::{ExecOutput, RemoteHost};
 use crate::surge;
 
@@ -150,7 +152,11 @@ where
             }
             Ok((remote, observed)) => {
                 match observed.and_then(|obs| plan_for(host, obs, desired, settings)) {
-                    Ok((obs, plan)) => {
+                    Ok((obs, Err(refused))) => {
+                        run.outcome = Outcome::Failed(refused);
+                        run.observation = Some(obs);
+                    }
+                    Ok((obs, Ok(plan))) => {
                         run.outcome = if plan.is_empty() {
                             Outcome::Unchanged
                         } else if settings.dry_run {
@@ -199,12 +205,15 @@ async fn observe_on<R: RemoteHost>(remote: &R, script: &str) -> Result<Observati
     observe::parse(&String::from_utf8_lossy(&out.stdout)).map_err(|e| e.to_string())
 }
 
+/// The host's plan, or (inner `Err`) why nothing may change on it; `Err` when it cannot be
+/// planned at all.
+#[allow(clippy::type_complexity)]
 fn plan_for(
     host: &Host,
     observed: Observation,
     desired: &Desired<'_>,
     settings: &Settings,
-) -> Result<(Observation, HostPlan), String> {
+) -> Result<(Observation, Result<HostPlan, String>), String> {
     let intent = match desired {
         Desired::Specs { specs, templates } => {
             let flavor = host
@@ -215,13 +224,17 @@ fn plan_for(
             let mut intent = host_intent(specs, host, &facts, flavor, templates, settings.prune)
                 .map_err(|e| e.to_string())?;
             intent.restart.extend(settings.restart.clone());
+            let clashes = port_clash::host_clashes(specs, &intent, &observed);
+            if let Some(refused) = port_clash::refusal(&clashes) {
+                return Ok((observed, Err(refused)));
+            }
             intent
         }
         Desired::Remove(names) => crate::intent::removal_intent(names.iter().map(String::as_str)),
         Desired::Nothing => HostIntent::default(),
     };
     let plan = plan_host(&intent, &observed);
-    Ok((observed, plan))
+    Ok((observed, Ok(plan)))
 }
 
 /// The rollout: pull images first; then the calm hosts (creates, heals, removals: their
@@ -446,7 +459,7 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     wave: &[usize],
     deadline: Duration,
 ) -> usize {
-    let until = tokio::time::Instant::now() + deadline;
+    let until = saturate::instant_after(tokio::time::Instant::now(), deadline);
     let mut tasks = Vec::new();
     for &i in wave {
         let run = &runs[i];
@@ -754,7 +767,7 @@ async fn gate_wave<R: RemoteHost + Send + Sync + 'static>(
     specs: &[DaemonSet],
     deadline: Duration,
 ) {
-    let until = tokio::time::Instant::now() + deadline;
+    let until = saturate::instant_after(tokio::time::Instant::now(), deadline);
     let mut tasks = Vec::new();
     for &i in wave {
         let (Some(remote), Some(plan)) = (remotes[i].clone(), runs[i].plan.as_ref()) else {

@@ -34,6 +34,9 @@ pub enum Command {
     Get(GetArgs),
     /// Remove DaemonSets (or one host's instance) from the hosts.
     Delete(DeleteArgs),
+    /// Show one DaemonSet in detail, read live from the hosts: counts, strategy, pod template,
+    /// placement per host with the reason, rollout state and recent events.
+    Describe(DescribeArgs),
     /// Manage rollouts: status, history, undo, restart, resume.
     Rollout(RolloutArgs),
     /// Print the containers' logs from every host running a DaemonSet, merged in time order.
@@ -250,8 +253,32 @@ pub struct GetArgs {
     pub name: Option<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
-    #[arg(short, long, value_enum, default_value_t = TextOrJson::Text)]
-    pub output: TextOrJson,
+    /// text: kubectl's columns; wide: and its -o wide extras (and dsctl's); json.
+    #[arg(short, long, value_enum, default_value_t = GetOutput::Text)]
+    pub output: GetOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GetOutput {
+    Text,
+    Wide,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    #[arg(value_enum)]
+    pub what: DescribeWhat,
+    /// The DaemonSet.
+    pub name: String,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DescribeWhat {
+    #[value(alias = "daemonsets", alias = "daemonset")]
+    Ds,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -28,6 +28,11 @@ pub struct DaemonSet {
     pub status: Option<toml::Value>,
 }
 
+/// The largest value of a `*Seconds` field: Kubernetes declares most of them int32, and dsctl
+/// adds them to clocks (`Instant + deadline`) and writes them into units, where more would
+/// overflow. Validation refuses larger values.
+pub const MAX_SECONDS: i64 = i32::MAX as i64;
+
 /// dsctl's rollout extensions (`[dsctl]` table at the top of a spec file).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -475,14 +480,29 @@ pub struct ResourceFieldSelector {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerPort {
     pub container_port: i64,
+    /// As written; read it through [`ContainerPort::host_port`], which owns "0 means unset".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_port: Option<i64>,
+    host_port: Option<i64>,
     #[serde(default)]
     pub protocol: Protocol,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, rename = "hostIP", skip_serializing_if = "Option::is_none")]
     pub host_ip: Option<String>,
+}
+
+impl ContainerPort {
+    /// The hostPort to publish: `None` when absent or 0, which Kubernetes reads as "not set".
+    pub fn host_port(&self) -> Option<i64> {
+        self.host_port.filter(|hp| *hp != 0)
+    }
+
+    /// The host port this port occupies: its hostPort, or with `hostNetwork` the containerPort
+    /// itself (the container binds it on the host directly).
+    pub fn bound_host_port(&self, host_network: bool) -> Option<i64> {
+        self.host_port()
+            .or(host_network.then_some(self.container_port))
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -746,6 +746,8 @@ mod tests {
             std::fs::read_to_string(dir.path().join(path)).map(|s| s.trim().to_string())
         };
         run(applied("a"));
+        // An empty change-cause stays empty (unquoted, `put` read the mode as its content).
+        assert_eq!(read("daemonsets/web/cause").unwrap(), "");
         run(pending("b"));
         run(pending("b"));
         assert_eq!(read("daemonsets/web/revision").unwrap(), "a");

@@ -46,10 +46,10 @@ pub struct Observation {
     /// Unit file contents by path (only with `full`).
     pub contents: BTreeMap<String, String>,
     pub units: BTreeMap<String, UnitStatus>,
-    /// Containers with their revision labels, from `container` records. observe.sh no longer
-    /// prints them (a podman call costs a no-op ~50 ms of host CPU; freshness is read from
-    /// systemd and the unit files' mtimes instead); other sources of records (a simulated
-    /// host) still may, and the planner then checks the labels too.
+    /// Containers with their revision labels and IDs, from `container` records: observe.sh
+    /// prints them only with `full` (`get`, `diff`), as a podman call costs a no-op ~50 ms
+    /// of host CPU; an apply reads freshness from systemd and the unit files' mtimes instead.
+    /// Where labels are known, the planner checks them too.
     pub containers: BTreeMap<String, ContainerStatus>,
 }
 
@@ -148,6 +148,8 @@ pub struct ContainerStatus {
     pub container: Option<String>,
     /// The podman pod it is a member of, if any.
     pub pod: Option<String>,
+    /// podman's short container ID (`get pods -o wide`, `describe ds`).
+    pub id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -394,6 +396,7 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
                         daemonset: field(4),
                         container: field(5),
                         pod: field(6),
+                        id: field(7),
                     },
                 );
             }
@@ -716,7 +719,7 @@ end
         let long = "x".repeat(3000);
         let tail = format!("1\n2\n3\n4\n5\n6\nbad \x1b[31m{long}");
         let text = format!(
-            "dsctl-observe 1\nprop Id=dsctl_web_0a1_init.service\nprop ActiveState=failed\nprop ExecMainStatus=3\nprop NeedDaemonReload=yes\nunitend\nunitend\njournal dsctl_web_0a1_init.service {}\ncontainer\tdsctl_web_0a1_app\tcreated\timg\t0a1\tweb\tapp\tdsctl_web_0a1\nend\n",
+            "dsctl-observe 1\nprop Id=dsctl_web_0a1_init.service\nprop ActiveState=failed\nprop ExecMainStatus=3\nprop NeedDaemonReload=yes\nunitend\nunitend\njournal dsctl_web_0a1_init.service {}\ncontainer\tdsctl_web_0a1_app\tcreated\timg\t0a1\tweb\tapp\tdsctl_web_0a1\t3f2a1b9c0d1e\nend\n",
             {
                 use base64::Engine;
                 base64::engine::general_purpose::STANDARD.encode(tail.as_bytes())
@@ -740,6 +743,7 @@ end
             ),
             (Some("web"), Some("app"), Some("dsctl_web_0a1"))
         );
+        assert_eq!(c.id.as_deref(), Some("3f2a1b9c0d1e"));
         assert!(script(false).contains("S=/var/lib/dsctl\n"));
     }
 

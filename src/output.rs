@@ -8,9 +8,16 @@
 //! that failed a host still exits 1, which a cron job or `set -o pipefail` relies on). Other
 //! write errors (a full disk behind `> file`) are returned. Stderr is treated the same way, so
 //! `2>&1 | head` is quiet too. `clippy::print_stdout`/`print_stderr` are denied elsewhere.
+//!
+//! Text may hold what a host said (stderr, change-cause, lock holder, journal lines), so
+//! [`print`] and [`eprint`] strip terminal control from everything through
+//! [`host_text::sanitize`]: one place, that no call site can skip. The `_bytes` writers are
+//! raw, for `dsctl exec`'s stream (the process's own terminal) and generated documents.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::host_text;
 
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
 static STDERR_GONE: AtomicBool = AtomicBool::new(false);
@@ -20,19 +27,28 @@ pub fn reader_gone() -> bool {
     STDOUT_GONE.load(Ordering::Relaxed)
 }
 
-/// Writes `text` to stdout and flushes it (a line of `logs -f` must not wait in a buffer).
+/// Writes `text`, stripped of terminal control, to stdout and flushes it (a line of
+/// `logs -f` must not wait in a buffer).
 pub fn print(text: &str) -> io::Result<()> {
+    let text = host_text::sanitize(text);
     write_to(&mut io::stdout().lock(), text.as_bytes(), &STDOUT_GONE)
 }
 
-/// Writes raw bytes to stdout (container output need not be UTF-8).
+/// Writes raw bytes to stdout: `exec`'s stream and generated documents only.
 pub fn print_bytes(bytes: &[u8]) -> io::Result<()> {
     write_to(&mut io::stdout().lock(), bytes, &STDOUT_GONE)
 }
 
-/// Writes `text` to stderr; a closed stderr is ignored (there is nowhere left to say so).
+/// Writes `text`, stripped of terminal control, to stderr; a closed stderr is ignored
+/// (there is nowhere left to say so).
 pub fn eprint(text: &str) {
+    let text = host_text::sanitize(text);
     let _ = write_to(&mut io::stderr().lock(), text.as_bytes(), &STDERR_GONE);
+}
+
+/// Writes raw bytes to stderr: `exec`'s stderr stream only.
+pub fn eprint_bytes(bytes: &[u8]) {
+    let _ = write_to(&mut io::stderr().lock(), bytes, &STDERR_GONE);
 }
 
 fn write_to(w: &mut impl Write, bytes: &[u8], gone: &AtomicBool) -> io::Result<()> {

@@ -103,7 +103,8 @@ impl Progress for Bars {
             bar
         });
         let done = matches!(phase, Phase::Available | Phase::Failed(_) | Phase::Halted);
-        bar.set_message(phase.to_string());
+        // indicatif draws itself, past output.rs: a failure's host text is stripped here.
+        bar.set_message(crate::host_text::sanitize(&phase.to_string()).into_owned());
         if done {
             bar.finish();
         }

@@ -39,6 +39,7 @@ pub use plan::{
     ContainerPlan, DEFAULT_GRACE_SECS, EmptyDir, Mount, PodPlan, STOP_TIMEOUT_MARGIN_SECS,
     UNIT_CPU_HEADROOM_MILLI, UNIT_MEMORY_HEADROOM_BYTES, Word, capability_name, check_sub_path,
     is_safe_fixed, is_untyped_socket, localhost_seccomp_profile, plan_container, plan_pod,
+    resource_amount, sub_path_source,
 };
 /// Seconds between a container's exit and its restart: the kubelet's first crash back-off.
 pub const RESTART_SEC: u64 = 10;

@@ -20,6 +20,7 @@ pub fn run() -> i32 {
         Command::Diff(args) => command::diff::run(args),
         Command::Get(args) => command::get::run(args),
         Command::Delete(args) => command::delete::run(args),
+        Command::Describe(args) => command::describe::run(args),
         Command::Rollout(args) => command::rollout::run(args),
         Command::Logs(args) => command::logs::run(args),
         Command::Exec(args) => command::exec::run(args),

@@ -6,8 +6,10 @@ use serde::Serialize;
 
 use crate::daemonset::DaemonSet;
 use crate::eligibility::node_should_run_daemon_pod;
+use crate::host_facts::HostFacts;
 use crate::inventory::Host;
-use crate::layout::service_name;
+use crate::labels::label_selector_as_selector;
+use crate::layout::{Instance, service_name};
 use crate::observe::{Observation, RecordedDaemonSet};
 
 /// One DaemonSet instance on one host, as `kubectl get pods` shows a pod.
@@ -20,6 +22,20 @@ pub struct PodRow {
     pub revision: Option<String>,
     pub restarts: u32,
     pub age_seconds: u64,
+    pub ready: bool,
+    /// The address dsctl reached the host at (its status.hostIP).
+    pub address: String,
+    /// The app containers of the recorded revision, in spec order (empty when the host
+    /// records no spec of the current layout).
+    pub containers: Vec<PodContainer>,
+}
+
+/// One app container of an instance: kubectl's READY counts these.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PodContainer {
+    pub name: String,
+    /// podman's short container ID, while the container exists.
+    pub id: Option<String>,
     pub ready: bool,
 }
 
@@ -35,6 +51,11 @@ pub struct DaemonSetRow {
     pub node_selector: String,
     pub age_seconds: u64,
     pub revision: Option<String>,
+    /// kubectl's wide columns, from the newest recorded spec: app container names, their
+    /// images, and the selector as `metav1.FormatLabelSelector` prints it.
+    pub containers: Vec<String>,
+    pub images: Vec<String>,
+    pub selector: String,
 }
 
 pub fn pods(observed: &[(&Host, &Observation)], only: Option<&str>) -> Vec<PodRow> {
@@ -59,6 +80,38 @@ pub fn pods(observed: &[(&Host, &Observation)], only: Option<&str>) -> Vec<PodRo
                 "stopped"
             };
             let started = units.iter().flatten().filter_map(|u| u.active_since).min();
+            let spec: Option<DaemonSet> = record
+                .spec_json
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok());
+            let containers = match (&spec, &record.revision) {
+                // A host's record is not trusted to hold names of the current layout.
+                (Some(ds), Some(revision))
+                    if crate::layout::is_name(name) && crate::layout::is_revision(revision) =>
+                {
+                    let instance = Instance::new(name, revision);
+                    ds.pod_spec()
+                        .containers
+                        .iter()
+                        .map(|c| PodContainer {
+                            name: c.name.clone(),
+                            id: obs
+                                .containers
+                                .get(&instance.container_name(&c.name))
+                                .and_then(|s| s.id.clone()),
+                            ready: obs
+                                .units
+                                .get(&instance.container_service(&c.name))
+                                .is_some_and(|u| u.is_active()),
+                        })
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            let address = HostFacts::observed(host, &obs.host)
+                .host_ips
+                .first()
+                .map_or_else(|| host.address.clone(), ToString::to_string);
             rows.push(PodRow {
                 host: host.name.clone(),
                 daemonset: name.clone(),
@@ -67,6 +120,8 @@ pub fn pods(observed: &[(&Host, &Observation)], only: Option<&str>) -> Vec<PodRo
                 restarts: units.iter().flatten().map(|u| u.restarts).sum(),
                 age_seconds: started.map_or(0, |s| obs.now.saturating_sub(s)),
                 ready: state == "running",
+                address,
+                containers,
             });
         }
     }
@@ -153,6 +208,19 @@ pub fn daemonsets(observed: &[(&Host, &Observation)], only: Option<&str>) -> Vec
                 node_selector,
                 age_seconds: now.saturating_sub(created.unwrap_or(now)),
                 revision,
+                containers: spec
+                    .iter()
+                    .flat_map(|s| &s.pod_spec().containers)
+                    .map(|c| c.name.clone())
+                    .collect(),
+                images: spec
+                    .iter()
+                    .flat_map(|s| &s.pod_spec().containers)
+                    .map(|c| c.image.clone())
+                    .collect(),
+                selector: spec
+                    .as_ref()
+                    .map_or_else(String::new, |s| format_selector(&s.spec.selector)),
             }
         })
         .collect()
@@ -215,6 +283,120 @@ pub fn history(observed: &[(&Host, &Observation)], name: &str) -> Vec<RevisionRo
     let mut rows: Vec<RevisionRow> = rows.into_values().collect();
     rows.sort_by_key(|r| r.number);
     rows
+}
+
+/// `metav1.FormatLabelSelector`: `app=web,tier in (a,b)`, `<none>` for an empty selector.
+pub fn format_selector(selector: &crate::daemonset::LabelSelector) -> String {
+    match label_selector_as_selector(selector) {
+        Ok(s) if s.is_empty() => "<none>".to_string(),
+        Ok(s) => s.to_string(),
+        Err(_) => "<error>".to_string(),
+    }
+}
+
+/// How `get` prints its rows: kubectl's columns, or those and its `-o wide` extra columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Columns {
+    Normal,
+    Wide,
+}
+
+/// `get ds`: kubectl's columns; wide adds CONTAINERS, IMAGES and SELECTOR.
+pub fn daemonsets_table(rows: &[DaemonSetRow], columns: Columns) -> String {
+    let mut header = vec![
+        "NAME",
+        "DESIRED",
+        "CURRENT",
+        "READY",
+        "UP-TO-DATE",
+        "AVAILABLE",
+        "NODE SELECTOR",
+        "AGE",
+    ];
+    if columns == Columns::Wide {
+        header.extend(["CONTAINERS", "IMAGES", "SELECTOR"]);
+    }
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut row = vec![
+                r.name.clone(),
+                r.desired.to_string(),
+                r.current.to_string(),
+                r.ready.to_string(),
+                r.up_to_date.to_string(),
+                r.available.to_string(),
+                r.node_selector.clone(),
+                age(r.age_seconds),
+            ];
+            if columns == Columns::Wide {
+                row.extend([
+                    or_none(&r.containers.join(",")),
+                    or_none(&r.images.join(",")),
+                    or_none(&r.selector),
+                ]);
+            }
+            row
+        })
+        .collect();
+    table(&header, &rows)
+}
+
+/// `get pods`: one row per instance; wide adds READY (app containers up of all, as kubectl
+/// counts them), the host's address, and the containers with their IDs.
+pub fn pods_table(rows: &[PodRow], columns: Columns) -> String {
+    let wide = columns == Columns::Wide;
+    let mut header = vec!["HOST", "DAEMONSET"];
+    if wide {
+        header.push("READY");
+    }
+    header.extend(["STATE", "REVISION", "RESTARTS", "AGE"]);
+    if wide {
+        header.extend(["ADDRESS", "CONTAINERS", "CONTAINER IDS"]);
+    }
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|p| {
+            let mut row = vec![p.host.clone(), p.daemonset.clone()];
+            if wide {
+                row.push(if p.containers.is_empty() {
+                    "-".to_string()
+                } else {
+                    let up = p.containers.iter().filter(|c| c.ready).count();
+                    format!("{up}/{}", p.containers.len())
+                });
+            }
+            row.extend([
+                p.state.clone(),
+                p.revision.clone().unwrap_or_else(|| "-".into()),
+                p.restarts.to_string(),
+                age(p.age_seconds),
+            ]);
+            if wide {
+                let names: Vec<&str> = p.containers.iter().map(|c| c.name.as_str()).collect();
+                let ids: Vec<&str> = p
+                    .containers
+                    .iter()
+                    .map(|c| c.id.as_deref().unwrap_or("-"))
+                    .collect();
+                row.extend([
+                    p.address.clone(),
+                    or_none(&names.join(",")),
+                    or_none(&ids.join(",")),
+                ]);
+            }
+            row
+        })
+        .collect();
+    table(&header, &rows)
+}
+
+fn or_none(cell: &str) -> String {
+    if cell.is_empty() {
+        "<none>".into()
+    } else {
+        cell.into()
+    }
 }
 
 /// kubectl's short ages: 45s, 12m, 5h, 3d.
@@ -316,6 +498,76 @@ mod tests {
         assert_eq!(pods[2].state, "failed");
         assert_eq!(pods[0].age_seconds, 100);
         assert_eq!(pods[0].restarts, 1);
+    }
+
+    /// `-o wide`: kubectl's extra columns for DaemonSets; READY, address and container IDs
+    /// for pods, from the observed containers of the recorded revision.
+    #[test]
+    fn wide_tables() {
+        let spec = r#"{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"web"},
+            "spec":{"selector":{"matchLabels":{"app":"web"},"matchExpressions":[{"key":"tier","operator":"In","values":["a","b"]}]},
+            "template":{"spec":{"containers":[{"name":"web","image":"img:1"},{"name":"side","image":"side:2"}]}}}}"#;
+        let spec = serde_json::from_str::<serde_json::Value>(spec)
+            .unwrap()
+            .to_string();
+        let a = host("a");
+        let mut o = Observation {
+            now: 1000,
+            ..Default::default()
+        };
+        o.host.server_ip = Some("10.213.0.11".parse().unwrap());
+        let instance = Instance::new("web", "0a1");
+        let mut rec = RecordedDaemonSet {
+            revision: Some("0a1".into()),
+            created: 100,
+            spec_json: Some(spec),
+            ..Default::default()
+        };
+        for (c, state, id) in [
+            ("web", "active", Some("3f2a1b9c0d1e")),
+            ("side", "failed", None),
+        ] {
+            rec.units.insert(
+                format!("{}.container", instance.container_name(c)),
+                "x".into(),
+            );
+            o.units.insert(
+                instance.container_service(c),
+                UnitStatus {
+                    active_state: state.into(),
+                    restarts: 2,
+                    active_since: Some(940),
+                    ..Default::default()
+                },
+            );
+            o.containers.insert(
+                instance.container_name(c),
+                crate::observe::ContainerStatus {
+                    id: id.map(str::to_string),
+                    ..Default::default()
+                },
+            );
+        }
+        o.daemonsets.insert("web".into(), rec);
+        let observed = [(&a, &o)];
+        let pods = pods(&observed, None);
+        assert_eq!(
+            pods_table(&pods, Columns::Wide),
+            "HOST   DAEMONSET   READY   STATE    REVISION   RESTARTS   AGE   ADDRESS       CONTAINERS   CONTAINER IDS\n\
+             a      web         1/2     failed   0a1        4          60s   10.213.0.11   web,side     3f2a1b9c0d1e,-\n"
+        );
+        assert_eq!(
+            pods_table(&pods, Columns::Normal),
+            "HOST   DAEMONSET   STATE    REVISION   RESTARTS   AGE\na      web         failed   0a1        4          60s\n"
+        );
+        let ds = daemonsets(&observed, None);
+        assert_eq!(
+            daemonsets_table(&ds, Columns::Wide),
+            "NAME   DESIRED   CURRENT   READY   UP-TO-DATE   AVAILABLE   NODE SELECTOR   AGE   CONTAINERS   IMAGES         SELECTOR\n\
+             web    1         1         0       1            0           <none>          15m   web,side     img:1,side:2   app=web,tier in (a,b)\n"
+        );
+        assert!(daemonsets_table(&ds, Columns::Normal).starts_with("NAME   DESIRED"));
+        assert!(!daemonsets_table(&ds, Columns::Normal).contains("SELECTOR\n"));
     }
 
     #[test]

@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
 
 use crate::daemonset::{
-    Container, DaemonSet, HttpGetAction, LabelSelector, LabelSelectorOperator, MountPropagation,
-    NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, Probe,
-    SeccompProfile, SeccompProfileType, TaintEffect, TolerationOperator, UpdateStrategyType,
+    Container, DaemonSet, HttpGetAction, LabelSelector, LabelSelectorOperator, MAX_SECONDS,
+    MountPropagation, NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, PodSpec,
+    Probe, SeccompProfile, SeccompProfileType, TaintEffect, TolerationOperator, UpdateStrategyType,
     Volume,
 };
 use crate::diagnostic::{Severity, child, index, key};
@@ -463,7 +463,7 @@ impl Findings {
             &spec.template.metadata.annotations,
             "spec.template.metadata.annotations",
         );
-        non_negative(self, spec.min_ready_seconds, "spec.minReadySeconds");
+        seconds(self, spec.min_ready_seconds, "spec.minReadySeconds");
         non_negative(
             self,
             spec.revision_history_limit,
@@ -548,6 +548,8 @@ impl Findings {
                     &deadline,
                     "must be greater than 0",
                 ));
+            } else if i128::from(deadline) > i128::from(MAX_SECONDS) {
+                at_most_max_seconds(self, i128::from(deadline), "dsctl.progressDeadlineSeconds");
             } else if (deadline as i128) <= ds.spec.min_ready_seconds as i128 {
                 self.push(
                     invalid(
@@ -699,7 +701,7 @@ impl Findings {
         }
         self.tolerations(pod);
         if let Some(grace) = pod.termination_grace_period_seconds {
-            non_negative(self, grace, &child(POD, "terminationGracePeriodSeconds"));
+            seconds(self, grace, &child(POD, "terminationGracePeriodSeconds"));
         }
         for (key, value) in [
             ("serviceAccountName", &pod.service_account_name),
@@ -1092,7 +1094,7 @@ impl Findings {
             if let Some(resources) = &c.resources {
                 self.resources(resources, &child(&p, "resources"));
             }
-            self.volume_mounts(c, volumes, &p);
+            self.volume_mounts(c, volumes, pod, &p);
             self.security_context(pod, c, &p);
             self.lifecycle(c, &p);
             let probes = [
@@ -1138,6 +1140,13 @@ impl Findings {
                 path,
                 image,
                 "must not contain whitespace or control characters",
+            ));
+        } else if image.starts_with('-') {
+            // No image reference starts with `-`; on a command line it would read as a flag.
+            self.push(invalid(
+                path,
+                image,
+                "must not begin with `-`: an image reference starts with a registry, a name or a digest",
             ));
         }
     }
@@ -1383,8 +1392,7 @@ impl Findings {
             for msg in k8s_names::port_number(port.container_port) {
                 self.push(invalid(&container_path, &port.container_port, &msg));
             }
-            // hostPort 0 means "not set", as in Kubernetes.
-            let host_port = port.host_port.filter(|hp| *hp != 0);
+            let host_port = port.host_port();
             if let Some(hp) = host_port {
                 for msg in k8s_names::port_number(hp) {
                     self.push(invalid(&child(&p, "hostPort"), &hp, &msg));
@@ -1427,8 +1435,7 @@ impl Findings {
                 ));
             }
             // With hostNetwork every container port is a host port.
-            let effective = host_port.or(host_network.then_some(port.container_port));
-            if let Some(hp) = effective {
+            if let Some(hp) = port.bound_host_port(host_network) {
                 let protocol = format!("{:?}", port.protocol);
                 let ip = port.host_ip.clone().unwrap_or_default();
                 let field = if host_port.is_some() {
@@ -1460,6 +1467,12 @@ impl Findings {
                 if let Some(value) = self.quantity(&quantity.0, &p) {
                     match name.as_str() {
                         "cpu" | "memory" => {
+                            // What passes here, render can write (`--cpus`, `--memory`).
+                            if let Err(msg) = render::resource_amount(name, quantity) {
+                                self.push(invalid(&p, &quantity.0, &msg).with_help(
+                                    "dsctl writes cpu and memory as podman limits, which must be positive; leave the entry out for no limit",
+                                ));
+                            }
                             parsed.insert((kind, name.as_str()), value);
                         }
                         _ => self.push(Finding::warning(
@@ -1507,7 +1520,13 @@ impl Findings {
         }
     }
 
-    fn volume_mounts(&mut self, c: &Container, volumes: &BTreeSet<String>, path: &str) {
+    fn volume_mounts(
+        &mut self,
+        c: &Container,
+        volumes: &BTreeSet<String>,
+        pod: &PodSpec,
+        path: &str,
+    ) {
         let mut mount_paths = BTreeSet::new();
         for (i, mount) in c.volume_mounts.iter().enumerate() {
             let p = index(&child(path, "volumeMounts"), i);
@@ -1542,6 +1561,25 @@ impl Findings {
                 && let Err(msg) = render::check_sub_path(sub)
             {
                 self.push(invalid(&child(&p, "subPath"), sub, &msg));
+            }
+            // What render refuses per host: a sub-path of anything but a hostPath.
+            let source = pod.volumes.iter().find(|v| v.name == mount.name);
+            for (field, set) in [
+                (
+                    "subPath",
+                    mount.sub_path.as_deref().is_some_and(|s| !s.is_empty()),
+                ),
+                ("subPathExpr", mount.sub_path_expr.is_some()),
+            ] {
+                if set
+                    && let Some(volume) = source
+                    && let Err(msg) = render::sub_path_source(volume)
+                {
+                    self.push(Finding::error(
+                        child(&p, field),
+                        format!("Forbidden: {msg}"),
+                    ));
+                }
             }
             let propagation = child(&p, "mountPropagation");
             let privileged = c
@@ -1747,7 +1785,7 @@ impl Findings {
                 self.http_get_action(http, c, &child(&hp, "httpGet"));
             }
             if let Some(sleep) = &h.sleep {
-                non_negative(self, sleep.seconds, &child(&child(&hp, "sleep"), "seconds"));
+                seconds(self, sleep.seconds, &child(&child(&hp, "sleep"), "seconds"));
             }
         }
     }
@@ -1768,7 +1806,7 @@ impl Findings {
                 "Forbidden: may not specify more than 1 handler type",
             )),
         }
-        non_negative(
+        seconds(
             self,
             probe.initial_delay_seconds,
             &child(path, "initialDelaySeconds"),
@@ -1785,6 +1823,8 @@ impl Findings {
                         "Kubernetes turns 0 into its default, {k8s_default}; write {k8s_default} (or leave the field out)"
                     )),
                 );
+            } else {
+                at_most_max_seconds(self, i128::from(value), &child(path, field));
             }
         }
         if kind != "readinessProbe" && probe.success_threshold != 1 && probe.success_threshold >= 1
@@ -1801,6 +1841,8 @@ impl Findings {
                 self.push(invalid(&p, &grace, "must not be set for readinessProbes"));
             } else if grace <= 0 {
                 self.push(invalid(&p, &grace, "must be greater than 0"));
+            } else {
+                at_most_max_seconds(self, i128::from(grace), &p);
             }
         }
         if let Some(http) = &probe.http_get {
@@ -1860,6 +1902,37 @@ fn non_negative(v: &mut Findings, value: i64, path: &str) {
     }
 }
 
+/// `user` and `proxy_jump` of a host or of `[defaults]`: words that go to SSH as they are.
+fn ssh_words(v: &mut Findings, path: &str, user: &Option<String>, proxy_jump: &Option<String>) {
+    for (field, value) in [("user", user), ("proxy_jump", proxy_jump)] {
+        if let Some(value) = value
+            && (value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            v.push(invalid(
+                &child(path, field),
+                value,
+                "must be non-empty and contain no whitespace",
+            ));
+        }
+    }
+}
+
+/// A `*Seconds` field: not negative, and small enough to add to a clock ([`MAX_SECONDS`]).
+fn seconds(v: &mut Findings, value: i64, path: &str) {
+    non_negative(v, value, path);
+    at_most_max_seconds(v, i128::from(value), path);
+}
+
+fn at_most_max_seconds(v: &mut Findings, value: i128, path: &str) {
+    if value > i128::from(MAX_SECONDS) {
+        v.push(invalid(
+            path,
+            &value,
+            &format!("must be less than or equal to {MAX_SECONDS} (about 68 years)"),
+        ));
+    }
+}
+
 fn no_nul(v: &mut Findings, value: &str, path: &str) {
     if value.contains('\0') {
         v.push(invalid(path, value, "must not contain a NUL character"));
@@ -1868,11 +1941,10 @@ fn no_nul(v: &mut Findings, value: &str, path: &str) {
 
 /// The first host port the pod binds: an explicit hostPort, or any port with hostNetwork.
 fn first_host_port(pod: &PodSpec) -> Option<i64> {
-    pod.containers.iter().flat_map(|c| &c.ports).find_map(|p| {
-        p.host_port
-            .filter(|hp| *hp != 0)
-            .or(pod.host_network.then_some(p.container_port))
-    })
+    pod.containers
+        .iter()
+        .flat_map(|c| &c.ports)
+        .find_map(|p| p.bound_host_port(pod.host_network))
 }
 
 /// `getIntOrPercentValue`: the integer, or the percentage as a number (invalid strings are 0).
@@ -1955,6 +2027,8 @@ pub fn validate_inventory(inventory: &InventoryFile) -> Vec<Finding> {
             &k8s_names::inclusive_range_error(1, 65535),
         ));
     }
+    let defaults = &inventory.defaults;
+    ssh_words(&mut v, "defaults", &defaults.user, &defaults.proxy_jump);
     if inventory.hosts.is_empty() {
         v.push(
             Finding::warning("hosts", "the inventory lists no hosts")
@@ -2011,17 +2085,7 @@ pub fn validate_inventory(inventory: &InventoryFile) -> Vec<Finding> {
                 &k8s_names::inclusive_range_error(1, 65535),
             ));
         }
-        for (field, value) in [("user", &host.user), ("proxy_jump", &host.proxy_jump)] {
-            if let Some(value) = value
-                && (value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()))
-            {
-                v.push(invalid(
-                    &child(&p, field),
-                    value,
-                    "must be non-empty and contain no whitespace",
-                ));
-            }
-        }
+        ssh_words(&mut v, &p, &host.user, &host.proxy_jump);
         v.labels(&host.labels, &child(&p, "labels"));
         let mut taints = BTreeSet::new();
         for (j, taint) in host.taints.iter().enumerate() {
@@ -2638,6 +2702,94 @@ image = "localhost/agent:1"
         );
     }
 
+    /// Each of these once validated and then failed at apply (issue 12, item 8).
+    #[test]
+    fn what_apply_refuses_is_refused_here() {
+        const C: &str = "spec.template.spec.containers[0]";
+        let big = MAX_SECONDS + 1;
+        for (extra, field, message) in [
+            (
+                format!("[dsctl]\nprogressDeadlineSeconds = {}\n", u64::MAX),
+                "dsctl.progressDeadlineSeconds".to_string(),
+                "less than or equal to 2147483647",
+            ),
+            (
+                format!("[spec]\nminReadySeconds = {big}\n"),
+                "spec.minReadySeconds".into(),
+                "less than or equal to 2147483647",
+            ),
+            (
+                format!("[spec.template.spec]\nterminationGracePeriodSeconds = {big}\n"),
+                "spec.template.spec.terminationGracePeriodSeconds".into(),
+                "less than or equal to 2147483647",
+            ),
+            (
+                format!(
+                    "[spec.template.spec.containers.readinessProbe]\nperiodSeconds = {big}\ntcpSocket = {{ port = 80 }}\n"
+                ),
+                format!("{C}.readinessProbe.periodSeconds"),
+                "less than or equal to 2147483647",
+            ),
+            (
+                format!(
+                    "[spec.template.spec.containers.livenessProbe]\ninitialDelaySeconds = {big}\ntcpSocket = {{ port = 80 }}\n"
+                ),
+                format!("{C}.livenessProbe.initialDelaySeconds"),
+                "less than or equal to 2147483647",
+            ),
+            (
+                "[spec.template.spec.containers.resources.limits]\ncpu = \"0\"\n".into(),
+                format!("{C}.resources.limits[cpu]"),
+                "must be greater than zero",
+            ),
+            (
+                "[spec.template.spec.containers.resources.requests]\nmemory = \"0\"\n".into(),
+                format!("{C}.resources.requests[memory]"),
+                "must be greater than zero",
+            ),
+            (
+                "[spec.template.spec.containers.resources.limits]\nmemory = \"100000000000000000000\"\n"
+                    .into(),
+                format!("{C}.resources.limits[memory]"),
+                "is too large",
+            ),
+        ] {
+            let errs = errors(&parse(&extra));
+            assert!(
+                errs.iter().any(|(f, m)| *f == field && m.contains(message)),
+                "{extra}: want {field}: {message}, got {errs:#?}"
+            );
+        }
+        let dash = edited(|t| {
+            t["spec"]["template"]["spec"]["containers"][0]["image"] = "--privileged".into();
+        });
+        let errs = errors(&dash);
+        assert!(
+            errs.iter()
+                .any(|(f, m)| f == &format!("{C}.image") && m.contains("must not begin with `-`")),
+            "{errs:#?}"
+        );
+        // The largest accepted values stay accepted.
+        let max = parse(&format!(
+            "[dsctl]\nprogressDeadlineSeconds = {MAX_SECONDS}\n[spec]\nminReadySeconds = 10\n"
+        ));
+        assert_eq!(errors(&max), vec![]);
+    }
+
+    /// hostPort 0 is "not set" in one place: neither a port number error nor a host port clash.
+    #[test]
+    fn host_port_zero_is_unset() {
+        let ds = parse(
+            "[[spec.template.spec.containers.ports]]\ncontainerPort = 80\nhostPort = 0\n[[spec.template.spec.containers.ports]]\ncontainerPort = 81\nhostPort = 0\n",
+        );
+        assert_eq!(errors(&ds), vec![]);
+        let port = &ds.pod_spec().containers[0].ports[0];
+        assert_eq!(port.host_port(), None);
+        assert_eq!(port.bound_host_port(false), None);
+        assert_eq!(port.bound_host_port(true), Some(80));
+        assert_eq!(first_host_port(ds.pod_spec()), None);
+    }
+
     #[test]
     fn surge_with_host_ports_is_refused() {
         let strategy = "[spec.updateStrategy.rollingUpdate]\nmaxUnavailable = 0\nmaxSurge = 1\n";
@@ -2939,6 +3091,11 @@ image = "localhost/agent:1"
                 "[[hosts]]\nname = \"a\"\naddress = \"192.0.2.1\"\nport = 0\n",
                 "hosts[0].port",
                 "must be between 1 and 65535",
+            ),
+            (
+                "[defaults]\nuser = \"ro ot\"\n[[hosts]]\nname = \"a\"\naddress = \"x\"\n",
+                "defaults.user",
+                "no whitespace",
             ),
             (
                 "[defaults]\nport = 0\n[[hosts]]\nname = \"a\"\naddress = \"x\"\n",

@@ -106,6 +106,23 @@ const COMMANDS: &[(&[&str], i32, &str)] = &[
     (&["get", "ds", "--connect-timeout", "2"], 1, "NAME"),
     (&["get", "pods", "--connect-timeout", "2"], 1, "HOST"),
     (
+        &["get", "pods", "-o", "wide", "--connect-timeout", "2"],
+        1,
+        "CONTAINER IDS",
+    ),
+    (
+        &["get", "ds", "-o", "wide", "--connect-timeout", "2"],
+        1,
+        "SELECTOR",
+    ),
+    (
+        &["get", "pods", "-o", "json", "--connect-timeout", "2"],
+        1,
+        "{",
+    ),
+    // No host holds it (the only one is unreachable): nothing on stdout, exit 2.
+    (&["describe", "ds", "web", "--connect-timeout", "2"], 2, ""),
+    (
         &[
             "apply",
             "-f",
@@ -209,6 +226,7 @@ fn completions_name_every_subcommand() {
             "get",
             "delete",
             "rollout",
+            "describe",
             "logs",
             "exec",
             "completion",
@@ -237,4 +255,56 @@ fn man_pages_are_written_per_command() {
         let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
         assert!(text.starts_with(".ie") || text.contains(".TH"), "{page}");
     }
+}
+
+/// build.rs writes the completions and man pages at build time from the same clap definition:
+/// each file exists, names every subcommand (taken from the definition, not a list here), and
+/// is what `dsctl completion SHELL` prints.
+#[test]
+fn completions_and_man_pages_are_generated_at_build_for_every_subcommand() {
+    use clap::CommandFactory;
+    let generated = Path::new(env!("DSCTL_GENERATED_DIR"));
+    let cli = dsctl::cli::Cli::command();
+    let subcommands: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+    assert!(subcommands.len() >= 13, "{subcommands:?}");
+    for (shell, file) in [
+        ("bash", "dsctl.bash"),
+        ("zsh", "_dsctl"),
+        ("fish", "dsctl.fish"),
+    ] {
+        let path = generated.join("completions").join(file);
+        let script =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for sub in &subcommands {
+            assert!(script.contains(sub), "{file} lacks {sub}");
+        }
+        let printed = Command::new(env!("CARGO_BIN_EXE_dsctl"))
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(printed.stdout).unwrap(),
+            script,
+            "{file} differs from `dsctl completion {shell}`"
+        );
+    }
+    let page = |name: &str| {
+        let path = generated.join("man").join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let main_page = page("dsctl.1");
+    for sub in &subcommands {
+        assert!(main_page.contains(sub), "dsctl.1 lacks {sub}");
+        assert!(
+            page(&format!("dsctl-{sub}.1")).contains(".TH"),
+            "dsctl-{sub}.1"
+        );
+    }
+    // `dsctl man` renders the same definition (the build's page also lists `help`).
+    let printed = Command::new(env!("CARGO_BIN_EXE_dsctl"))
+        .arg("man")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(printed.stdout).unwrap();
+    assert!(main_page.starts_with(printed.split(".SH SUBCOMMANDS").next().unwrap()));
 }

@@ -139,9 +139,7 @@ async fn on_one(
         tokio::select! {
             chunk = stream.next() => match chunk {
                 Some(Chunk::Stdout(data)) => crate::output::print_bytes(&data)?,
-                Some(Chunk::Stderr(data)) => {
-                    crate::output::eprint(&String::from_utf8_lossy(&data))
-                }
+                Some(Chunk::Stderr(data)) => crate::output::eprint_bytes(&data),
                 None => break,
             },
             read = stdin.read(&mut buf), if reading => match read {
@@ -242,7 +240,7 @@ async fn on_many(
                 text.extend_from_slice(&line);
                 text.push(b'\n');
                 if is_err {
-                    crate::output::eprint(&String::from_utf8_lossy(&text));
+                    crate::output::eprint_bytes(&text);
                 } else {
                     crate::output::print_bytes(&text)?;
                     if crate::output::reader_gone() {

@@ -177,3 +177,41 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime starts")
 }
+
+/// Observes the targeted hosts, read-only (with recorded specs): one run per host.
+pub fn observe(args: &ConnectArgs, targets: &[Host]) -> Vec<HostRun> {
+    let settings = settings(args, true, false, true);
+    runtime().block_on(crate::apply::run(
+        targets,
+        &Desired::Nothing,
+        &settings,
+        connector(args),
+    ))
+}
+
+/// The hosts that were observed, and each other host with why it was not.
+pub fn observed<'a>(
+    targets: &'a [Host],
+    runs: &'a [HostRun],
+) -> (
+    Vec<(&'a Host, &'a crate::observe::Observation)>,
+    Vec<(&'a str, String)>,
+) {
+    let mut observed = Vec::new();
+    let mut missing = Vec::new();
+    for (host, run) in targets.iter().zip(runs) {
+        match &run.observation {
+            Some(obs) => observed.push((host, obs)),
+            None => missing.push((
+                host.name.as_str(),
+                match &run.outcome {
+                    crate::apply::Outcome::Unreachable(e) | crate::apply::Outcome::Failed(e) => {
+                        e.to_string()
+                    }
+                    _ => "not observed".to_string(),
+                },
+            )),
+        }
+    }
+    (observed, missing)
+}

@@ -103,7 +103,8 @@ impl Printer {
         }
         text.extend_from_slice(&line.message);
         text.push(b'\n');
-        crate::output::print_bytes(&text)
+        // Journal lines are host text: through `print`, which strips terminal control.
+        crate::output::print(&String::from_utf8_lossy(&text))
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod convert;
 pub mod delete;
+pub mod describe;
 pub mod diff;
 pub mod docs;
 pub mod exec;

@@ -264,13 +264,12 @@ fn address(
     let published = container.ports.iter().find(|p| {
         p.container_port == i64::from(container_port)
             && p.protocol == Protocol::TCP
-            && p.host_port.is_some()
+            && p.host_port().is_some()
     });
     let (mut address, port) = if host_network {
         (Address::Loopback, container_port)
     } else if let Some(p) = published
-        && let Some(host_port) = p.host_port.and_then(|hp| u16::try_from(hp).ok())
-        && host_port != 0
+        && let Some(host_port) = p.host_port().and_then(|hp| u16::try_from(hp).ok())
     {
         let address = match p.host_ip.as_deref() {
             None | Some("" | "0.0.0.0" | "::" | "[::]") => Address::Loopback,

@@ -35,6 +35,7 @@ use crate::downward::PodView;
 use crate::expansion;
 use crate::host_facts::HostFacts;
 use crate::layout::{self, Instance, Role};
+use crate::quantity::Quantity;
 
 use super::RenderError;
 
@@ -444,7 +445,7 @@ pub fn plan_container(
     let mut publish = Vec::new();
     if !pod.host_network {
         for (i, p) in c.ports.iter().enumerate() {
-            let Some(host_port) = p.host_port else {
+            let Some(host_port) = p.host_port() else {
                 continue;
             };
             let f = |s: &str| format!("ports[{i}].{s}");
@@ -529,12 +530,7 @@ pub fn plan_container(
         if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
             check_sub_path(sub).map_err(|r| err(&f("subPath"), r))?;
             // The same rule and check as subPathExpr below (hostPath only, see there).
-            if pod.volumes[j].host_path.is_none() {
-                return Err(err(
-                    &f("subPath"),
-                    "a sub-path can be mounted from a hostPath volume only: in an emptyDir the container could replace it with a symlink out of the volume".into(),
-                ));
-            }
+            sub_path_source(&pod.volumes[j]).map_err(|r| err(&f("subPath"), r))?;
             if let Some(create) = mount
                 .with_sub_path(sub)
                 .map_err(|r| err(&f("subPath"), r))?
@@ -545,16 +541,7 @@ pub fn plan_container(
         if let Some(expr) = &vm.sub_path_expr {
             let sub = expansion::expand_sub_path(expr, &vars)
                 .map_err(|e| err(&f("subPathExpr"), e.to_string()))?;
-            // Only a hostPath: a container that can write into its volume could turn a
-            // sub-path into a symlink out of it, and the next start would follow it (the
-            // kubelet opens sub-paths without following links; a bind mount cannot).
-            if pod.volumes[j].host_path.is_none() {
-                return Err(err(
-                    &f("subPathExpr"),
-                    "a sub-path can be mounted from a hostPath volume only; mount the volume whole"
-                        .into(),
-                ));
-            }
+            sub_path_source(&pod.volumes[j]).map_err(|r| err(&f("subPathExpr"), r))?;
             if let Some(create) = mount
                 .with_sub_path(&sub)
                 .map_err(|r| err(&f("subPathExpr"), r))?
@@ -692,6 +679,19 @@ pub fn is_untyped_socket(hp: &HostPathVolumeSource) -> bool {
         && hp.path.ends_with(".sock")
 }
 
+/// A sub-path (subPath, subPathExpr) is mounted from a hostPath volume only: a container that
+/// can write into its volume (an emptyDir) could turn a sub-path into a symlink out of it, and
+/// the next start would follow it (the kubelet opens sub-paths without following links; a bind
+/// mount cannot). `validate` asks this too.
+pub fn sub_path_source(volume: &Volume) -> Result<(), String> {
+    if volume.host_path.is_none() {
+        return Err(
+            "a sub-path can be mounted from a hostPath volume only: in an emptyDir the container could replace it with a symlink out of the volume; mount the volume whole".into(),
+        );
+    }
+    Ok(())
+}
+
 /// A subPath as the API server accepts it: relative, and no `..` element.
 pub fn check_sub_path(sub: &str) -> Result<(), String> {
     if sub.starts_with('/') {
@@ -812,20 +812,14 @@ fn plan_resources(
     let Some(res) = &c.resources else {
         return Ok((None, None));
     };
-    let positive =
-        |kind: &str, name: &str, scaled: Result<i128, crate::quantity::QuantityError>| {
-            let f = format!("resources.{kind}.{name}");
-            match scaled {
-                Ok(n) if n > 0 => u64::try_from(n).map_err(|_| (f, "is too large".to_string())),
-                Ok(_) => Err((f, "must be greater than zero".to_string())),
-                Err(e) => Err((f, e.to_string())),
-            }
-        };
+    let positive = |kind: &str, name: &str, q: &Quantity| {
+        resource_amount(name, q).map_err(|reason| (format!("resources.{kind}.{name}"), reason))
+    };
     let mut cpu_quota = None;
     let cpu_limit = res
         .limits
         .get("cpu")
-        .map(|q| positive("limits", "cpu", q.milli_value()))
+        .map(|q| positive("limits", "cpu", q))
         .transpose()?;
     if let Some(milli) = cpu_limit {
         options.push(vec![fixed("--cpus"), fixed(decimal_milli(milli))]);
@@ -836,7 +830,7 @@ fn plan_resources(
     let cpu_request = res
         .requests
         .get("cpu")
-        .map(|q| positive("requests", "cpu", q.milli_value()))
+        .map(|q| positive("requests", "cpu", q))
         .transpose()?;
     if let Some(milli) = cpu_request.or(cpu_limit) {
         // The kubelet's MilliCPUToShares: 1 CPU = 1024 shares, at least 2, at most 262144.
@@ -846,20 +840,35 @@ fn plan_resources(
     let memory_max = res
         .limits
         .get("memory")
-        .map(|q| positive("limits", "memory", q.value()))
+        .map(|q| positive("limits", "memory", q))
         .transpose()?;
     if let Some(bytes) = memory_max {
         options.push(vec![fixed("--memory"), fixed(bytes.to_string())]);
     }
     let memory_max = memory_max.map(|b| b.saturating_add(UNIT_MEMORY_HEADROOM_BYTES));
     if let Some(q) = res.requests.get("memory") {
-        let bytes = positive("requests", "memory", q.value())?;
+        let bytes = positive("requests", "memory", q)?;
         options.push(vec![
             fixed("--memory-reservation"),
             fixed(bytes.to_string()),
         ]);
     }
     Ok((cpu_quota, memory_max))
+}
+
+/// The amount render writes for a `cpu` (millicores) or `memory` (bytes) quantity, or why it
+/// cannot write one. `validate` asks this too, so what validates always renders.
+pub fn resource_amount(name: &str, q: &Quantity) -> Result<u64, String> {
+    let scaled = if name == "cpu" {
+        q.milli_value()
+    } else {
+        q.value()
+    };
+    match scaled {
+        Ok(n) if n > 0 => u64::try_from(n).map_err(|_| "is too large".to_string()),
+        Ok(_) => Err("must be greater than zero".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `thousandths / 1000` as a decimal without trailing zeros: 100 → "0.1", 2000 → "2".
@@ -923,6 +932,19 @@ fn health_options(probe: &Probe, command: &[String]) -> Result<Vec<Word>, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// hostPort 0 is "not set" (ContainerPort::host_port): nothing is published for it, where
+    /// render once refused it on every host.
+    #[test]
+    fn host_port_zero_publishes_nothing() {
+        let ds = crate::test_specs::SpecBuilder::new("sv-zero")
+            .ports(
+                "{ containerPort = 8080, hostPort = 0 }, { containerPort = 8081, hostPort = 8681 }",
+            )
+            .build();
+        let pod = plan_pod(&ds, REV, &HostFacts::default()).unwrap();
+        assert_eq!(pod.publish, ["8681:8081/tcp"]);
+    }
 
     #[test]
     fn decimal_milli_table() {

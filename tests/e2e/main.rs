@@ -4,6 +4,7 @@
 //! Ignored by a plain `cargo test`; tests/run brings the fleet up and runs them with
 //! `--include-ignored`.
 
+mod clash;
 mod day2;
 mod downward;
 mod harness;

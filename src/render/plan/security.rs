@@ -50,8 +50,60 @@ pub fn capability(name: &str) -> Result<String, String> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(format!("{name:?} is not a capability name"));
     }
-    Ok(name.to_ascii_uppercase())
+    let upper = name.to_ascii_uppercase();
+    // podman refuses an unknown one when the container starts, after its host was touched.
+    if !LINUX_CAPABILITIES.contains(&upper.strip_prefix("CAP_").unwrap_or(&upper)) {
+        return Err(format!(
+            "{name:?} is not a Linux capability (capabilities(7), e.g. NET_BIND_SERVICE)"
+        ));
+    }
+    Ok(upper)
 }
+
+/// The capabilities of linux/capability.h (0 to CAP_LAST_CAP = 40), without `CAP_`.
+const LINUX_CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
 
 /// A localhostProfile as the path podman reads: relative, without `..`, under the seccomp root.
 pub fn localhost_profile(profile: &str) -> Result<String, String> {
@@ -207,6 +259,29 @@ pub fn run_as_non_root_check(
 mod tests {
     use super::*;
     use crate::daemonset::{Capabilities, SeccompProfile};
+
+    /// podman knows the names of capability.h, with or without `CAP_`, in any case; anything
+    /// else fails at the container's start, so it is refused here (and so at validate).
+    #[test]
+    fn capability_names_table() {
+        for (name, want) in [
+            ("NET_BIND_SERVICE", Ok("NET_BIND_SERVICE")),
+            ("net_admin", Ok("NET_ADMIN")),
+            ("CAP_SYS_TIME", Ok("CAP_SYS_TIME")),
+            ("ALL", Ok("all")),
+            ("CHECKPOINT_RESTORE", Ok("CHECKPOINT_RESTORE")),
+            ("NET_MAGIC", Err("not a Linux capability")),
+            ("CAP_", Err("not a Linux capability")),
+            ("NET-ADMIN", Err("not a capability name")),
+            ("", Err("not a capability name")),
+        ] {
+            match (capability(name), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{name}"),
+                (Err(got), Err(want)) => assert!(got.contains(want), "{name}: {got}"),
+                (got, want) => panic!("{name}: {got:?}, want {want:?}"),
+            }
+        }
+    }
 
     fn sec() -> EffectiveSecurity {
         EffectiveSecurity {
