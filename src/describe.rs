@@ -305,7 +305,7 @@ fn container(out: &mut String, c: &Container) {
             .iter()
             .filter_map(|p| {
                 let port = if host {
-                    p.host_port().filter(|h| *h > 0)?
+                    p.host_port()?
                 } else {
                     p.container_port
                 };

@@ -189,14 +189,14 @@ pub fn observe(args: &ConnectArgs, targets: &[Host]) -> Vec<HostRun> {
     ))
 }
 
-/// The hosts that were observed, and each other host with why it was not.
-pub fn observed<'a>(
-    targets: &'a [Host],
-    runs: &'a [HostRun],
-) -> (
+/// Each observed host with what it showed, and each other host with why it was not observed.
+pub type Observed<'a> = (
     Vec<(&'a Host, &'a crate::observe::Observation)>,
     Vec<(&'a str, String)>,
-) {
+);
+
+/// The hosts that were observed, and each other host with why it was not.
+pub fn observed<'a>(targets: &'a [Host], runs: &'a [HostRun]) -> Observed<'a> {
     let mut observed = Vec::new();
     let mut missing = Vec::new();
     for (host, run) in targets.iter().zip(runs) {
