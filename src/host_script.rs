@@ -593,7 +593,12 @@ mod tests {
                 revision: revision.into(),
                 units: vec![],
                 spec_json: format!("{{\"rev\":\"{revision}\"}}"),
-                cause: format!("cause {revision}"),
+                // No change-cause at "c": an empty file, not the mode read as its base64.
+                cause: if revision == "c" {
+                    String::new()
+                } else {
+                    format!("cause {revision}")
+                },
                 history_limit: limit,
             };
             let script = script(&[change(vec![action])], 5, "test").replace(STATE_DIR, state);
@@ -617,6 +622,12 @@ mod tests {
         record("b", 2);
         record("c", 2);
         assert_eq!(read("daemonsets/web/revision").unwrap(), "c");
+        assert_eq!(read("daemonsets/web/cause").unwrap(), "");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(dir.path().join("daemonsets/web/cause")).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        }
         assert_eq!(read("daemonsets/web/number").unwrap(), "3");
         assert_eq!(read("daemonsets/web/history/a/number").unwrap(), "1");
         assert_eq!(read("daemonsets/web/history/b/number").unwrap(), "2");

@@ -15,6 +15,9 @@ pub const STATE_DIR: &str = "/var/lib/dsctl";
 pub const LOCK: &str = "/var/lib/dsctl/lock";
 /// Who holds the lock, for the message of the run that waits.
 pub const LOCK_HOLDER: &str = "/var/lib/dsctl/lock.holder";
+/// The observe script's cache (podman's version per binary, unit files' sha256 per inode and
+/// mtime): on a tmpfs, so a reboot empties it.
+pub const OBSERVE_CACHE_DIR: &str = "/run/dsctl";
 /// One directory per DaemonSet: its record (revision, units, spec, history).
 pub const DAEMONSETS_DIR: &str = "/var/lib/dsctl/daemonsets";
 /// Registry credentials (podman auth files from imagePullSecrets), one per DaemonSet: root's

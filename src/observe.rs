@@ -13,9 +13,10 @@ const SCRIPT: &str = include_str!("scripts/observe.sh");
 /// The observe script; `full` adds unit contents and recorded specs (for `diff` and `get`).
 pub fn script(full: bool) -> String {
     format!(
-        "FULL={}\nJL={JOURNAL_TAIL_LINES}\nJB={JOURNAL_TAIL_BYTES}\nS={}\nUNIT_GLOBS='{}'\n{}{}{}{SCRIPT}",
+        "FULL={}\nJL={JOURNAL_TAIL_LINES}\nJB={JOURNAL_TAIL_BYTES}\nS={}\nC={}\nUNIT_GLOBS='{}'\n{}{}{}{SCRIPT}",
         if full { "1" } else { "" },
         crate::layout::STATE_DIR,
+        crate::layout::OBSERVE_CACHE_DIR,
         crate::layout::UNIT_FILE_GLOBS.join(" "),
         crate::plan_token::STATE_SH,
         crate::detached::ALIVE_SH,
@@ -42,9 +43,16 @@ pub struct Observation {
     pub daemonsets: BTreeMap<String, RecordedDaemonSet>,
     /// Unit files present, by absolute path: their sha256.
     pub unit_files: BTreeMap<String, String>,
+    /// Unit files' modification times (Unix seconds) by path: a unit active since before its
+    /// file was written runs an older file. A path missing here is taken as fresh.
+    pub unit_mtimes: BTreeMap<String, u64>,
     /// Unit file contents by path (only with `full`).
     pub contents: BTreeMap<String, String>,
     pub units: BTreeMap<String, UnitStatus>,
+    /// Containers with their revision labels and IDs, from `container` records: observe.sh
+    /// prints them only with `full` (`get`, `diff`), as a podman call costs a no-op ~50 ms
+    /// of host CPU; an apply reads freshness from systemd and the unit files' mtimes instead.
+    /// Where labels are known, the planner checks them too.
     pub containers: BTreeMap<String, ContainerStatus>,
     /// The hash of the state the plan is made from (`plan_token.rs`), read before the rest.
     pub token: Option<String>,
@@ -213,11 +221,28 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
     let mut obs = Observation::default();
     let mut props: BTreeMap<String, String> = BTreeMap::new();
     let mut ended = false;
+    // Inside `units` … `unitsend`: systemctl's own Key=Value lines, an empty line after each unit.
+    let mut in_units = false;
     for (index, line) in lines {
         let malformed = |message: &str| ObserveError::Malformed {
             line: index + 1,
             message: message.to_string(),
         };
+        if in_units {
+            if line.is_empty() || line == "unitsend" {
+                if let Some(id) = props.remove("Id") {
+                    obs.units.insert(id, unit_status(&props));
+                }
+                props.clear();
+                in_units = line.is_empty();
+            } else {
+                let (key, value) = line
+                    .split_once('=')
+                    .ok_or_else(|| malformed("a unit property needs key=value"))?;
+                props.insert(key.to_string(), value.to_string());
+            }
+            continue;
+        }
         let (kind, rest) = line.split_once([' ', '\t']).unwrap_or((line, ""));
         match kind {
             "now" => obs.now = rest.trim().parse().map_err(|_| malformed("bad clock"))?,
@@ -326,6 +351,14 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
                     .ok_or_else(|| malformed("file needs 2 fields"))?;
                 obs.unit_files.insert(path.to_string(), sha.to_string());
             }
+            "filetime" => {
+                let (path, secs) = rest
+                    .rsplit_once(' ')
+                    .ok_or_else(|| malformed("filetime needs 2 fields"))?;
+                let secs = secs.parse().map_err(|_| malformed("bad file time"))?;
+                obs.unit_mtimes.insert(path.to_string(), secs);
+            }
+            "units" => in_units = true,
             "content" => {
                 let (path, b64) = rest.split_once(' ').unwrap_or((rest, ""));
                 let text = decode_base64(b64).ok_or_else(|| malformed("content is not base64"))?;
@@ -469,6 +502,16 @@ prop ActiveEnterTimestamp=@1699999990
 unitend
 unitend
 container\tdsctl-web-web\trunning\tlocalhost/dsctl-test/web:1\t0123456789
+filetime /etc/containers/systemd/dsctl-web-web.container 1699999980
+units
+Id=dsctl_web_0a1-pod.service
+ActiveState=active
+ActiveEnterTimestamp=@1699999991
+
+Id=dsctl_web_0a1_app.service
+ActiveState=failed
+NeedDaemonReload=yes
+unitsend
 end
 ";
 
@@ -515,6 +558,129 @@ end
         assert_eq!(
             obs.containers["dsctl-web-web"].revision.as_deref(),
             Some("0123456789")
+        );
+        assert_eq!(
+            obs.unit_mtimes["/etc/containers/systemd/dsctl-web-web.container"],
+            1_699_999_980
+        );
+        // systemctl's own lines between `units` and `unitsend`, one block per unit.
+        let pod = &obs.units["dsctl_web_0a1-pod.service"];
+        assert_eq!(
+            (pod.is_active(), pod.active_since),
+            (true, Some(1_699_999_991))
+        );
+        let app = &obs.units["dsctl_web_0a1_app.service"];
+        assert_eq!(
+            (app.active_state.as_str(), app.need_daemon_reload),
+            ("failed", true)
+        );
+        assert_eq!(obs.units.len(), 3);
+    }
+
+    /// The real script under `sh`, against a state directory and unit files in a scratch
+    /// directory, with podman, systemctl and sha256sum stubs that log their calls: a no-op
+    /// calls no podman and no sha256sum once the cache holds them, and a changed file is
+    /// hashed again.
+    #[test]
+    fn the_script_runs_podman_and_sha256sum_only_when_their_inputs_change() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let (bin, state, units) = (root.join("bin"), root.join("state"), root.join("units"));
+        let ds = state.join("daemonsets/web");
+        for d in [&bin, &units, &ds.join("units")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let log = root.join("calls");
+        let stub = |name: &str, body: &str| {
+            let path = bin.join(name);
+            std::fs::write(
+                &path,
+                format!("#!/bin/sh\necho {name} >> '{}'\n{body}\n", log.display()),
+            )
+            .unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        stub("podman", "echo podman version 5.4.2");
+        stub("sha256sum", "exec /usr/bin/sha256sum \"$@\"");
+        stub(
+            "systemctl",
+            "printf 'Id=dsctl_web_0a1_app.service\\nActiveState=active\\nActiveEnterTimestamp=@100\\n'",
+        );
+        let unit = units.join("dsctl_web_0a1_app.container");
+        std::fs::write(&unit, "[Container]\n").unwrap();
+        std::fs::write(
+            ds.join("units/dsctl_web_0a1_app.container"),
+            "[Container]\n",
+        )
+        .unwrap();
+        std::fs::write(ds.join("revision"), "0a1\n").unwrap();
+        std::fs::write(ds.join("spec.json"), "{}").unwrap();
+        std::fs::write(ds.join("cause"), "").unwrap();
+        let text = format!(
+            "FULL=\nJL=5\nJB=1000\nS={}\nC={}\nUNIT_GLOBS='{}/dsctl_*.container'\n{SCRIPT}",
+            state.display(),
+            root.join("cache").display(),
+            units.display()
+        );
+        let run = || {
+            std::fs::write(&log, "").unwrap();
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&text)
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                .env("SSH_CONNECTION", "10.0.0.1 5000 10.0.0.2 22")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let obs = parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
+            (obs, std::fs::read_to_string(&log).unwrap())
+        };
+        use crate::plan::content_sha;
+        let sha = content_sha("[Container]\n");
+        let (first, calls) = run();
+        assert_eq!(
+            calls, "podman\nsha256sum\nsystemctl\n",
+            "the first run learns"
+        );
+        assert_eq!(first.podman_version.as_deref(), Some("5.4.2"));
+        assert_eq!(first.unit_files[&unit.display().to_string()], sha);
+        assert_eq!(
+            first.daemonsets["web"].units["dsctl_web_0a1_app.container"],
+            sha
+        );
+        assert_eq!(first.daemonsets["web"].revision.as_deref(), Some("0a1"));
+        assert_eq!(first.daemonsets["web"].spec_json.as_deref(), Some("{}"));
+        assert!(first.unit_mtimes.contains_key(&unit.display().to_string()));
+        assert!(
+            first.now > 1_600_000_000,
+            "the clock from /proc/self: {}",
+            first.now
+        );
+        assert_eq!(first.host.server_ip, Some("10.0.0.2".parse().unwrap()));
+        assert!(first.units["dsctl_web_0a1_app.service"].is_active());
+
+        let (second, calls) = run();
+        assert_eq!(calls, "systemctl\n", "a no-op: systemd only");
+        assert_eq!(
+            (second.unit_files, second.daemonsets),
+            (first.unit_files, first.daemonsets)
+        );
+        assert_eq!(second.podman_version, first.podman_version);
+
+        std::fs::write(&unit, "[Container]\nImage=x\n").unwrap();
+        let (third, calls) = run();
+        assert_eq!(
+            calls, "sha256sum\nsystemctl\n",
+            "an edited file is hashed again"
+        );
+        assert_eq!(
+            third.unit_files[&unit.display().to_string()],
+            content_sha("[Container]\nImage=x\n")
         );
     }
 

@@ -387,11 +387,17 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
                 desired.revision
             ));
         }
+        let stale_start = active && !file_changed && started_before_file(observed, unit, status);
+        if stale_start && stale_revision.is_none() {
+            reasons.push(format!(
+                "{service} has run since before its unit file was written"
+            ));
+        }
         // A Quadlet unit is generated, so it is enabled through its [Install] section.
         let enable = unit.name.ends_with(".service");
         let enabled = status
             .is_some_and(|s| s.unit_file_state == "enabled" || s.unit_file_state == "generated");
-        if (file_changed || stale_revision.is_some()) && active {
+        if (file_changed || stale_revision.is_some() || stale_start) && active {
             stops_active = true;
             starts.push(Action::Restart {
                 unit: service.clone(),
@@ -493,6 +499,24 @@ fn converge(desired: &DesiredDaemonSet, observed: &Observation) -> Option<Change
         actions,
         disruptive,
     })
+}
+
+/// Whether an active unit became active before its file was last written (a script cut
+/// between writing a unit and restarting it, or a file rewritten by hand): its instance runs
+/// the older file. Read from systemd and the file's mtime alone, no podman call. Unknown
+/// times, and a file stamped after the host's clock (the clock went back), are taken as fresh.
+fn started_before_file(
+    observed: &Observation,
+    unit: &UnitFile,
+    status: Option<&crate::observe::UnitStatus>,
+) -> bool {
+    let (Some(since), Some(&written)) = (
+        status.and_then(|s| s.active_since),
+        observed.unit_mtimes.get(&unit.path),
+    ) else {
+        return false;
+    };
+    written > since && written <= observed.now
 }
 
 /// Why systemd's view of a unit is out of date, if it is.
@@ -878,6 +902,19 @@ mod tests {
             o.containers.get_mut(&app).unwrap().revision = Some("0ff".into());
             o
         };
+        // The app unit active since 500, its file written at `written`, the host's clock at 1000.
+        let app_written_at = |written: u64| {
+            let mut o = pod_host(R1, "active");
+            let i = Instance::new("web", R1);
+            o.now = 1000;
+            o.units
+                .get_mut(&i.container_service("app"))
+                .unwrap()
+                .active_since = Some(500);
+            let path = i.container_unit_file("app", UnitFlavor::Quadlet).path;
+            o.unit_mtimes.insert(path, written);
+            o
+        };
         let needs_reload = {
             let mut o = pod_host(R1, "active");
             let app = Instance::new("web", R1).container_service("app");
@@ -958,6 +995,27 @@ mod tests {
                 pod_desired("web", R1),
                 vec![(ChangeKind::Heal, true)],
                 "runs revision 0ff, not 0a1",
+            ),
+            (
+                "running since before its file was written: restarted",
+                app_written_at(600),
+                pod_desired("web", R1),
+                vec![(ChangeKind::Heal, true)],
+                "_app.service has run since before its unit file was written",
+            ),
+            (
+                "started after its file was written: in sync",
+                app_written_at(400),
+                pod_desired("web", R1),
+                vec![],
+                "",
+            ),
+            (
+                "a file stamped after the host's clock (the clock went back): in sync",
+                app_written_at(2000),
+                pod_desired("web", R1),
+                vec![],
+                "",
             ),
             (
                 "changed on disk: reload",
