@@ -43,6 +43,7 @@ pub mod quantity;
 pub mod render;
 pub mod report;
 pub mod revision;
+pub mod sim;
 pub mod rollout_math;
 mod run;
 pub mod ssh;
