@@ -53,6 +53,7 @@ pub mod surge;
 pub mod trusted_spec;
 pub mod unreachable;
 pub mod validate;
+pub mod watch;
 pub mod yaml;
 
 pub use run::{EXIT_INVALID, run};
