@@ -22,8 +22,8 @@ use dsctl::inventory::{Host, UnitFlavor};
 use dsctl::observe::Observation;
 use dsctl::render::Templates;
 use dsctl::{known_hosts, load, sim};
-use russh::keys::ssh_key::{LineEnding, PrivateKey};
 use russh::keys::Algorithm;
+use russh::keys::ssh_key::{LineEnding, PrivateKey};
 use russh::server::{self, Auth, Msg, Session};
 use russh::{Channel, ChannelId, ChannelMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -111,7 +111,11 @@ fn main() {
             let dir = a.dir.clone().unwrap_or_else(|| usage());
             runtime.block_on(async {
                 let fleet = Fleet::start(a.hosts, &dir).await;
-                println!("ready {} hosts; inventory {}", a.hosts, fleet.inventory.display());
+                println!(
+                    "ready {} hosts; inventory {}",
+                    a.hosts,
+                    fleet.inventory.display()
+                );
                 let mut term =
                     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                         .expect("signal");
@@ -151,7 +155,12 @@ fn raise_nofile() {
 }
 
 fn address(i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(127, 10 + (i / 40_000) as u8, ((i / 200) % 200) as u8, (i % 200 + 1) as u8)
+    Ipv4Addr::new(
+        127,
+        10 + (i / 40_000) as u8,
+        ((i / 200) % 200) as u8,
+        (i % 200 + 1) as u8,
+    )
 }
 
 /// A host's spec for a revision: v1 is [`SPEC`], v2 differs in one env value.
@@ -188,7 +197,10 @@ impl Fleet {
         let identity = dir.join("id_ed25519");
         std::fs::write(
             &identity,
-            client_key.to_openssh(LineEnding::LF).expect("openssh").as_bytes(),
+            client_key
+                .to_openssh(LineEnding::LF)
+                .expect("openssh")
+                .as_bytes(),
         )
         .expect("write key");
         std::fs::set_permissions(
@@ -601,7 +613,10 @@ fn bench(runtime: &tokio::runtime::Runtime, a: &Args) {
     let back = run("rollout v2→v1 (10% waves)", &mut apply(&fleet.spec_v1));
     let n = a.hosts as f64;
     let ms = |s: f64| s * 1000.0 / n;
-    println!("| {} hosts | wall | dsctl CPU | CPU per host | beyond handshake per host | peak RSS |", a.hosts);
+    println!(
+        "| {} hosts | wall | dsctl CPU | CPU per host | beyond handshake per host | peak RSS |",
+        a.hosts
+    );
     println!("|---|---|---|---|---|---|");
     for (name, c) in [
         ("handshake only (connect + auth)", handshake),

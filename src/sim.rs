@@ -71,7 +71,9 @@ pub fn apply(observed: &mut Observation, changes: &[Change]) {
                 }
             }
             Action::WriteUnit { path, content } => {
-                observed.unit_files.insert(path.clone(), content_sha(content));
+                observed
+                    .unit_files
+                    .insert(path.clone(), content_sha(content));
                 let file = path.rsplit('/').next().unwrap_or(path);
                 let unit = observed
                     .units
@@ -342,13 +344,19 @@ mod tests {
             let h = host("sim-1", None);
             let mut obs = fresh("127.0.0.2".parse().unwrap(), flavor, 1_000);
             let first = plan(&specs, &h, &obs, &templates).unwrap();
-            assert!(!first.is_empty(), "{file} {flavor:?}: a fresh host needs a create");
+            assert!(
+                !first.is_empty(),
+                "{file} {flavor:?}: a fresh host needs a create"
+            );
             apply(&mut obs, &first);
             let text = records(&obs);
             let back = reparse(&text).unwrap();
             assert_eq!(back, obs, "{file} {flavor:?}: records round-trip");
             let again = plan(&specs, &h, &back, &templates).unwrap();
-            assert!(again.is_empty(), "{file} {flavor:?}: in sync, got {again:?}");
+            assert!(
+                again.is_empty(),
+                "{file} {flavor:?}: in sync, got {again:?}"
+            );
         }
     }
 

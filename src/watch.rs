@@ -113,7 +113,11 @@ pub fn log_lines(
                     } else {
                         "failed"
                     };
-                    lines.push(format!("{}: {word}: {}", run.host, why.replace('\n', " | ")));
+                    lines.push(format!(
+                        "{}: {word}: {}",
+                        run.host,
+                        why.replace('\n', " | ")
+                    ));
                 }
                 seen
             }
@@ -214,7 +218,11 @@ mod tests {
             (3, Duration::from_millis(500), s(2)),
         ];
         for (failures, interval, want) in table {
-            assert_eq!(backoff(failures, interval), want, "{failures} × {interval:?}");
+            assert_eq!(
+                backoff(failures, interval),
+                want,
+                "{failures} × {interval:?}"
+            );
         }
     }
 

@@ -96,8 +96,7 @@ fn connector(
     args: &ApplyArgs,
     slots: Slots,
     interval: Duration,
-) -> impl Fn(Host) -> std::pin::Pin<Box<dyn Future<Output = Result<Kept, String>> + Send>> + use<>
-{
+) -> impl Fn(Host) -> std::pin::Pin<Box<dyn Future<Output = Result<Kept, String>> + Send>> + use<> {
     let connector = Arc::new(Connector::new(ConnectOptions {
         connect_timeout: Duration::from_secs(args.connect.connect_timeout),
         exec_timeout: Duration::from_secs(args.connect.exec_timeout),

@@ -10,6 +10,7 @@ mod harness;
 mod pods;
 mod rollout;
 mod security;
+mod watch;
 mod yaml;
 
 use std::time::{Duration, Instant};
