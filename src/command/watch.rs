@@ -225,6 +225,11 @@ pub fn run(args: ApplyArgs, settings: Settings, interval: Duration) -> anyhow::R
                     }
                 }
             }
+            tracing::debug!(
+                "cycle: {} hosts in {:?}",
+                runs.len(),
+                started.elapsed().saturating_sub(cycle_start)
+            );
             let (lines, now_seen) = log_lines(&seen, &runs);
             seen = now_seen;
             for line in lines {
