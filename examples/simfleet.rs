@@ -263,7 +263,7 @@ impl Fleet {
             ..Default::default()
         });
         let now = unix_now();
-        let mut tasks = Vec::with_capacity(n);
+        let mut by_address = std::collections::HashMap::with_capacity(n);
         for (i, host) in hosts.into_iter().enumerate() {
             let addr = address(i);
             let flavor = if i % 4 == 3 {
@@ -275,31 +275,45 @@ impl Fleet {
             let create = sim::plan(std::slice::from_ref(&v1), &host, &state, &shared.templates)
                 .expect("plan");
             sim::apply(&mut state, &create);
-            let sim_host = Arc::new(SimHost {
-                host,
-                state: Mutex::new(state),
-            });
-            let listener = tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(addr), PORT))
-                .await
-                .unwrap_or_else(|e| panic!("bind {addr}:{PORT}: {e}"));
-            let (config, shared) = (config.clone(), shared.clone());
-            tasks.push(tokio::spawn(async move {
-                while let Ok((tcp, _)) = listener.accept().await {
-                    let _ = tcp.set_nodelay(true);
-                    let handler = Connection {
-                        host: sim_host.clone(),
-                        shared: shared.clone(),
-                        channels: Default::default(),
-                    };
-                    let config = config.clone();
-                    tokio::spawn(async move {
-                        if let Ok(session) = server::run_stream(config, tcp, handler).await {
-                            let _ = session.await;
-                        }
-                    });
-                }
-            }));
+            by_address.insert(
+                IpAddr::V4(addr),
+                Arc::new(SimHost {
+                    host,
+                    state: Mutex::new(state),
+                }),
+            );
         }
+        // One listener for every address (a socket bound to the wildcard address takes
+        // connections to all of 127.0.0.0/8), each connection served as the host whose
+        // address it reached: 10,000 listeners would need 10,000 descriptors more.
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT))
+                .await
+                .unwrap_or_else(|e| panic!("bind port {PORT}: {e}"));
+        let by_address = Arc::new(by_address);
+        let tasks = vec![tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Some(sim_host) = tcp
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| by_address.get(&a.ip()).cloned())
+                else {
+                    continue;
+                };
+                let _ = tcp.set_nodelay(true);
+                let handler = Connection {
+                    host: sim_host,
+                    shared: shared.clone(),
+                    channels: Default::default(),
+                };
+                let config = config.clone();
+                tokio::spawn(async move {
+                    if let Ok(session) = server::run_stream(config, tcp, handler).await {
+                        let _ = session.await;
+                    }
+                });
+            }
+        })];
         Fleet {
             inventory,
             spec_v1,

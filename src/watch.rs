@@ -267,7 +267,14 @@ mod tests {
                 .collect()
         };
         let unreachable = || Unreachable("connect: refused\nmore".into());
-        let table: Vec<(&str, BTreeMap<String, Seen>, HostRun, Vec<&str>, Seen)> = vec![
+        type Row = (
+            &'static str,
+            BTreeMap<String, Seen>,
+            HostRun,
+            Vec<&'static str>,
+            Seen,
+        );
+        let table: Vec<Row> = vec![
             (
                 "in sync stays quiet",
                 seen(&[("a", Seen::InSync)]),

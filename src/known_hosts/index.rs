@@ -73,7 +73,10 @@ fn stamp(paths: &[PathBuf]) -> Stamp {
         .collect()
 }
 
-static CACHE: Mutex<Vec<(Vec<PathBuf>, Stamp, Arc<Index>)>> = Mutex::new(Vec::new());
+/// Files, their stamp when read, and their index.
+type Cached = (Vec<PathBuf>, Stamp, Arc<Index>);
+
+static CACHE: Mutex<Vec<Cached>> = Mutex::new(Vec::new());
 
 /// The index of `paths`, parsed again only when one of them changed since it was last read
 /// (a key learned by `learn` changes the file, so the next lookup sees it).
