@@ -245,7 +245,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub watch: bool,
     /// With --watch: how often each host is checked (5s, 500ms, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::watch::parse_interval)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::interval::parse_interval)]
     pub interval: std::time::Duration,
 }
 

@@ -26,6 +26,7 @@ pub mod host_script;
 pub mod images;
 pub mod int_or_string;
 pub mod intent;
+pub mod interval;
 pub mod inventory;
 pub mod k8s_names;
 pub mod known_hosts;
