@@ -57,10 +57,12 @@ pub fn schedule(hosts: &[HostChanges<'_>], policies: &BTreeMap<String, Policy>) 
     let mut quota: BTreeMap<&str, Option<usize>> = BTreeMap::new();
     let mut pending: Vec<(usize, Vec<&str>)> = Vec::new();
     let mut calm = Vec::new();
+    // Borrowed, not cloned per host: a policy lists the unavailable hosts (host × unavailable).
+    let no_policy = Policy::default();
     for h in hosts {
         let mut go = Vec::new();
         for ds in &h.disrupts {
-            let policy = policies.get(*ds).cloned().unwrap_or_default();
+            let policy = policies.get(*ds).unwrap_or(&no_policy);
             let left = quota
                 .entry(ds)
                 .or_insert_with(|| policy.partition.map(|p| p.saturating_sub(policy.updated)));
@@ -77,7 +79,7 @@ pub fn schedule(hosts: &[HostChanges<'_>], policies: &BTreeMap<String, Policy>) 
                     "partition: {} host(s) take the new revision first (dsctl rollout resume continues)",
                     policy.partition.unwrap_or(0)
                 ))
-            } else if budget(&policy) == 0 {
+            } else if budget(policy) == 0 {
                 Some(format!(
                     "maxUnavailable={} is used up by unavailable hosts: {}",
                     policy.max_unavailable,

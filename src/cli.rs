@@ -243,6 +243,13 @@ pub struct ApplyArgs {
     /// failed; the run's duration and time), atomically.
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
+    /// apply: keep running: re-check every host each --interval over a kept connection, heal
+    /// drift, reload changed spec and inventory files, log one line per change; SIGTERM stops.
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: how often each host is checked (5s, 500ms, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::interval::parse_interval)]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

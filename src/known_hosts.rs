@@ -19,6 +19,9 @@ use russh::keys::ssh_key::known_hosts::{Entry as ParsedEntry, HostPatterns, Mark
 use russh::keys::ssh_key::{Algorithm, HashAlg, PublicKey};
 use sha1::Sha1;
 
+mod index;
+pub use index::{Index, load_for, load_indexed};
+
 /// One key line of a known_hosts file, with where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {

@@ -813,10 +813,11 @@ async fn connect_via(
         stage,
         after: timeout,
     };
-    let known = known_hosts::load(&target.known_hosts).map_err(|source| SshError::KnownHosts {
-        host: name.clone(),
-        source,
-    })?;
+    let known = known_hosts::load_for(&target.known_hosts, &target.host_key_name, target.port)
+        .map_err(|source| SshError::KnownHosts {
+            host: name.clone(),
+            source,
+        })?;
     let config = Arc::new(client_config(target, opts, &known));
     let check = HostKeyCheck {
         host: name.clone(),

@@ -10,6 +10,11 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<i32> {
     settings.progress =
         progress::for_output(args.dry_run || args.output == TextOrJson::Json).into();
     settings.max_unreachable = args.max_unreachable;
+    if args.watch {
+        settings.progress = std::sync::Arc::new(progress::Silent);
+        let interval = args.interval;
+        return crate::command::watch::run(args, settings, interval);
+    }
     let runs = match hosts::converge(&args, &settings) {
         Ok(runs) => runs,
         Err(code) => return Ok(code),

@@ -14,3 +14,4 @@ pub mod logs;
 pub mod render;
 pub mod rollout;
 pub mod validate;
+pub mod watch;

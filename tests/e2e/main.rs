@@ -15,6 +15,7 @@ mod pods;
 mod pull;
 mod rollout;
 mod security;
+mod watch;
 mod yaml;
 
 use std::time::{Duration, Instant};
