@@ -10,17 +10,22 @@ use std::path::{Path, PathBuf};
 #[path = "src/cli.rs"]
 mod cli;
 #[allow(dead_code)]
-#[path = "src/unreachable.rs"]
-mod unreachable;
-#[allow(dead_code)]
 #[path = "src/interval.rs"]
 mod interval;
+#[allow(dead_code)]
+#[path = "src/unreachable.rs"]
+mod unreachable;
 
 use clap::CommandFactory;
 use clap_complete::Shell;
 
 fn main() -> std::io::Result<()> {
-    for input in ["build.rs", "src/cli.rs", "src/unreachable.rs", "src/interval.rs"] {
+    for input in [
+        "build.rs",
+        "src/cli.rs",
+        "src/unreachable.rs",
+        "src/interval.rs",
+    ] {
         println!("cargo:rerun-if-changed={input}");
     }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

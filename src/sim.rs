@@ -95,6 +95,8 @@ pub fn apply(observed: &mut Observation, changes: &[Change]) {
                 }
             }
             Action::Restart { unit } => start(observed, unit, now),
+            // Object files live beside the units; observe reports nothing of them.
+            Action::Project { .. } => {}
             Action::DaemonReload => {
                 for status in observed.units.values_mut() {
                     status.need_daemon_reload = false;
@@ -190,6 +192,7 @@ fn start(observed: &mut Observation, unit: &str, now: u64) {
         observed.containers.insert(
             name,
             ContainerStatus {
+                id: None,
                 state: "running".to_string(),
                 image: String::new(),
                 revision,
