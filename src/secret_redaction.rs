@@ -121,11 +121,41 @@ fn names_secret_kind(line: &str) -> bool {
 pub fn secret_value_ranges(document: &DeTable<'_>) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     for (key, value) in document {
-        if !PLAIN_FIELDS.contains(&key.get_ref().as_ref()) {
-            leaves(value, &mut out);
+        match key.get_ref().as_ref() {
+            k if PLAIN_FIELDS.contains(&k) => {}
+            "dsctl" => dsctl_leaves(value, &mut out),
+            _ => leaves(value, &mut out),
         }
     }
     out
+}
+
+/// The `[dsctl.valueFrom]` sources: an environment variable's name and a file's path say where
+/// a value is, not what it is, and an error about them must name them; a command's argv stays
+/// masked (it may carry a value inline).
+fn dsctl_leaves(value: &toml::Spanned<DeValue<'_>>, out: &mut Vec<Range<usize>>) {
+    let DeValue::Table(dsctl) = value.get_ref() else {
+        return leaves(value, out);
+    };
+    for (key, section) in dsctl {
+        match (key.get_ref().as_ref(), section.get_ref()) {
+            ("valueFrom", DeValue::Table(sources)) => {
+                for (_, source) in sources {
+                    match source.get_ref() {
+                        DeValue::Table(fields) => {
+                            for (field, v) in fields {
+                                if !matches!(field.get_ref().as_ref(), "env" | "file") {
+                                    leaves(v, out);
+                                }
+                            }
+                        }
+                        _ => leaves(source, out),
+                    }
+                }
+            }
+            _ => leaves(section, out),
+        }
+    }
 }
 
 fn leaves(value: &toml::Spanned<DeValue<'_>>, out: &mut Vec<Range<usize>>) {
@@ -160,6 +190,7 @@ pin = "42"
 typo = "misspelt-value"
 [dsctl.valueFrom]
 cmd = { command = ["pass", "show", "prod/key"] }
+key = { env = "API_KEY_VAR" }
 "#;
 
     fn marked() -> Redaction {
@@ -185,6 +216,7 @@ cmd = { command = ["pass", "show", "prod/key"] }
             "password = \"***************\"",
             "pin = \"**\"",
             "typo = ",
+            "env = \"API_KEY_VAR\"",
         ] {
             assert!(masked.contains(kept), "{kept}: {masked}");
         }
