@@ -573,9 +573,14 @@ impl RemoteHost for FakeHost {
     fn exec(
         &self,
         script: &str,
-        _stdin: Option<&[u8]>,
+        stdin: Option<&[u8]>,
     ) -> impl Future<Output = Result<ExecOutput, SshError>> + Send {
-        let answer = self.answer(script);
+        // A detached launch (src/detached.rs) runs its stdin with the same output and exit
+        // code as the script run in the channel: the fake runs the script itself.
+        let launched = stdin
+            .filter(|_| script.contains("\nSHA="))
+            .map(|s| String::from_utf8_lossy(s).into_owned());
+        let answer = self.answer(launched.as_deref().unwrap_or(script));
         let host = self.name.clone();
         async move {
             match answer {
