@@ -479,11 +479,14 @@ fn benign(h: &Hostile) -> Hostile {
         image: "img".into(),
         command: h.command.iter().map(word).collect(),
         args: h.args.iter().map(|_| "w".to_string()).collect(),
+        // A repeated name stays repeated (the last one wins, as in the kubelet).
         env: h
             .env
             .iter()
-            .enumerate()
-            .map(|(i, _)| (format!("N{i}"), "v".into()))
+            .map(|(name, _)| {
+                let first = h.env.iter().position(|(n, _)| n == name).unwrap();
+                (format!("N{first}"), "v".into())
+            })
             .collect(),
         host_path: if plain { "/h" } else { "/h h" }.into(),
         mount_path: "/m".into(),
