@@ -7,7 +7,13 @@
 //! files under [`layout::RUNS_DIR`], waits for its exit code, prints what it printed and
 //! removes the files. A launcher that dies first (its channel gone) leaves the files; the next
 //! observe reports them ([`LeftRun`]), that run's notes say what the script did, and the files
-//! are removed once reported. Everything here but [`exec`] is pure.
+//! are removed once reported.
+//!
+//! NOT WIRED IN: the driver runs host scripts in the channel (`RemoteHost::exec`). Routed
+//! through this launcher, a rollout on the fleet was seen with 2 of 3 hosts down at once under
+//! maxUnavailable 1 (tests/e2e/config.rs), and the launcher's first write hides the full-disk
+//! message; until that is understood, only the observe side (left runs) and the pure parts
+//! are used.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -16,7 +22,6 @@ use sha2::{Digest, Sha256};
 
 use crate::host_script::sh_quote;
 use crate::layout;
-use crate::ssh::{ExecOutput, RemoteHost, SshError};
 
 /// Exit code of the launcher when the script's process vanished without an exit code (killed,
 /// or the host rebooted under it).
@@ -130,17 +135,6 @@ pub fn launch(script: &str, id: &str, holder: &str) -> Launch {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Runs a host script detached on `remote`: the same output and exit code as running it in
-/// the channel, but the script finishes whatever becomes of the channel.
-pub async fn exec<R: RemoteHost>(
-    remote: &R,
-    script: &str,
-    holder: &str,
-) -> Result<ExecOutput, SshError> {
-    let launch = launch(script, &new_run_id(), holder);
-    remote.exec(&launch.command, Some(&launch.stdin)).await
 }
 
 /// How a script whose launcher is gone ended, as the next observe finds it.
