@@ -235,7 +235,8 @@ fn a_hung_command_and_a_silent_sshd_end_within_their_deadlines() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 
     let (hung, silent) = (hosts[0].name.clone(), hosts[1].name.clone());
-    let shim = "cat > /usr/local/bin/podman <<'EOF'\n#!/bin/sh\ncase \"$1\" in ps) echo $$ >> /run/sc-hang.pids; exec sleep 120 ;; esac\nexec /usr/bin/podman \"$@\"\nEOF\nchmod 755 /usr/local/bin/podman";
+    // A hung `systemctl show` (observe's one query of the units; a no-op runs no podman).
+    let shim = "cat > /usr/local/bin/systemctl <<'EOF'\n#!/bin/sh\ncase \"$1\" in show) echo $$ >> /run/sc-hang.pids; exec sleep 120 ;; esac\nexec /usr/bin/systemctl \"$@\"\nEOF\nchmod 755 /usr/local/bin/systemctl";
     assert!(on_host(&hung, shim).status.success());
     let listener = format!(
         "setsid python3 -c 'import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind((\"0.0.0.0\",{silent_port}))\ns.listen(8)\nc=[]\nwhile True: c.append(s.accept())' >/dev/null 2>&1 </dev/null & echo $! > /run/sc-silent.pid"
@@ -265,7 +266,7 @@ fn a_hung_command_and_a_silent_sshd_end_within_their_deadlines() {
     // Put back what was broken before asserting.
     on_host(
         &hung,
-        "rm -f /usr/local/bin/podman; for p in $(cat /run/sc-hang.pids 2>/dev/null); do kill $p 2>/dev/null; done; rm -f /run/sc-hang.pids",
+        "rm -f /usr/local/bin/systemctl; for p in $(cat /run/sc-hang.pids 2>/dev/null); do kill $p 2>/dev/null; done; rm -f /run/sc-hang.pids",
     );
     on_host(
         &silent,
