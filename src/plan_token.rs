@@ -23,7 +23,7 @@ pub const CHECK_SH: &str = r#"if [ -n "$TOKEN" ] && [ "$(dsctl_token)" != "$TOKE
   echo "dsctl-stale: $(head -c 200 "$S/changed.by" 2>/dev/null | tr -d '\n' || true)" >&2
   exit 76
 fi
-(umask 077; printf '%s\n' "$HOLDER" > "$S/changed.by")
+(umask 077; printf '%s\n' "$HOLDER" > "$S/changed.by.new" && mv -f "$S/changed.by.new" "$S/changed.by")
 "#;
 
 /// Who changed a host since this run observed it, from a stale script's stderr (`None` when

@@ -205,10 +205,14 @@ fn config_maps_and_secrets_reach_the_containers_and_a_config_change_rolls_out() 
             let mut most_down = 0;
             let mut samples = 0;
             while !done.load(Ordering::Relaxed) {
-                let down = addresses
+                let down_hosts: Vec<&String> = addresses
                     .iter()
                     .filter(|a| http_get(a, PORT, "/conf/agent.conf").is_none_or(|(s, _)| s != 200))
-                    .count();
+                    .collect();
+                let down = down_hosts.len();
+                if down > 1 {
+                    eprintln!("down at once: {down_hosts:?}");
+                }
                 most_down = most_down.max(down);
                 samples += 1;
                 std::thread::sleep(Duration::from_millis(100));
