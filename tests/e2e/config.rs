@@ -4,10 +4,6 @@
 //! read, a ConfigMap-only change rolled out within maxUnavailable, and nothing left after
 //! delete.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
 use crate::harness::*;
 
 const DS: &str = "cm-agent";
@@ -197,44 +193,27 @@ fn config_maps_and_secrets_reach_the_containers_and_a_config_change_rolls_out() 
     assert!(!text.contains("key greeting"), "{text}");
     assert!(!printed(&out).contains(VALUE));
 
-    let done = Arc::new(AtomicBool::new(false));
-    let watcher = std::thread::spawn({
-        let done = Arc::clone(&done);
-        let addresses: Vec<String> = hosts.iter().map(|h| h.address.clone()).collect();
-        move || {
-            let mut most_down = 0;
-            let mut samples = 0;
-            while !done.load(Ordering::Relaxed) {
-                let down_hosts: Vec<&String> = addresses
-                    .iter()
-                    .filter(|a| http_get(a, PORT, "/conf/agent.conf").is_none_or(|(s, _)| s != 200))
-                    .collect();
-                let down = down_hosts.len();
-                if down > 1 {
-                    eprintln!("down at once: {down_hosts:?}");
-                }
-                most_down = most_down.max(down);
-                samples += 1;
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            (most_down, samples)
-        }
-    });
+    let observer = Observer::start(&hosts, PORT, "/conf/agent.conf");
     let out = scene.dsctl(&[&["apply"][..], &files].concat());
-    done.store(true, Ordering::Relaxed);
-    let (most_down, samples) = watcher.join().unwrap();
+    let seen = observer.finish();
     eprintln!(
-        "config rollout: at most {most_down} of {} hosts down over {samples} samples",
-        hosts.len()
+        "config rollout: at most {} of {} hosts down at once {:?} over {} rounds",
+        seen.worst,
+        hosts.len(),
+        seen.which,
+        seen.rounds
     );
     assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     assert!(
-        samples > 5,
-        "the watcher saw the rollout ({samples} samples)"
+        seen.rounds > 5,
+        "the observer saw the rollout ({} rounds)",
+        seen.rounds
     );
     assert!(
-        most_down <= 1,
-        "maxUnavailable 1, but {most_down} hosts were down at once"
+        seen.worst <= 1,
+        "maxUnavailable 1, but {} hosts were down at once: {:?}",
+        seen.worst,
+        seen.which
     );
     for host in &hosts {
         assert_eq!(

@@ -3,10 +3,7 @@
 //! SIGKILLed at random moments, a host lost mid-rollout and hosts power-cycled. An observer
 //! thread polls every host's service from this machine all along.
 
-use std::collections::BTreeSet;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -81,88 +78,6 @@ fn serving(hosts: &[FleetHost], port: u16) -> Vec<String> {
 
 fn all(hosts: &[FleetHost], body: &str) -> Vec<String> {
     vec![body.to_string(); hosts.len()]
-}
-
-/// Polls every host's service from this machine, all hosts at once each round, and keeps the
-/// most hosts seen down in one round (leaving out the hosts in `excluded`, which a test cut
-/// off itself).
-struct Observer {
-    stop: Arc<AtomicBool>,
-    worst: Arc<Mutex<(usize, Vec<String>)>>,
-    rounds: Arc<Mutex<usize>>,
-    excluded: Arc<Mutex<BTreeSet<String>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Observer {
-    fn start(hosts: &[FleetHost], port: u16) -> Observer {
-        let stop = Arc::new(AtomicBool::new(false));
-        let worst = Arc::new(Mutex::new((0, vec![])));
-        let rounds = Arc::new(Mutex::new(0));
-        let excluded: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-        let thread = std::thread::spawn({
-            let (stop, worst, rounds, excluded, hosts) = (
-                stop.clone(),
-                worst.clone(),
-                rounds.clone(),
-                excluded.clone(),
-                hosts.to_vec(),
-            );
-            move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let skip = excluded.lock().unwrap().clone();
-                    let probes: Vec<_> = hosts
-                        .iter()
-                        .filter(|h| !skip.contains(&h.name))
-                        .map(|h| {
-                            let (name, address) = (h.name.clone(), h.address.clone());
-                            std::thread::spawn(move || {
-                                let up = http_get(&address, port, "/").map(|(s, _)| s) == Some(200);
-                                (name, up)
-                            })
-                        })
-                        .collect();
-                    let down: Vec<String> = probes
-                        .into_iter()
-                        .filter_map(|p| p.join().ok())
-                        .filter(|(_, up)| !up)
-                        .map(|(n, _)| n)
-                        .collect();
-                    // A host excluded while this round ran is not counted either.
-                    let skip = excluded.lock().unwrap().clone();
-                    let down: Vec<String> =
-                        down.into_iter().filter(|n| !skip.contains(n)).collect();
-                    let mut w = worst.lock().unwrap();
-                    if down.len() > w.0 {
-                        *w = (down.len(), down);
-                    }
-                    drop(w);
-                    *rounds.lock().unwrap() += 1;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-        });
-        Observer {
-            stop,
-            worst,
-            rounds,
-            excluded,
-            thread: Some(thread),
-        }
-    }
-
-    fn exclude(&self, host: &str) {
-        self.excluded.lock().unwrap().insert(host.to_string());
-    }
-
-    /// (most hosts down at once, which ones, polling rounds).
-    fn finish(mut self) -> (usize, Vec<String>, usize) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap();
-        let (n, which) = self.worst.lock().unwrap().clone();
-        let rounds = *self.rounds.lock().unwrap();
-        (n, which, rounds)
-    }
 }
 
 /// `dsctl ARGS… -i <inventory>` started in the background.
@@ -385,13 +300,17 @@ fn two_applies_started_together_keep_the_budget_and_the_loser_says_why() {
     let mut stood_down = 0;
     for (round, tag) in ["2", "1"].into_iter().enumerate() {
         let next = scene.spec("next.toml", &spec("ss-twin", tag, TWIN_PORT, 1, 0));
-        let observer = Observer::start(&hosts, TWIN_PORT);
+        let observer = Observer::start(&hosts, TWIN_PORT, "/");
         let started = Instant::now();
         let a = dsctl_bg(&scene, &["apply", "-f", path_str(&next)]);
         let b = dsctl_bg(&scene, &["apply", "-f", path_str(&next)]);
         let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
         let took = started.elapsed();
-        let (worst, which, rounds) = observer.finish();
+        let Observed {
+            worst,
+            which,
+            rounds,
+        } = observer.finish();
         show("apply A", &a);
         show("apply B", &b);
         eprintln!(
@@ -458,7 +377,7 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
         .unwrap()
         .as_secs();
     eprintln!("seed {seed}");
-    let observer = Observer::start(&hosts, KILL_PORT);
+    let observer = Observer::start(&hosts, KILL_PORT, "/");
     let started = Instant::now();
     let mut current = &v1;
     let mut moments = vec![];
@@ -509,7 +428,11 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
             "after kill {k}"
         );
     }
-    let (worst, which, rounds) = observer.finish();
+    let Observed {
+        worst,
+        which,
+        rounds,
+    } = observer.finish();
     eprintln!(
         "{kills} kills ({} during apply, {} during rollout restart) at {:?} ms (true = had \
          ended by itself) in {:.0} s; {rounds} observer rounds saw at most {worst} of 5 hosts \
@@ -545,7 +468,7 @@ fn a_lost_host_is_reported_and_rebooted_hosts_come_back_by_themselves() {
     let lost = hosts.last().unwrap().clone();
     // Declared after the scene, so dropped before it: links are up for its cleanup.
     let _links = LinksUp(vec![lost.name.clone()]);
-    let observer = Observer::start(&hosts, LOST_PORT);
+    let observer = Observer::start(&hosts, LOST_PORT, "/");
     let run = dsctl_bg(
         &scene,
         &["apply", "-f", path_str(&v2), "--exec-timeout", "40"],
@@ -569,7 +492,11 @@ fn a_lost_host_is_reported_and_rebooted_hosts_come_back_by_themselves() {
     for t in first {
         let _ = t.join();
     }
-    let (worst, which, rounds) = observer.finish();
+    let Observed {
+        worst,
+        which,
+        rounds,
+    } = observer.finish();
     show("apply with a host lost", &out);
     // While it is still lost, it uses up the budget: the next change disrupts no other host.
     let before: Vec<String> = hosts.iter().map(|h| recorded(&h.name, "ss-lost")).collect();

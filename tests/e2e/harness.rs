@@ -4,11 +4,13 @@
 //! The tests share one fleet, so they run one at a time (`serial()`), and each cleans up the
 //! DaemonSets it creates.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub fn repo() -> PathBuf {
@@ -278,9 +280,19 @@ pub fn on_host(host: &str, script: &str) -> Output {
 
 /// An HTTP GET from this machine: (status, body), or None when nothing answers.
 pub fn http_get(address: &str, port: u16, path: &str) -> Option<(u16, String)> {
+    http_get_within(address, port, path, Duration::from_secs(3))
+}
+
+/// `http_get` that gives up after `timeout` to connect and again to read.
+pub fn http_get_within(
+    address: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Option<(u16, String)> {
     let addr = format!("{address}:{port}").parse().ok()?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
@@ -290,6 +302,106 @@ pub fn http_get(address: &str, port: u16, path: &str) -> Option<(u16, String)> {
         .map(|(_, b)| b.trim().to_string())
         .unwrap_or_default();
     Some((status, body))
+}
+
+/// An outside observer of a rollout: polls every host's service from this machine until
+/// finished, all hosts at once each round (one thread a host, started together), so a round
+/// is one moment. A check that gets no 200 within a second counts the host as down in that
+/// round: a longer timeout would let one host that hangs stretch its round over the next
+/// wave, and count two hosts that were never down together. Hosts in `exclude` (cut off by
+/// the test itself) are not counted.
+pub struct Observer {
+    stop: Arc<AtomicBool>,
+    worst: Arc<Mutex<(usize, Vec<String>)>>,
+    rounds: Arc<AtomicUsize>,
+    excluded: Arc<Mutex<BTreeSet<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What an `Observer` saw.
+#[derive(Debug)]
+pub struct Observed {
+    /// The most hosts down in one round, and which.
+    pub worst: usize,
+    pub which: Vec<String>,
+    pub rounds: usize,
+}
+
+impl Observer {
+    pub fn start(hosts: &[FleetHost], port: u16, path: &str) -> Observer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let worst = Arc::new(Mutex::new((0, vec![])));
+        let rounds = Arc::new(AtomicUsize::new(0));
+        let excluded: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+        let thread = std::thread::spawn({
+            let (stop, worst, rounds, excluded, hosts) = (
+                stop.clone(),
+                worst.clone(),
+                rounds.clone(),
+                excluded.clone(),
+                hosts.to_vec(),
+            );
+            let path = path.to_string();
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let skip = excluded.lock().unwrap().clone();
+                    let checks: Vec<_> = hosts
+                        .iter()
+                        .filter(|h| !skip.contains(&h.name))
+                        .map(|h| {
+                            let (name, address, path) =
+                                (h.name.clone(), h.address.clone(), path.clone());
+                            std::thread::spawn(move || {
+                                let status =
+                                    http_get_within(&address, port, &path, Duration::from_secs(1))
+                                        .map(|(s, _)| s);
+                                (name, status == Some(200))
+                            })
+                        })
+                        .collect();
+                    let down: Vec<String> = checks
+                        .into_iter()
+                        .filter_map(|c| c.join().ok())
+                        .filter(|(_, up)| !up)
+                        .map(|(name, _)| name)
+                        .collect();
+                    // A host excluded while this round ran is not counted either.
+                    let skip = excluded.lock().unwrap().clone();
+                    let down: Vec<String> =
+                        down.into_iter().filter(|n| !skip.contains(n)).collect();
+                    let mut w = worst.lock().unwrap();
+                    if down.len() > w.0 {
+                        *w = (down.len(), down);
+                    }
+                    drop(w);
+                    rounds.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        });
+        Observer {
+            stop,
+            worst,
+            rounds,
+            excluded,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn exclude(&self, host: &str) {
+        self.excluded.lock().unwrap().insert(host.to_string());
+    }
+
+    pub fn finish(mut self) -> Observed {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+        let (worst, which) = self.worst.lock().unwrap().clone();
+        Observed {
+            worst,
+            which,
+            rounds: self.rounds.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Polls `check` until it holds or `timeout` passes; returns whether it held.

@@ -3,8 +3,8 @@
 //! `rollout` commands.
 
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::harness::*;
@@ -53,57 +53,6 @@ fn serving(hosts: &[FleetHost]) -> Vec<String> {
         .collect()
 }
 
-/// Polls every host's service until stopped; returns the most hosts seen down in one round.
-struct Observer {
-    stop: Arc<AtomicBool>,
-    worst: Arc<Mutex<usize>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Observer {
-    fn start(hosts: &[FleetHost]) -> Observer {
-        let stop = Arc::new(AtomicBool::new(false));
-        let worst = Arc::new(Mutex::new(0));
-        let thread = std::thread::spawn({
-            let (stop, worst, hosts) = (stop.clone(), worst.clone(), hosts.to_vec());
-            move || {
-                while !stop.load(Ordering::Relaxed) {
-                    // All hosts at once, so one round is one moment.
-                    let probes: Vec<_> = hosts
-                        .iter()
-                        .map(|h| {
-                            let address = h.address.clone();
-                            std::thread::spawn(move || {
-                                http_get(&address, PORT, "/").map(|(s, _)| s) != Some(200)
-                            })
-                        })
-                        .collect();
-                    let down = probes
-                        .into_iter()
-                        .map(|p| p.join().unwrap_or(true))
-                        .filter(|d| *d)
-                        .count();
-                    let mut w = worst.lock().unwrap();
-                    *w = (*w).max(down);
-                    drop(w);
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            }
-        });
-        Observer {
-            stop,
-            worst,
-            thread: Some(thread),
-        }
-    }
-
-    fn finish(mut self) -> usize {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap();
-        *self.worst.lock().unwrap()
-    }
-}
-
 fn six(fleet: &Fleet) -> Vec<FleetHost> {
     fleet.of_suite("trixie", 6)
 }
@@ -129,9 +78,9 @@ fn an_observer_never_sees_more_than_max_unavailable_hosts_down() {
 
     for (max_unavailable, bound, tag) in [("2", 2, "2"), ("\"50%\"", 3, "1")] {
         let next = scene.spec("next.toml", &spec("e2e-roll", tag, max_unavailable, ""));
-        let observer = Observer::start(&hosts);
+        let observer = Observer::start(&hosts, PORT, "/");
         let out = scene.dsctl(&["apply", "-f", path_str(&next)]);
-        let worst = observer.finish();
+        let worst = observer.finish().worst;
         eprintln!("maxUnavailable={max_unavailable}: at most {worst} of 6 hosts were down at once");
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         assert!(
@@ -262,9 +211,9 @@ fn an_image_that_exists_nowhere_halts_before_any_host_stops() {
         Some(0)
     );
     let nope = scene.spec("nope.toml", &spec("e2e-image", "nope", "3", ""));
-    let observer = Observer::start(&hosts);
+    let observer = Observer::start(&hosts, PORT, "/");
     let out = scene.dsctl(&["apply", "-f", path_str(&nope)]);
-    let worst = observer.finish();
+    let worst = observer.finish().worst;
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stdout(&out).contains("localhost/dsctl-test/web:nope"),
@@ -698,9 +647,9 @@ fn hosts_of_the_unit_per_container_layout_migrate_to_pods_within_the_budget() {
         );
     }
 
-    let observer = Observer::start(&hosts);
+    let observer = Observer::start(&hosts, PORT, "/");
     let out = scene.dsctl(&["apply", "-f", path_str(&v1)]);
-    let worst = observer.finish();
+    let worst = observer.finish().worst;
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("from one unit per container to a pod"),
