@@ -524,8 +524,7 @@ async fn surge_host<R: RemoteHost>(
 ) -> Result<(), Outcome> {
     let changes: Vec<Change> = surging.iter().map(|(_, c)| c.clone()).collect();
     let script = host_script::script_with(&changes, lock_timeout, holder, token.as_deref());
-    let started = remote
-        .exec(&script, None)
+    let started = crate::detached::exec(remote, &script, holder)
         .await
         .map_err(|e| e.to_string())
         .map(|out| script_outcome(&out));
@@ -548,11 +547,14 @@ async fn surge_host<R: RemoteHost>(
         return Ok(());
     };
     let downs: Vec<Change> = changes.iter().map(surge::down).collect();
-    let cleanup = match remote
-        .exec(&host_script::script(&downs, lock_timeout, holder), None)
-        .await
-        .map_err(|e| e.to_string())
-        .map(|out| script_outcome(&out))
+    let cleanup = match crate::detached::exec(
+        remote,
+        &host_script::script(&downs, lock_timeout, holder),
+        holder,
+    )
+    .await
+    .map_err(|e| e.to_string())
+    .map(|out| script_outcome(&out))
     {
         Ok(Outcome::Failed(c)) | Err(c) => {
             format!("removing it failed ({c}); the next apply removes it")
@@ -792,8 +794,7 @@ async fn revert<R: RemoteHost>(
             &settings.holder,
             now.token.as_deref(),
         );
-        let out = remote
-            .exec(&script, None)
+        let out = crate::detached::exec(remote, &script, &settings.holder)
             .await
             .map_err(|e| e.to_string())?;
         match script_outcome(&out) {
@@ -833,6 +834,7 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
             token.as_deref(),
         );
         let limit = limit.clone();
+        let holder = settings.holder.clone();
         tasks.push((
             i,
             tokio::spawn(async move {
@@ -840,7 +842,7 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
                     .acquire_owned()
                     .await
                     .expect("semaphore is never closed");
-                remote.exec(&script, None).await
+                crate::detached::exec(remote.as_ref(), &script, &holder).await
             }),
         ));
     }

@@ -7,13 +7,7 @@
 //! files under [`layout::RUNS_DIR`], waits for its exit code, prints what it printed and
 //! removes the files. A launcher that dies first (its channel gone) leaves the files; the next
 //! observe reports them ([`LeftRun`]), that run's notes say what the script did, and the files
-//! are removed once reported.
-//!
-//! NOT WIRED IN: the driver runs host scripts in the channel (`RemoteHost::exec`). Routed
-//! through this launcher, a rollout on the fleet was seen with 2 of 3 hosts down at once under
-//! maxUnavailable 1 (tests/e2e/config.rs), and the launcher's first write hides the full-disk
-//! message; until that is understood, only the observe side (left runs) and the pure parts
-//! are used.
+//! are removed once reported. Everything here but [`exec`] is pure.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -22,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::host_script::sh_quote;
 use crate::layout;
+use crate::ssh::{ExecOutput, RemoteHost, SshError};
 
 /// Exit code of the launcher when the script's process vanished without an exit code (killed,
 /// or the host rebooted under it).
@@ -63,14 +58,16 @@ pub const LEFT_RUNS_SH: &str = r#"dsctl_left_runs() {
 "#;
 
 const LAUNCHER: &str = r#"set -eu
-(umask 077; mkdir -p "$S/runs")
-chmod go= "$S" "$S/runs"
 R="$S/runs/$ID"; T="$S/runs/.$ID"
-rm -rf "$T" "$R"
-(umask 077; mkdir "$T")
-echo "$$ $B" > "$T/waiter"
-printf '%s\n' "$HOLDER" > "$T/holder"
-cat > "$T/script"
+# The launcher's writes are a run's first: a full or read-only state file system is named
+# here, as the script's prelude would name it.
+if ! { (umask 077; mkdir -p "$S/runs") && chmod go= "$S" "$S/runs" && rm -rf "$T" "$R" &&
+    (umask 077; mkdir "$T") && echo "$$ $B" > "$T/waiter" &&
+    printf '%s\n' "$HOLDER" > "$T/holder" && cat > "$T/script"; } 2> /dev/null; then
+  rm -rf "$T" 2> /dev/null || true
+  cannot_write "$S/runs"
+  exit 1
+fi
 if [ "$(sha256sum < "$T/script" | cut -c1-64)" != "$SHA" ]; then
   rm -rf "$T"
   echo "the host script arrived incomplete; nothing was run" >&2
@@ -122,10 +119,11 @@ pub fn launch(script: &str, id: &str, holder: &str) -> Launch {
     assert!(layout::is_run_id(id), "{id:?} is not a run id");
     let sha = hex(&Sha256::digest(script.as_bytes()));
     let command = format!(
-        "S=${{DSCTL_STATE_DIR:-{}}}\nID={id}\nSHA={sha}\nUNIT={}\nHOLDER={}\n{ALIVE_SH}{LAUNCHER}",
+        "S=${{DSCTL_STATE_DIR:-{}}}\nID={id}\nSHA={sha}\nUNIT={}\nHOLDER={}\n{ALIVE_SH}{}{LAUNCHER}",
         sh_quote(layout::STATE_DIR),
         sh_quote(&layout::script_unit(id)),
         sh_quote(holder),
+        crate::host_script::CANNOT_WRITE_SH,
     );
     Launch {
         command,
@@ -135,6 +133,17 @@ pub fn launch(script: &str, id: &str, holder: &str) -> Launch {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs a host script detached on `remote`: the same output and exit code as running it in
+/// the channel, but the script finishes whatever becomes of the channel.
+pub async fn exec<R: RemoteHost>(
+    remote: &R,
+    script: &str,
+    holder: &str,
+) -> Result<ExecOutput, SshError> {
+    let launch = launch(script, &new_run_id(), holder);
+    remote.exec(&launch.command, Some(&launch.stdin)).await
 }
 
 /// How a script whose launcher is gone ended, as the next observe finds it.
@@ -398,6 +407,28 @@ mod tests {
         assert!(String::from_utf8_lossy(&out.stderr).contains("arrived incomplete"));
         assert!(!marker.exists());
         assert_eq!(std::fs::read_dir(state.join("runs")).unwrap().count(), 0);
+    }
+
+    /// A state directory the launcher cannot write (here: under a file) fails naming the
+    /// path and the cause, and runs nothing.
+    #[test]
+    fn an_unwritable_state_dir_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "").unwrap();
+        let marker = dir.path().join("ran");
+        let script = format!("touch {}\n", marker.display());
+        let out = launch_local(&dir.path().join("f/s"), &script, None);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with(&format!("cannot write {}/f/s/runs: ", dir.path().display())),
+            "{err}"
+        );
+        assert!(
+            err.contains("KiB free on its file system (full, or read-only)"),
+            "{err}"
+        );
+        assert!(!marker.exists());
     }
 
     #[test]

@@ -51,6 +51,14 @@ project() {
 }
 "#;
 
+/// `cannot_write PATH`: names a write under the state directory that failed by its cause (dash
+/// itself reports only "I/O error"). Shared by the script's prelude and the detached launcher,
+/// whichever writes first.
+pub const CANNOT_WRITE_SH: &str = r#"cannot_write() {
+  echo "cannot write $1: $(df -Pk "$S" 2>/dev/null | awk 'NR == 2 {print $4}') KiB free on its file system (full, or read-only)" >&2
+}
+"#;
+
 const PRELUDE: &str = r#"DSCTL_START=$(date +%s%N)
 set -eu
 umask 022
@@ -71,7 +79,7 @@ fi
 # where): a full or read-only state file system is named as such here (dash reports only
 # "I/O error" for the write that fails).
 if ! (umask 077; printf '%s\n' "$HOLDER" 2>/dev/null > "$S/lock.holder"); then
-  echo "cannot write $S/lock.holder: $(df -Pk "$S" | awk 'NR == 2 {print $4}') KiB free on its file system (full, or read-only)" >&2
+  cannot_write "$S/lock.holder"
   exit 1
 fi
 trap 'rm -f "$S/lock.holder"' EXIT
@@ -186,7 +194,7 @@ pub fn script_with(
         );
     }
     let mut s = format!(
-        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\nSTATE_DIR={}\nTOKEN={}\nUNIT_GLOBS={}\n{PRELUDE}{PROJECT_FN}{}{}",
+        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\nSTATE_DIR={}\nTOKEN={}\nUNIT_GLOBS={}\n{CANNOT_WRITE_SH}{PRELUDE}{PROJECT_FN}{}{}",
         sh_quote(holder),
         sh_quote(STATE_DIR),
         sh_quote(token.unwrap_or("")),

@@ -362,7 +362,7 @@ fn a_read_only_etc_and_a_full_disk_fail_that_host_and_the_others_converge() {
         "{text}"
     );
     assert!(
-        failed(&full).contains("cannot write /var/lib/dsctl/lock.holder: 0 KiB free")
+        failed(&full).contains("cannot write /var/lib/dsctl/runs: 0 KiB free")
             && failed(&full).contains("full, or read-only"),
         "{text}"
     );
