@@ -371,7 +371,7 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
             },
         );
     }
-    let host_work = execute_wave(runs, remotes, wave, settings).await;
+    let (host_work, lost) = execute_wave(runs, remotes, wave, settings).await;
     for &i in wave
         .iter()
         .filter(|i| runs[**i].outcome == Outcome::Changed)
@@ -413,6 +413,18 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     let (stood_down, failed): (Vec<usize>, Vec<usize>) = failed
         .into_iter()
         .partition(|i| matches!(runs[*i].outcome, Outcome::Halted(_)));
+    // A host whose channel was lost mid-script is not failed at this revision: its detached
+    // script goes on, and the next run observes what it did. Neither revert nor mark it.
+    let (lost, failed): (Vec<usize>, Vec<usize>) =
+        failed.into_iter().partition(|i| lost.contains(i));
+    if failed.is_empty() && !lost.is_empty() {
+        let names: Vec<&str> = lost.iter().map(|i| hosts[*i].name.as_str()).collect();
+        return Some(format!(
+            "rollout stopped: lost the connection to {} mid-script (the script goes on there; \
+             the next run finds what it did)",
+            names.join(", ")
+        ));
+    }
     if failed.is_empty() {
         let names: Vec<&str> = stood_down.iter().map(|i| hosts[*i].name.as_str()).collect();
         return Some(format!(
@@ -810,12 +822,15 @@ async fn revert<R: RemoteHost>(
     });
 }
 
+/// Runs the wave's host scripts (detached, `detached::exec`). Returns the longest host work
+/// and the hosts whose channel was lost: their scripts go on, so they are not failed at this
+/// revision (no revert, no halt mark).
 async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
     runs: &mut [HostRun],
     remotes: &[Option<Arc<R>>],
     wave: &[usize],
     settings: &Settings,
-) -> Duration {
+) -> (Duration, Vec<usize>) {
     let limit = Arc::new(Semaphore::new(settings.parallel.max(1)));
     let mut tasks = Vec::new();
     for &i in wave {
@@ -846,18 +861,23 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
             }),
         ));
     }
-    let mut host_work = Duration::ZERO;
+    let (mut host_work, mut lost) = (Duration::ZERO, Vec::new());
     for (i, task) in tasks {
         runs[i].outcome = match task.await {
             Ok(Ok(out)) => {
                 host_work = host_work.max(host_time(&out.stdout));
                 script_outcome(&out)
             }
-            Ok(Err(e)) => Outcome::Failed(e.to_string()),
+            Ok(Err(e)) => {
+                lost.push(i);
+                Outcome::Failed(format!(
+                    "{e}; the host script runs on detached (the next run finds what it did)"
+                ))
+            }
             Err(e) => Outcome::Failed(format!("internal error: {e}")),
         };
     }
-    host_work
+    (host_work, lost)
 }
 
 /// The token of the observation a host's plan was made from, for the first script this run

@@ -7,8 +7,12 @@
 //! (`put`, `rm`, `systemctl start|restart|disable`, `record`, `forget`). Any exec can be made
 //! to fail, hang (the transport's deadline then ends it, as `ssh::Session` does), drop the
 //! connection after N steps, or be "killed" after N steps (it never answers; the test drops
-//! the run, as a SIGKILL of dsctl would). An outside observer counts, after every step, the
-//! hosts without an active instance and the hosts on each revision.
+//! the run, as a SIGKILL of dsctl would). Host scripts come through the detached launcher
+//! (src/detached.rs): a dropped connection or a killed dsctl cuts the channel but not the
+//! script, which finishes and is left for the next observe (a `leftrun` record, removed by the
+//! run's ack); only a crash of the host (`Fault::Crash`) stops a script half-way. An outside
+//! observer counts, after every step, the hosts without an active instance and the hosts on
+//! each revision.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -28,6 +32,8 @@ pub enum Kind {
     Probe,
     Script,
     Halt,
+    /// The removal of reported left runs (`detached::ack_script`).
+    Ack,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +46,9 @@ pub enum Fault {
     Drop(usize),
     /// dsctl is killed after this many steps: the exec never answers.
     Kill(usize),
+    /// The host's script dies after this many steps (a reboot or an OOM kill), and with it
+    /// the connection.
+    Crash(usize),
 }
 
 /// A fault for the `nth` (from 0) exec of `kind` on a host.
@@ -60,6 +69,9 @@ pub struct HostState {
     pub unready: BTreeSet<String>,
     /// Images the registry does not have.
     pub missing_images: BTreeSet<String>,
+    /// Scripts whose launcher lost its channel, as observe reports them: `ID STATE HOLDER-B64
+    /// STDERR-B64`.
+    pub left_runs: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -148,9 +160,26 @@ fn kind_of(script: &str) -> Kind {
         Kind::Probe
     } else if script.starts_with("umask 077\n") && script.contains("/halted") {
         Kind::Halt
+    } else if script.contains("rm -rf \"$S/runs/$id\"") {
+        Kind::Ack
     } else {
         Kind::Script
     }
+}
+
+/// Is this line of a host script one of its effectful steps (where a fault can cut it)?
+fn is_step(line: &str) -> bool {
+    [
+        "put '",
+        "rm -",
+        "systemctl start '",
+        "systemctl restart '",
+        "systemctl disable --now '",
+        "record '",
+        "forget '",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
 }
 
 fn is_unit_file(path: &str) -> bool {
@@ -374,6 +403,9 @@ impl World {
                 );
             }
         }
+        for (id, rest) in &h.left_runs {
+            o += &format!("leftrun {id} {rest}\n");
+        }
         o + "end\n"
     }
 
@@ -429,13 +461,7 @@ impl World {
         };
         for line in script.lines() {
             let words = quoted(line);
-            let effect = line.starts_with("put '")
-                || line.starts_with("rm -")
-                || line.starts_with("systemctl start '")
-                || line.starts_with("systemctl restart '")
-                || line.starts_with("systemctl disable --now '")
-                || line.starts_with("record '")
-                || line.starts_with("forget '");
+            let effect = is_step(line);
             if effect {
                 if steps == limit {
                     return None;
@@ -490,6 +516,28 @@ impl World {
     }
 }
 
+/// A detached launch: its run id and holder, read from the launcher's command.
+struct Launched {
+    id: String,
+    holder: String,
+}
+
+impl Launched {
+    fn of(command: &str) -> Option<Launched> {
+        let var = |name: &str| {
+            command
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .map(str::to_string)
+        };
+        let holder = var("HOLDER")?;
+        Some(Launched {
+            id: var("ID")?,
+            holder: quoted(&holder).concat(),
+        })
+    }
+}
+
 enum Answer {
     Now(Result<ExecOutput, SshError>),
     Hang,
@@ -497,7 +545,7 @@ enum Answer {
 }
 
 impl FakeHost {
-    fn answer(&self, script: &str) -> Answer {
+    fn answer(&self, script: &str, launched: Option<Launched>) -> Answer {
         let mut w = self.world.lock().unwrap();
         let kind = kind_of(script);
         let h = w.hosts.get_mut(&self.name).expect("a host of the world");
@@ -520,8 +568,33 @@ impl FakeHost {
             Some(Fault::Hang) => return Answer::Hang,
             Some(Fault::Drop(n)) => (n, Some(false)),
             Some(Fault::Kill(n)) => (n, Some(true)),
+            Some(Fault::Crash(n)) => (n, Some(false)),
             None => (usize::MAX, None),
         };
+        let steps = script.lines().filter(|l| is_step(l)).count();
+        if let (Kind::Script, Some(launched), Some(killed), true) =
+            (kind, &launched, after, steps > limit)
+        {
+            // The channel is cut after `limit` steps; the detached script is not, unless the
+            // host crashed under it.
+            let crashed = matches!(fault, Some(Fault::Crash(_)));
+            let ran = w.run_script(&self.name, script, if crashed { limit } else { usize::MAX });
+            let state = ran
+                .as_ref()
+                .map_or("killed".to_string(), |r| r.status.to_string());
+            let stderr = ran.map(|r| r.stderr).unwrap_or_default();
+            let left = format!("{state} {} {}", b64(&launched.holder), b64(&stderr));
+            let h = w.hosts.get_mut(&self.name).expect("a host of the world");
+            h.left_runs.insert(launched.id.clone(), left);
+            return if killed {
+                Answer::Never
+            } else {
+                Answer::Now(Err(SshError::Closed {
+                    host: self.name.clone(),
+                    what: "the command".into(),
+                }))
+            };
+        }
         let ran = match kind {
             // Only a host script has steps; any other exec is cut before it answers.
             _ if kind != Kind::Script && after.is_some() => None,
@@ -536,6 +609,17 @@ impl FakeHost {
                 stdout: w.probe_output(&self.name, script),
                 stderr: String::new(),
             }),
+            Kind::Ack => {
+                let h = w.hosts.get_mut(&self.name).expect("a host of the world");
+                for id in quoted(script) {
+                    h.left_runs.remove(&id);
+                }
+                Some(Ran {
+                    status: 0,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                })
+            }
             Kind::Halt => {
                 w.halt(&self.name, script);
                 Some(Ran {
@@ -580,7 +664,10 @@ impl RemoteHost for FakeHost {
         let launched = stdin
             .filter(|_| script.contains("\nSHA="))
             .map(|s| String::from_utf8_lossy(s).into_owned());
-        let answer = self.answer(launched.as_deref().unwrap_or(script));
+        let answer = self.answer(
+            launched.as_deref().unwrap_or(script),
+            Launched::of(script).filter(|_| launched.is_some()),
+        );
         let host = self.name.clone();
         async move {
             match answer {

@@ -97,6 +97,15 @@ fn outcome<'a>(runs: &'a [HostRun], host: &str) -> &'a Outcome {
     &runs.iter().find(|r| r.host == host).unwrap().outcome
 }
 
+/// What the run says of the scripts it found left behind on the host.
+fn left_notes(run: &HostRun) -> Vec<String> {
+    run.observation
+        .iter()
+        .flat_map(|o| &o.left_runs)
+        .map(dsctl::detached::note)
+        .collect()
+}
+
 fn recorded(world: &Shared, host: &str) -> Option<String> {
     let w = world.lock().unwrap();
     w.hosts[host]
@@ -291,24 +300,28 @@ async fn an_in_sync_host_that_is_not_ready_holds_the_rollout() {
     }
 }
 
-/// The host script cut after each of its steps (dsctl killed: the exec never answers and the
-/// run is dropped), then a rerun: every rerun converges, and an outside observer never saw
-/// more than maxUnavailable hosts down.
+/// The host script stopped after each of its steps (the host crashed under it: the exec's
+/// connection closes), then a rerun: every rerun repairs what the script left half-done, and
+/// an outside observer never saw more than maxUnavailable hosts down.
 #[tokio::test(start_paused = true)]
-async fn killed_at_every_step_of_the_script_a_rerun_converges_within_the_budget() {
+async fn crashed_at_every_step_of_the_script_a_rerun_converges_within_the_budget() {
     let (v1, v2) = (spec("img:1", ""), spec("img:2", ""));
     let mut cut = 0;
     for step in 0.. {
         let (world, hosts) = installed(3, &v1).await;
-        fault(&world, "node-1", Kind::Script, Fault::Kill(step));
-        let killed = tokio::time::timeout(
-            Duration::from_secs(3600),
-            apply_to(&world, &hosts, std::slice::from_ref(&v2)),
-        )
-        .await;
+        fault(&world, "node-1", Kind::Script, Fault::Crash(step));
+        let first = apply_to(&world, &hosts, std::slice::from_ref(&v2)).await;
         clear_faults(&world);
-        let finished = killed.is_ok();
+        let finished = dsctl::report::exit_code(&first) == 0;
         let runs = apply_to(&world, &hosts, std::slice::from_ref(&v2)).await;
+        if !finished {
+            assert!(
+                runs.iter().any(|r| left_notes(r)
+                    .iter()
+                    .any(|n| n.contains("was killed before it finished"))),
+                "step {step}: the rerun says the script was stopped: {runs:#?}"
+            );
+        }
         assert_eq!(dsctl::report::exit_code(&runs), 0, "step {step}: {runs:#?}");
         for h in &hosts {
             assert_eq!(recorded(&world, &h.name), Some(rev(&v2)), "step {step}");
@@ -329,8 +342,51 @@ async fn killed_at_every_step_of_the_script_a_rerun_converges_within_the_budget(
     assert!(cut >= 8, "the script was cut at {cut} steps only");
 }
 
+/// dsctl killed (the exec never answers, the run is dropped) or the connection dropped after
+/// each step of the host script: the detached script finishes on the host all the same, and
+/// the rerun finds the host converged, changes nothing there, and says what the left script
+/// did; its files are removed once reported.
+#[tokio::test(start_paused = true)]
+async fn a_script_cut_off_from_dsctl_finishes_and_the_rerun_finds_the_host_converged() {
+    let (v1, v2) = (spec("img:1", ""), spec("img:2", ""));
+    for step in [0, 2, 5, 8] {
+        for fault_of in [Fault::Kill, Fault::Drop] {
+            let (world, hosts) = installed(3, &v1).await;
+            fault(&world, "node-1", Kind::Script, fault_of(step));
+            let first = tokio::time::timeout(
+                Duration::from_secs(3600),
+                apply_to(&world, &hosts, std::slice::from_ref(&v2)),
+            )
+            .await;
+            assert!(first.is_err() || first.is_ok_and(|r| dsctl::report::exit_code(&r) == 1));
+            clear_faults(&world);
+            assert_eq!(
+                recorded(&world, "node-1"),
+                Some(rev(&v2)),
+                "step {step}: the script finished"
+            );
+            let runs = apply_to(&world, &hosts, std::slice::from_ref(&v2)).await;
+            assert_eq!(dsctl::report::exit_code(&runs), 0, "step {step}: {runs:#?}");
+            let node1 = runs.iter().find(|r| r.host == "node-1").unwrap();
+            assert_eq!(node1.outcome, Outcome::Unchanged, "step {step}: {runs:#?}");
+            assert!(
+                left_notes(node1)
+                    .iter()
+                    .any(|n| n.contains("finished after its connection was lost")),
+                "step {step}: {:?}",
+                left_notes(node1)
+            );
+            assert!(
+                world.lock().unwrap().hosts["node-1"].left_runs.is_empty(),
+                "acked"
+            );
+            assert!(max_down(&world) <= 1);
+        }
+    }
+}
+
 /// The connection dropped after each step of the script: the host fails naming it, the
-/// rollout halts (the other hosts are not touched), and a rerun converges.
+/// rollout stops (the other hosts are not touched), and a rerun converges.
 #[tokio::test(start_paused = true)]
 async fn a_connection_dropped_mid_script_fails_that_host_and_a_rerun_repairs_it() {
     let (v1, v2) = (spec("img:1", ""), spec("img:2", ""));

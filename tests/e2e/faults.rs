@@ -186,7 +186,8 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
         nft add rule inet ss_cut o tcp sport 22 drop";
     for (k, (cut, restore)) in [
         (drop_ssh, "nft delete table inet ss_cut"),
-        ("pkill -KILL -f 'sshd.*root@notty'", "true"),
+        // The bracket keeps pkill from matching its own shell's command line.
+        ("pkill -KILL -f '[s]shd.*root@notty'", "true"),
     ]
     .into_iter()
     .enumerate()
