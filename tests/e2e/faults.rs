@@ -221,7 +221,9 @@ fn a_cut_connection_never_stops_the_host_script_half_way() {
         // revision serving on the host itself.
         let mut seen = vec![];
         for (h, old) in hosts.iter().zip(&before) {
-            let done = eventually(Duration::from_secs(30), || {
+            // Generous: on a loaded 2-core machine a Quadlet host's three daemon-reloads and
+            // pod start were seen to take 38 s after the cut.
+            let done = eventually(Duration::from_secs(90), || {
                 let now = recorded(&h.name, "ss-cut");
                 // From inside the new container: the host's own network is cut too.
                 let body = stdout(&on_host(
@@ -536,8 +538,18 @@ fn a_lost_host_is_reported_and_rebooted_hosts_come_back_by_themselves() {
     assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
     assert_eq!(serving(&hosts, LOST_PORT), all(&hosts, "2"));
 
-    // Power-cycle a Quadlet host and a service host at once.
+    // Power-cycle a Quadlet host and a service host at once. Debian 12's podman 4.3
+    // auto-update (a timer that fires at boot) lists every container and fails on one that a
+    // unit's `--replace` removes meanwhile, leaving the host "degraded", which `fleet restart`
+    // refuses; dsctl does not use auto-update, so these fault hosts go without it.
     let rebooted = [hosts[0].clone(), lost.clone()];
+    for h in &rebooted {
+        on_host(
+            &h.name,
+            "systemctl mask podman-auto-update.timer podman-auto-update.service >/dev/null 2>&1; \
+             systemctl reset-failed podman-auto-update.service 2>/dev/null; true",
+        );
+    }
     let started = Instant::now();
     let restarts: Vec<_> = rebooted
         .iter()
