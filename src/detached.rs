@@ -43,16 +43,19 @@ alive() { set -- $(cat "$1" 2>/dev/null); [ -n "${1:-}" ] && [ "${2:-}" = "$B" ]
 "#;
 
 /// `dsctl_left_runs`, for observe.sh: one `leftrun` record for each script whose launcher is
-/// gone (a launcher that still waits will print its script's result itself).
+/// gone, and an `inflight` one for each launch still waited for (another dsctl's, or a killed
+/// one's whose launcher has not noticed yet; it may not hold the lock yet, and the budget
+/// counts its host as down all the same).
 pub const LEFT_RUNS_SH: &str = r#"dsctl_left_runs() {
-  for r in "$S"/runs/*/; do
-    [ -d "$r" ] || continue
-    r=${r%/}
-    if alive "$r/waiter"; then continue; fi
-    if [ -f "$r/rc" ]; then st=$(cat "$r/rc")
+  for r in "$S"/runs/*/ "$S"/runs/.*/; do
+    [ -f "$r/waiter" ] || continue
+    r=${r%/}; b=${r##*/}; id=${b#.}
+    if alive "$r/waiter"; then st=inflight
+    elif [ "$b" != "$id" ]; then continue
+    elif [ -f "$r/rc" ]; then st=$(cat "$r/rc")
     elif alive "$r/runner"; then st=running
     else st=killed; fi
-    echo "leftrun ${r##*/} $st $(head -c 200 "$r/holder" 2>/dev/null | base64 -w0) $(tail -c 1000 "$r/err" 2>/dev/null | base64 -w0)"
+    echo "leftrun $id $st $(head -c 200 "$r/holder" 2>/dev/null | base64 -w0) $(tail -c 1000 "$r/err" 2>/dev/null | base64 -w0)"
   done
 }
 "#;
@@ -153,6 +156,8 @@ pub enum LeftState {
     Exited(i32),
     /// It still runs (it holds the host's lock, so this run's scripts wait for it).
     Running,
+    /// Its launcher still waits for it: another dsctl's script, in flight now.
+    InFlight,
     /// Its process is gone without an exit code (killed, or the host rebooted).
     Killed,
 }
@@ -171,7 +176,7 @@ pub struct LeftRun {
 impl LeftRun {
     /// Is it over (so reporting it once is enough and its files can go)?
     pub fn is_over(&self) -> bool {
-        self.state != LeftState::Running
+        !matches!(self.state, LeftState::Running | LeftState::InFlight)
     }
 }
 
@@ -186,6 +191,7 @@ pub fn parse_left_run(fields: &str) -> Result<LeftRun, String> {
     }
     let state = match state {
         "running" => LeftState::Running,
+        "inflight" => LeftState::InFlight,
         "killed" => LeftState::Killed,
         code => LeftState::Exited(
             code.parse()
@@ -231,6 +237,7 @@ pub fn note(left: &LeftRun) -> String {
         LeftState::Running => {
             "still runs; its connection was lost (this run waits for its lock)".to_string()
         }
+        LeftState::InFlight => "is in flight (this run counts the host as down)".to_string(),
         LeftState::Killed => "was killed before it finished (the host may have rebooted); \
              this run's plan repairs what it left"
             .to_string(),
@@ -311,6 +318,7 @@ mod tests {
             "b\nc\nd\ne\nf",
         );
         ok("x running", "x", LeftState::Running, "", "");
+        ok("x inflight", "x", LeftState::InFlight, "", "");
         ok(
             &format!("x killed {} {}", b64("h\x1b[2J"), b64("\x07bell")),
             "x",
@@ -466,13 +474,19 @@ mod tests {
         use std::io::Write;
         child.stdin.take().unwrap().write_all(&l.stdin).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(400));
-        // SIGKILL to the launcher's whole process group: the script is in its own session.
-        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-        child.wait().unwrap();
         let observe = format!(
             "S={}\n{ALIVE_SH}{LEFT_RUNS_SH}dsctl_left_runs\n",
             state.display(),
         );
+        let seen = Command::new("sh").arg("-c").arg(&observe).output().unwrap();
+        let seen = String::from_utf8_lossy(&seen.stdout);
+        assert!(
+            seen.starts_with("leftrun leftover-1 inflight "),
+            "a launch still waited for is in flight: {seen}"
+        );
+        // SIGKILL to the launcher's whole process group: the script is in its own session.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        child.wait().unwrap();
         let report = |want: &str| {
             let out = Command::new("sh").arg("-c").arg(&observe).output().unwrap();
             let text = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -81,11 +81,11 @@ fn policy(input: &Inputs, ds: &DaemonSet) -> Policy {
                 // Unreachable, or a heal or create that did not become available.
                 outcome if outcome.is_error() && halted_here(i) => Unavailable::Halted,
                 outcome if outcome.is_error() => Unavailable::Down,
-                // Another dsctl's script runs there now: its instance may be down.
-                _ if run
-                    .observation
-                    .as_ref()
-                    .is_some_and(|o| o.lock_holder.is_some()) =>
+                // Another dsctl's script runs there now, or is on its way to the lock (launched
+                // by a run killed since): its instance may be down.
+                _ if run.observation.as_ref().is_some_and(|o| {
+                    o.lock_holder.is_some() || o.left_runs.iter().any(|l| !l.is_over())
+                }) =>
                 {
                     Unavailable::Down
                 }

@@ -110,13 +110,19 @@ fn recorded(host: &str, ds: &str) -> String {
     .to_string()
 }
 
-/// Waits until no host script of any run is in flight on the hosts (their lock is free).
+/// Waits until no host script of any run is in flight on the hosts: their lock is free and
+/// no launcher or script of a run (src/detached.rs) is alive, so a script that a killed run
+/// launched but that has not taken the lock yet counts too.
 fn settled(hosts: &[FleetHost]) -> bool {
-    eventually(Duration::from_secs(40), || {
+    eventually(Duration::from_secs(60), || {
         hosts.iter().all(|h| {
             on_host(
                 &h.name,
-                "flock -n /var/lib/dsctl/lock true 2>/dev/null || [ ! -e /var/lib/dsctl/lock ]",
+                "{ flock -n /var/lib/dsctl/lock true 2>/dev/null || [ ! -e /var/lib/dsctl/lock ]; } && \
+                 for f in /var/lib/dsctl/runs/*/waiter /var/lib/dsctl/runs/*/runner \
+                   /var/lib/dsctl/runs/.*/waiter; do \
+                   [ ! -f \"$f\" ] || ! kill -0 $(cut -d' ' -f1 \"$f\") 2>/dev/null || exit 1; \
+                 done",
             )
             .status
             .success()
