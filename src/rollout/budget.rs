@@ -256,6 +256,8 @@ image = "img"
         Healed,
         /// Nothing of `web` on it.
         Bare,
+        /// In sync, but another run's script is in flight there (launched, lock not yet taken).
+        InFlight,
     }
 
     pub fn host(i: usize) -> Host {
@@ -283,12 +285,20 @@ image = "img"
         };
         let mut obs = Observation::default();
         let (rec, active) = match at {
-            At::InSync | At::Healed => (Some(record(&revision, false)), true),
+            At::InSync | At::Healed | At::InFlight => (Some(record(&revision, false)), true),
             At::Old => (Some(record("0123456789", false)), true),
             At::Inactive => (Some(record(&revision, false)), false),
             At::Halted => (Some(record(&revision, true)), true),
             At::Unreachable | At::Bare => (None, false),
         };
+        if matches!(at, At::InFlight) {
+            obs.left_runs.push(crate::detached::LeftRun {
+                id: "r1".into(),
+                state: crate::detached::LeftState::InFlight,
+                holder: "dsctl other@host".into(),
+                stderr_tail: String::new(),
+            });
+        }
         if let Some(rec) = rec {
             obs.daemonsets.insert("web".into(), rec);
             obs.units
@@ -402,6 +412,17 @@ image = "img"
                 false,
                 false,
                 vec![],
+                vec![],
+                1,
+            ),
+            (
+                "another run's script in flight counts",
+                &plain,
+                vec![InFlight, Old],
+                vec![],
+                false,
+                false,
+                vec!["node-1"],
                 vec![],
                 1,
             ),
