@@ -76,6 +76,15 @@ if [ "$(sha256sum < "$T/script" | cut -c1-64)" != "$SHA" ]; then
   echo "the host script arrived incomplete; nothing was run" >&2
   exit 1
 fi
+# A write to the channel before the script starts: if the channel is gone already (dsctl
+# killed while the script was on its way), the write fails and nothing runs, so a run that
+# the next one cannot observe never starts behind its back.
+trap '' PIPE
+if ! echo "launch $ID" 2> /dev/null; then
+  rm -rf "$T"
+  exit 1
+fi
+trap - PIPE
 mv "$T" "$R"
 # The runner is a file: systemd-run would expand the $ of an inline one.
 echo 'cd /; echo "$$ $2" > "$1/runner"; sh "$1/script" > "$1/out" 2> "$1/err" < /dev/null; echo $? > "$1/rc.t"; mv "$1/rc.t" "$1/rc"' > "$R/run"
@@ -393,7 +402,10 @@ mod tests {
         let state = dir.path().join("s");
         let out = launch_local(&state, "echo out; echo err >&2; exit 3\n", None);
         assert_eq!(out.status.code(), Some(3));
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+        let id_line = String::from_utf8_lossy(&out.stdout);
+        assert!(id_line.starts_with("launch "), "{id_line}");
+        assert_eq!(id_line.lines().nth(1), Some("out"));
+        assert_eq!(id_line.lines().count(), 2);
         assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
         assert_eq!(std::fs::read_dir(state.join("runs")).unwrap().count(), 0);
         use std::os::unix::fs::PermissionsExt;
@@ -437,6 +449,37 @@ mod tests {
             "{err}"
         );
         assert!(!marker.exists());
+    }
+
+    /// The channel gone before the script starts (dsctl killed while it was on its way): the
+    /// launcher's write fails and nothing runs, so no script runs that no run can observe.
+    #[test]
+    fn a_script_whose_channel_is_gone_before_it_starts_never_runs() {
+        use std::os::fd::FromRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s");
+        let marker = dir.path().join("ran");
+        let l = launch(&format!("touch {}\n", marker.display()), &new_run_id(), "t");
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        unsafe { libc::close(fds[0]) };
+        // SAFETY: fds[1] is a descriptor this test just made and hands over here.
+        let closed = unsafe { std::process::Stdio::from_raw_fd(fds[1]) };
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&l.command)
+            .env("DSCTL_STATE_DIR", &state)
+            .stdin(std::process::Stdio::piped())
+            .stdout(closed)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&l.stdin).unwrap();
+        assert!(!child.wait().unwrap().success());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!marker.exists(), "the script ran without a channel");
+        assert_eq!(std::fs::read_dir(state.join("runs")).unwrap().count(), 0);
     }
 
     #[test]
