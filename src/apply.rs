@@ -50,6 +50,8 @@ pub struct Settings {
     pub max_unreachable: Option<crate::unreachable::MaxUnreachable>,
     /// `rollout resume|undo`: this DaemonSet's halted hosts no longer hold its rollout.
     pub lift_halt: Option<String>,
+    /// Sessions of hosts to change kept from the observe to their wave (`KEEP_CHANGED`).
+    pub keep_sessions: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -123,7 +125,7 @@ pub enum Desired<'a> {
     Nothing,
 }
 
-/// How many sessions of hosts it will change a run keeps open from the observe to their wave
+/// How many sessions of hosts it will change a run keeps open by default from the observe to their wave
 /// (about 75 KiB each, BENCHMARKS.md). A run that changes more closes them all and connects
 /// each host again for its image pull and for its wave, so it holds at most --parallel
 /// sessions plus one wave's, at any fleet size.
@@ -192,7 +194,7 @@ where
                 }
                 remotes[i] = Some(Arc::new(remote));
                 kept += 1;
-                if kept > KEEP_CHANGED {
+                if kept > settings.keep_sessions {
                     keeping = false;
                     close(&mut runs, &mut remotes, 0..hosts.len());
                 }
@@ -215,7 +217,7 @@ where
             .await;
         } else {
             let all: Vec<usize> = (0..runs.len()).collect();
-            for some in all.chunks(KEEP_CHANGED) {
+            for some in all.chunks(settings.keep_sessions.max(1)) {
                 let opened = open_wave(
                     &mut runs,
                     &mut remotes,
@@ -383,7 +385,7 @@ async fn roll_out<R, E, C, F>(
 }
 
 /// Connects the hosts of a wave whose sessions were closed after the observe (a run that
-/// changes more hosts than it keeps sessions for, `KEEP_CHANGED`); returns those opened here,
+/// changes more hosts than it keeps sessions for, `Settings::keep_sessions`); returns those opened here,
 /// which `close` closes after the wave. A host that cannot be reached again fails.
 async fn open_wave<R, E, C, F>(
     runs: &mut [HostRun],

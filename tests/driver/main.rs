@@ -67,6 +67,7 @@ fn settings() -> Settings {
         progress: Arc::new(dsctl::progress::Silent),
         max_unreachable: None,
         lift_halt: None,
+        keep_sessions: apply::KEEP_CHANGED,
     }
 }
 
@@ -600,6 +601,9 @@ impl dsctl::ssh::RemoteHost for Counted {
     }
 }
 
+/// The parallelism of the counted runs: small, so the bounds below are tight.
+const PARALLEL: usize = 2;
+
 /// What a run held: the most sessions open at once, and connections by host.
 #[derive(Default)]
 struct Held {
@@ -613,6 +617,7 @@ async fn apply_counted(
     hosts: &[Host],
     specs: &[DaemonSet],
     held: &Held,
+    keep: usize,
 ) -> Vec<HostRun> {
     use std::sync::atomic::Ordering::SeqCst;
     let templates = Templates::embedded();
@@ -622,7 +627,12 @@ async fn apply_counted(
     };
     let world = world.clone();
     let (open, most, connects) = (held.open.clone(), held.most.clone(), held.connects.clone());
-    apply::run(hosts, &desired, &settings(), move |h: Host| {
+    let settings = Settings {
+        keep_sessions: keep,
+        parallel: PARALLEL,
+        ..settings()
+    };
+    apply::run(hosts, &desired, &settings, move |h: Host| {
         *connects.lock().unwrap().entry(h.name.clone()).or_default() += 1;
         most.fetch_max(open.fetch_add(1, SeqCst) + 1, SeqCst);
         let host = Counted {
@@ -644,13 +654,13 @@ async fn apply_counted(
 #[tokio::test(start_paused = true)]
 async fn sessions_are_closed_when_a_host_is_done_and_reopened_for_its_wave() {
     use std::sync::atomic::Ordering::SeqCst;
-    let n = apply::KEEP_CHANGED + 76;
+    let (n, keep) = (12, 4);
     let half = "[spec.updateStrategy.rollingUpdate]\nmaxUnavailable = \"50%\"";
     let (v1, v2) = (spec("img:1", half), spec("img:2", half));
     let (world, hosts) = installed(n, &v1).await;
 
     let noop = Held::default();
-    let runs = apply_counted(&world, &hosts, std::slice::from_ref(&v1), &noop).await;
+    let runs = apply_counted(&world, &hosts, std::slice::from_ref(&v1), &noop, keep).await;
     assert!(runs.iter().all(|r| r.outcome == Outcome::Unchanged));
     assert!(
         runs.iter().all(|r| r.connections == 1),
@@ -664,7 +674,7 @@ async fn sessions_are_closed_when_a_host_is_done_and_reopened_for_its_wave() {
     assert_eq!(noop.open.load(SeqCst), 0, "all closed at the end");
 
     let rollout = Held::default();
-    let runs = apply_counted(&world, &hosts, std::slice::from_ref(&v2), &rollout).await;
+    let runs = apply_counted(&world, &hosts, std::slice::from_ref(&v2), &rollout, keep).await;
     assert_eq!(dsctl::report::exit_code(&runs), 0);
     assert!(runs.iter().all(|r| r.outcome == Outcome::Changed));
     for h in &hosts {
@@ -679,9 +689,6 @@ async fn sessions_are_closed_when_a_host_is_done_and_reopened_for_its_wave() {
     assert!(connects.values().all(|c| *c == 3), "observe, pull, wave");
     assert!(runs.iter().all(|r| r.connections == 3));
     let most = rollout.most.load(SeqCst);
-    assert!(
-        most <= apply::KEEP_CHANGED + 1 + settings().parallel,
-        "{most} sessions at once"
-    );
+    assert!(most <= keep + 1 + PARALLEL, "{most} sessions at once");
     assert_eq!(rollout.open.load(SeqCst), 0);
 }
