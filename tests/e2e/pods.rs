@@ -159,35 +159,6 @@ fn pc_failing_init_keeps_the_app_down_is_reported_and_halts_the_rollout() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
-fn surge_spec(name: &str, tag: &str) -> String {
-    format!(
-        r#"apiVersion = "apps/v1"
-kind = "DaemonSet"
-[metadata]
-name = "{name}"
-[spec]
-minReadySeconds = 1
-[spec.selector.matchLabels]
-app = "{name}"
-[spec.updateStrategy]
-type = "RollingUpdate"
-rollingUpdate = {{ maxUnavailable = 0, maxSurge = 1 }}
-[spec.template.metadata.labels]
-app = "{name}"
-[[spec.template.spec.containers]]
-name = "web"
-image = "localhost/dsctl-test/web:{tag}"
-imagePullPolicy = "IfNotPresent"
-[[spec.template.spec.containers.ports]]
-containerPort = 8080
-[spec.template.spec.containers.readinessProbe]
-httpGet = {{ path = "/healthz", port = 8080 }}
-periodSeconds = 1
-failureThreshold = 2
-"#
-    )
-}
-
 /// maxSurge as Kubernetes: the new revision's pod runs beside the old one until it is
 /// available, then the old goes; never two pods of one revision, never none.
 #[test]
@@ -199,7 +170,7 @@ fn pc_max_surge_runs_the_new_pod_beside_the_old_never_two_of_one_revision() {
     let scene = Scene::new(&fleet, &hosts);
     let name = "pc-surge";
     scene.own(&[name]);
-    let v1 = scene.spec("v1.toml", &surge_spec(name, "1"));
+    let v1 = scene.spec("v1.toml", &surge_spec(name, "1", ""));
     let out = scene.dsctl(&["apply", "-f", path_str(&v1)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -217,7 +188,7 @@ fn pc_max_surge_runs_the_new_pod_beside_the_old_never_two_of_one_revision() {
             })
         })
         .collect();
-    let v2 = scene.spec("v2.toml", &surge_spec(name, "2"));
+    let v2 = scene.spec("v2.toml", &surge_spec(name, "2", ""));
     let out = scene.dsctl(&["apply", "-f", path_str(&v2)]);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -325,38 +325,6 @@ fn history_undo_restart_partition_and_on_delete() {
     assert!(now[1..].iter().all(|b| b == "2"), "{now:?}");
 }
 
-/// maxSurge = 1 with maxUnavailable = 0 and no hostPort: the readiness probe reaches the
-/// container's own IP through the SSH connection.
-fn surge_spec(name: &str, tag: &str, extra: &str) -> String {
-    format!(
-        r#"apiVersion = "apps/v1"
-kind = "DaemonSet"
-[metadata]
-name = "{name}"
-[spec]
-minReadySeconds = 1
-[spec.selector.matchLabels]
-app = "{name}"
-[spec.updateStrategy]
-type = "RollingUpdate"
-rollingUpdate = {{ maxUnavailable = 0, maxSurge = 1 }}
-[spec.template.metadata.labels]
-app = "{name}"
-[[spec.template.spec.containers]]
-name = "web"
-image = "localhost/dsctl-test/web:{tag}"
-imagePullPolicy = "IfNotPresent"
-[[spec.template.spec.containers.ports]]
-containerPort = 8080
-[spec.template.spec.containers.readinessProbe]
-httpGet = {{ path = "/healthz", port = 8080 }}
-periodSeconds = 1
-failureThreshold = 2
-{extra}
-"#
-    )
-}
-
 /// Every 200 ms, the running containers of every host (one `podman ps` per host, at once).
 struct ContainerPoll {
     stop: Arc<AtomicBool>,
