@@ -28,6 +28,46 @@ use russh::server::{self, Auth, Msg, Session};
 use russh::{Channel, ChannelId, ChannelMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Counts the live heap of this process (the simulator's, or the `handshake` child's), so a
+/// session's own bytes can be told apart from allocator slack in RSS.
+struct Counting;
+
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Live bytes by the allocation's size class: index k holds sizes in [2^k, 2^(k+1)).
+static BY_SIZE: [std::sync::atomic::AtomicUsize; 32] =
+    [const { std::sync::atomic::AtomicUsize::new(0) }; 32];
+
+fn size_class(size: usize) -> usize {
+    (usize::BITS - 1 - size.max(1).leading_zeros()).min(31) as usize
+}
+
+// SAFETY: every call is passed through to the system allocator unchanged; only counted.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
+        PEAK.fetch_max(live, Relaxed);
+        BY_SIZE[size_class(layout.size())].fetch_add(layout.size(), Relaxed);
+        // SAFETY: as GlobalAlloc::alloc.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        BY_SIZE[size_class(layout.size())]
+            .fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: as GlobalAlloc::dealloc.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
 /// The port every simulated host listens on, at its own loopback address.
 const PORT: u16 = 2740;
 
@@ -509,6 +549,33 @@ async fn handshakes(inventory: &Path, parallel: usize) {
             _ => failed += 1,
         }
     }
+    use std::sync::atomic::Ordering::Relaxed;
+    let live = LIVE.load(Relaxed);
+    eprintln!(
+        "handshake: {} sessions held; heap live {:.1} MiB ({:.1} KiB per session), peak {:.1} MiB",
+        sessions.len(),
+        mib(live),
+        live as f64 / 1024.0 / sessions.len().max(1) as f64,
+        mib(PEAK.load(Relaxed)),
+    );
+    let classes: Vec<String> = BY_SIZE
+        .iter()
+        .enumerate()
+        .map(|(k, b)| (k, b.load(Relaxed)))
+        .filter(|(_, b)| *b > live / 50)
+        .map(|(k, b)| {
+            format!(
+                "{}–{} B: {:.1} MiB",
+                1usize << k,
+                (1usize << (k + 1)) - 1,
+                mib(b)
+            )
+        })
+        .collect();
+    eprintln!(
+        "handshake: live heap by allocation size: {}",
+        classes.join(", ")
+    );
     if failed > 0 {
         eprintln!("handshake: {failed} hosts failed");
         std::process::exit(1);

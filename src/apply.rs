@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::batches::schedule;
 use crate::daemonset::DaemonSet;
+use crate::fan_out::Reach;
 use crate::host_facts::HostFacts;
 use crate::host_script;
 use crate::intent::host_intent;
@@ -49,6 +50,8 @@ pub struct Settings {
     pub max_unreachable: Option<crate::unreachable::MaxUnreachable>,
     /// `rollout resume|undo`: this DaemonSet's halted hosts no longer hold its rollout.
     pub lift_halt: Option<String>,
+    /// Sessions of hosts to change kept from the observe to their wave (`KEEP_CHANGED`).
+    pub keep_sessions: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,6 +93,25 @@ pub struct HostRun {
     pub round_trips: u32,
 }
 
+impl HostRun {
+    fn new(host: &str) -> HostRun {
+        HostRun {
+            host: host.to_string(),
+            outcome: Outcome::Unchanged,
+            plan: None,
+            observation: None,
+            connections: 0,
+            round_trips: 0,
+        }
+    }
+
+    /// Adds the counters of a session this run is done with.
+    fn count(&mut self, stats: &crate::ssh::StatsSnapshot) {
+        self.connections += stats.connections;
+        self.round_trips += stats.execs;
+    }
+}
+
 /// What decides the intent of each host once it is observed.
 pub enum Desired<'a> {
     /// Converge to these specs.
@@ -102,6 +124,12 @@ pub enum Desired<'a> {
     /// Only observe (`get`).
     Nothing,
 }
+
+/// How many sessions of hosts it will change a run keeps open by default from the observe to their wave
+/// (about 75 KiB each, BENCHMARKS.md). A run that changes more closes them all and connects
+/// each host again for its image pull and for its wave, so it holds at most --parallel
+/// sessions plus one wave's, at any fleet size.
+pub const KEEP_CHANGED: usize = 1024;
 
 /// Runs the whole reconcile over `hosts`, connecting through `connect`.
 pub async fn run<R, E, C, F>(
@@ -116,49 +144,31 @@ where
     C: Fn(Host) -> F,
     F: Future<Output = Result<R, E>> + Send + 'static,
 {
-    let limit = Arc::new(Semaphore::new(settings.parallel.max(1)));
     let observe_script = Arc::new(observe::script(settings.full_observe));
-    let mut tasks = Vec::with_capacity(hosts.len());
-    for host in hosts {
-        let limit = limit.clone();
+    let dry_run = settings.dry_run;
+    let observing = hosts.iter().enumerate().map(|(i, host)| {
         let script = observe_script.clone();
         let connecting = connect(host.clone());
-        let dry_run = settings.dry_run;
-        tasks.push(tokio::spawn(async move {
-            let _permit = limit
-                .acquire_owned()
-                .await
-                .expect("semaphore is never closed");
+        (i, async move {
             let remote = connecting.await.map_err(|e| e.to_string())?;
             let observation = observe_on(&remote, &script).await;
             if let Ok(obs) = &observation {
                 acknowledge_left_runs(&remote, obs, dry_run).await;
             }
             Ok::<_, String>((remote, observation))
-        }));
-    }
-
-    let mut runs = Vec::with_capacity(hosts.len());
-    let mut remotes: Vec<Option<Arc<R>>> = Vec::with_capacity(hosts.len());
-    for (host, task) in hosts.iter().zip(tasks) {
-        let joined = task
-            .await
-            .unwrap_or_else(|e| Err(format!("internal error: {e}")));
-        let mut run = HostRun {
-            host: host.name.clone(),
-            outcome: Outcome::Unchanged,
-            plan: None,
-            observation: None,
-            connections: 0,
-            round_trips: 0,
-        };
-        match joined {
-            Err(error) => {
-                run.outcome = Outcome::Unreachable(error);
-                remotes.push(None);
-            }
+        })
+    });
+    let mut runs: Vec<HostRun> = hosts.iter().map(|h| HostRun::new(&h.name)).collect();
+    let mut remotes: Vec<Option<Arc<R>>> = hosts.iter().map(|_| None).collect();
+    // Planned as each host answers; a host with nothing left to do in this run closes its
+    // session at once, so a no-op holds at most --parallel of them.
+    let (mut kept, mut keeping) = (0, true);
+    crate::fan_out::fan_out(observing, settings.parallel, |i, joined| {
+        let run = &mut runs[i];
+        match joined.and_then(|r| r) {
+            Err(error) => run.outcome = Outcome::Unreachable(error),
             Ok((remote, observed)) => {
-                match observed.and_then(|obs| plan_for(host, obs, desired, settings)) {
+                match observed.and_then(|obs| plan_for(&hosts[i], obs, desired, settings)) {
                     Ok((obs, Err(refused))) => {
                         run.outcome = Outcome::Failed(refused);
                         run.observation = Some(obs);
@@ -178,25 +188,53 @@ where
                     }
                     Err(error) => run.outcome = Outcome::Unreachable(error),
                 }
-                remotes.push(Some(Arc::new(remote)));
+                if run.outcome != Outcome::Changed || !keeping {
+                    run.count(&remote.stats());
+                    return;
+                }
+                remotes[i] = Some(Arc::new(remote));
+                kept += 1;
+                if kept > settings.keep_sessions {
+                    keeping = false;
+                    close(&mut runs, &mut remotes, 0..hosts.len());
+                }
             }
         }
-        runs.push(run);
-    }
+    })
+    .await;
 
     if !settings.dry_run {
         if let Desired::Specs { specs, templates } = desired {
-            roll_out(&mut runs, &remotes, hosts, specs, templates, settings).await;
+            roll_out(
+                &mut runs,
+                &mut remotes,
+                hosts,
+                specs,
+                templates,
+                settings,
+                &connect,
+            )
+            .await;
         } else {
             let all: Vec<usize> = (0..runs.len()).collect();
-            execute_wave(&mut runs, &remotes, &all, settings).await;
+            for some in all.chunks(settings.keep_sessions.max(1)) {
+                let opened = open_wave(
+                    &mut runs,
+                    &mut remotes,
+                    hosts,
+                    some,
+                    &connect,
+                    settings.parallel,
+                )
+                .await;
+                execute_wave(&mut runs, &remotes, some, settings).await;
+                close(&mut runs, &mut remotes, opened);
+            }
         }
     }
     for (run, remote) in runs.iter_mut().zip(&remotes) {
         if let Some(remote) = remote {
-            let stats = remote.stats();
-            run.connections = stats.connections;
-            run.round_trips = stats.execs;
+            run.count(&remote.stats());
         }
     }
     runs
@@ -259,27 +297,34 @@ fn plan_for(
 /// the hosts that take an available instance down, in waves within each DaemonSet's budget
 /// less what is still unavailable. Every wave must become available before the next starts;
 /// a disruptive wave that fails halts the rest (and, with `autoRevert`, goes back).
-async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
+async fn roll_out<R, E, C, F>(
     runs: &mut [HostRun],
-    remotes: &[Option<Arc<R>>],
+    remotes: &mut [Option<Arc<R>>],
     hosts: &[Host],
     specs: &[DaemonSet],
     templates: &Templates,
     settings: &Settings,
-) {
-    let pull_failures = pull_images(runs, remotes, specs, settings).await;
+    connect: &C,
+) where
+    R: RemoteHost + Send + Sync + 'static,
+    E: std::fmt::Display,
+    C: Fn(Host) -> F,
+    F: Future<Output = Result<R, E>> + Send + 'static,
+{
+    let pull_failures = pull_images(runs, remotes, hosts, specs, settings, connect).await;
     let calm: Vec<usize> = (0..runs.len())
         .filter(|i| runs[*i].outcome == Outcome::Changed && !disrupts(&runs[*i]))
         .collect();
     let ctx = WaveContext {
-        remotes,
         hosts,
         specs,
         templates,
         settings,
     };
     if !calm.is_empty() {
-        run_wave(runs, &ctx, &calm, "calm").await;
+        let opened = open_wave(runs, remotes, hosts, &calm, connect, settings.parallel).await;
+        run_wave(runs, &ctx, remotes, &calm, "calm").await;
+        close(runs, remotes, opened);
     }
     if let Some(limit) = settings.max_unreachable {
         let down: Vec<&str> = runs
@@ -298,7 +343,7 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
         }
     }
 
-    let not_ready = probe_in_sync(runs, remotes, specs, settings).await;
+    let not_ready = probe_in_sync(runs, remotes, hosts, specs, settings, connect).await;
     let policies = budget::policies(&budget::Inputs {
         runs,
         hosts,
@@ -328,14 +373,75 @@ async fn roll_out<R: RemoteHost + Send + Sync + 'static>(
                     }
                 }
             }
-            None => halted_by = run_wave(runs, &ctx, &wave, &format!("{}/{waves}", k + 1)).await,
+            None => {
+                let opened =
+                    open_wave(runs, remotes, hosts, &wave, connect, settings.parallel).await;
+                let label = format!("{}/{waves}", k + 1);
+                halted_by = run_wave(runs, &ctx, remotes, &wave, &label).await;
+                close(runs, remotes, opened);
+            }
+        }
+    }
+}
+
+/// Connects the hosts of a wave whose sessions were closed after the observe (a run that
+/// changes more hosts than it keeps sessions for, `Settings::keep_sessions`); returns those opened here,
+/// which `close` closes after the wave. A host that cannot be reached again fails.
+async fn open_wave<R, E, C, F>(
+    runs: &mut [HostRun],
+    remotes: &mut [Option<Arc<R>>],
+    hosts: &[Host],
+    wave: &[usize],
+    connect: &C,
+    parallel: usize,
+) -> Vec<usize>
+where
+    R: RemoteHost + Send + Sync + 'static,
+    E: std::fmt::Display,
+    C: Fn(Host) -> F,
+    F: Future<Output = Result<R, E>> + Send + 'static,
+{
+    let closed: Vec<usize> = wave
+        .iter()
+        .copied()
+        .filter(|i| remotes[*i].is_none() && runs[*i].outcome == Outcome::Changed)
+        .collect();
+    let opening = closed.into_iter().map(|i| {
+        let connecting = connect(hosts[i].clone());
+        (
+            i,
+            async move { connecting.await.map_err(|e| e.to_string()) },
+        )
+    });
+    let mut opened = Vec::new();
+    crate::fan_out::fan_out(opening, parallel, |i, joined| {
+        match joined.and_then(|r| r) {
+            Ok(remote) => {
+                remotes[i] = Some(Arc::new(remote));
+                opened.push(i);
+            }
+            Err(e) => runs[i].outcome = Outcome::Failed(format!("reconnecting for its wave: {e}")),
+        }
+    })
+    .await;
+    opened
+}
+
+/// Closes these hosts' sessions, keeping their counters.
+fn close<R: RemoteHost>(
+    runs: &mut [HostRun],
+    remotes: &mut [Option<Arc<R>>],
+    hosts: impl IntoIterator<Item = usize>,
+) {
+    for i in hosts {
+        if let Some(remote) = remotes[i].take() {
+            runs[i].count(&remote.stats());
         }
     }
 }
 
 /// What every wave of one rollout shares.
-struct WaveContext<'a, R> {
-    remotes: &'a [Option<Arc<R>>],
+struct WaveContext<'a> {
     hosts: &'a [Host],
     specs: &'a [DaemonSet],
     templates: &'a Templates,
@@ -346,11 +452,12 @@ struct WaveContext<'a, R> {
 /// and records the halt. Returns why the rollout halts, if it does.
 async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
     runs: &mut [HostRun],
-    ctx: &WaveContext<'_, R>,
+    ctx: &WaveContext<'_>,
+    remotes: &[Option<Arc<R>>],
     wave: &[usize],
     label: &str,
 ) -> Option<String> {
-    let (remotes, hosts, specs, settings) = (ctx.remotes, ctx.hosts, ctx.specs, ctx.settings);
+    let (hosts, specs, settings) = (ctx.hosts, ctx.specs, ctx.settings);
     let started = std::time::Instant::now();
     let deadline = wave_deadline(
         specs,
@@ -358,7 +465,7 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
             .flat_map(|i| runs[*i].plan.iter().flat_map(|p| &p.changes))
             .map(|c| c.daemonset.as_str()),
     );
-    surge_up(runs, ctx, wave, deadline).await;
+    surge_up(runs, ctx, remotes, wave, deadline).await;
     let surge_time = started.elapsed();
     for &i in wave
         .iter()
@@ -467,7 +574,8 @@ async fn run_wave<R: RemoteHost + Send + Sync + 'static>(
 /// removed again, keeps its old instance untouched, and fails (which halts the rollout).
 async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     runs: &mut [HostRun],
-    ctx: &WaveContext<'_, R>,
+    ctx: &WaveContext<'_>,
+    remotes: &[Option<Arc<R>>],
     wave: &[usize],
     deadline: Duration,
 ) -> usize {
@@ -475,7 +583,7 @@ async fn surge_up<R: RemoteHost + Send + Sync + 'static>(
     let mut tasks = Vec::new();
     for &i in wave {
         let run = &runs[i];
-        let (Some(remote), Some(plan)) = (ctx.remotes[i].clone(), run.plan.as_ref()) else {
+        let (Some(remote), Some(plan)) = (remotes[i].clone(), run.plan.as_ref()) else {
             continue;
         };
         if run.outcome != Outcome::Changed {
@@ -602,16 +710,23 @@ async fn mark_halted<R: RemoteHost>(
 /// Pulls (or checks) the images of every DaemonSet that will be installed or updated, on every
 /// host that will get it, before anything is stopped. Returns the hosts that failed, by
 /// DaemonSet; those hosts are marked failed.
-async fn pull_images<R: RemoteHost + Send + Sync + 'static>(
+async fn pull_images<R, E, C, F>(
     runs: &mut [HostRun],
     remotes: &[Option<Arc<R>>],
+    hosts: &[Host],
     specs: &[DaemonSet],
     settings: &Settings,
-) -> BTreeMap<String, Vec<String>> {
-    let limit = Arc::new(Semaphore::new(settings.parallel.max(1)));
-    let mut tasks = Vec::new();
+    connect: &C,
+) -> BTreeMap<String, Vec<String>>
+where
+    R: RemoteHost + Send + Sync + 'static,
+    E: std::fmt::Display,
+    C: Fn(Host) -> F,
+    F: Future<Output = Result<R, E>> + Send + 'static,
+{
+    let mut jobs = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let (Some(remote), Some(plan)) = (remotes[i].clone(), run.plan.as_ref()) else {
+        let Some(plan) = run.plan.as_ref() else {
             continue;
         };
         let installing: Vec<&DaemonSet> = plan
@@ -629,83 +744,100 @@ async fn pull_images<R: RemoteHost + Send + Sync + 'static>(
             continue;
         }
         settings.progress.host(&run.host, Phase::Pulling);
-        let script = crate::images::pull_script(&installing);
         let names: Vec<String> = installing.iter().map(|d| d.name().to_string()).collect();
-        let limit = limit.clone();
-        tasks.push((
-            i,
-            names,
-            tokio::spawn(async move {
-                let _permit = limit
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore is never closed");
-                remote.exec(&script, None).await
-            }),
-        ));
+        jobs.push((i, names, crate::images::pull_script(&installing)));
     }
+    let pulling = jobs.iter().enumerate().map(|(k, (i, _, script))| {
+        let reach = Reach::of(&remotes[*i], || connect(hosts[*i].clone()));
+        let script = script.clone();
+        (k, async move {
+            let (remote, opened) = reach.open().await?;
+            let out = remote.exec(&script, None).await.map_err(|e| e.to_string());
+            Ok::<_, String>((out, opened.then(|| remote.stats())))
+        })
+    });
     let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (i, names, task) in tasks {
-        let error = match task.await {
-            Ok(Ok(out)) => match crate::rollout::results::pull_failure(&out) {
-                None => continue,
-                Some(why) => why,
-            },
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => format!("internal error: {e}"),
+    crate::fan_out::fan_out(pulling, settings.parallel, |k, joined| {
+        let (i, names, _) = &jobs[k];
+        let error = match joined.and_then(|r| r) {
+            Ok((out, opened)) => {
+                if let Some(stats) = opened {
+                    runs[*i].count(&stats);
+                }
+                match out.map(|out| crate::rollout::results::pull_failure(&out)) {
+                    Ok(None) => return,
+                    Ok(Some(why)) | Err(why) => why,
+                }
+            }
+            Err(e) => e,
         };
-        runs[i].outcome = Outcome::Failed(error);
+        runs[*i].outcome = Outcome::Failed(error);
         for name in names {
-            failures.entry(name).or_default().push(runs[i].host.clone());
+            failures
+                .entry(name.clone())
+                .or_default()
+                .push(runs[*i].host.clone());
         }
-    }
+    })
+    .await;
     failures
 }
 
-/// Probes, once and through the connection already held, the readiness of the hosts that run
-/// a DaemonSet in sync while this run would disrupt it elsewhere (`rollout::readiness`), so a
-/// host that stopped being ready counts against the budget. Returns those not ready, with why.
-async fn probe_in_sync<R: RemoteHost + Send + Sync + 'static>(
-    runs: &[HostRun],
+/// Probes, once, the readiness of the hosts that run a DaemonSet in sync while this run would
+/// disrupt it elsewhere (`rollout::readiness`), so a host that stopped being ready counts
+/// against the budget. An in-sync host closed its session after the observe (a no-op holds
+/// none), so it is connected again for the probe and closed after; one it cannot reach counts
+/// as not ready. Returns those not ready, with why.
+async fn probe_in_sync<R, E, C, F>(
+    runs: &mut [HostRun],
     remotes: &[Option<Arc<R>>],
+    hosts: &[Host],
     specs: &[DaemonSet],
     settings: &Settings,
-) -> budget::NotReady {
+    connect: &C,
+) -> budget::NotReady
+where
+    R: RemoteHost + Send + Sync + 'static,
+    E: std::fmt::Display,
+    C: Fn(Host) -> F,
+    F: Future<Output = Result<R, E>> + Send + 'static,
+{
     let revisions: BTreeMap<String, String> = specs
         .iter()
         .map(|d| (d.name().to_string(), crate::revision::revision(d)))
         .collect();
-    let limit = Arc::new(Semaphore::new(settings.parallel.max(1)));
-    let mut tasks = Vec::new();
-    for (i, name) in crate::rollout::readiness::to_probe(runs, &revisions) {
-        let (Some(remote), Some(ds)) = (
-            remotes[i].clone(),
-            specs.iter().find(|s| s.name() == name).cloned(),
-        ) else {
-            continue;
-        };
-        let limit = limit.clone();
-        tasks.push((
-            (i, name),
-            tokio::spawn(async move {
-                let _permit = limit
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore is never closed");
-                crate::probe::ready_now(remote.as_ref(), &ds).await
-            }),
-        ));
-    }
+    let pairs = crate::rollout::readiness::to_probe(runs, &revisions);
+    let probing = pairs.iter().enumerate().filter_map(|(k, (i, name))| {
+        let ds = specs.iter().find(|s| s.name() == name).cloned()?;
+        let reach = Reach::of(&remotes[*i], || connect(hosts[*i].clone()));
+        Some((k, async move {
+            let (remote, opened) = match reach.open().await {
+                Ok(reached) => reached,
+                Err(e) => return (Err(format!("{e} to probe it")), None),
+            };
+            let ready = crate::probe::ready_now(remote.as_ref(), &ds).await;
+            (ready, opened.then(|| remote.stats()))
+        }))
+    });
     let mut not_ready = budget::NotReady::new();
-    for (key, task) in tasks {
-        let why = match task.await {
-            Ok(Ok(())) => continue,
-            Ok(Err(e)) => e,
-            Err(e) => format!("internal error: {e}"),
+    crate::fan_out::fan_out(probing, settings.parallel, |k, joined| {
+        let (i, name) = &pairs[k];
+        let why = match joined {
+            Ok((ready, reconnected)) => {
+                if let Some(stats) = reconnected {
+                    runs[*i].count(&stats);
+                }
+                match ready {
+                    Ok(()) => return,
+                    Err(e) => e,
+                }
+            }
+            Err(e) => e,
         };
-        tracing::info!("{}: {} is not ready: {why}", runs[key.0].host, key.1);
-        not_ready.insert(key, why);
-    }
+        tracing::info!("{}: {name} is not ready: {why}", runs[*i].host);
+        not_ready.insert((*i, name.clone()), why);
+    })
+    .await;
     not_ready
 }
 

@@ -25,6 +25,7 @@ pub mod escape;
 pub mod exec;
 pub mod expansion;
 pub mod explain;
+pub mod fan_out;
 pub mod host_facts;
 pub mod host_script;
 pub mod host_text;

@@ -15,7 +15,7 @@ pub fn spec_text(name: &str, data: &[u8]) {
         return;
     };
     let source = Arc::new(SourceFile::new(name, text));
-    let (objects, diags) = dsctl::load::parse_objects(&source);
+    let (objects, diags) = dsctl::load::parse_bound(&source);
     print_all(&diags);
     let templates = dsctl::render::Templates::embedded();
     let host = dsctl::host_facts::HostFacts {

@@ -129,6 +129,7 @@ pub fn settings(args: &ConnectArgs, dry_run: bool, prune: bool, full_observe: bo
         progress: Arc::new(crate::progress::Silent),
         max_unreachable: None,
         lift_halt: None,
+        keep_sessions: crate::apply::KEEP_CHANGED,
     }
 }
 

@@ -4,7 +4,7 @@
 
 mod fake;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dsctl::apply::{self, Desired, HostRun, Outcome, Settings};
@@ -67,6 +67,7 @@ fn settings() -> Settings {
         progress: Arc::new(dsctl::progress::Silent),
         max_unreachable: None,
         lift_halt: None,
+        keep_sessions: apply::KEEP_CHANGED,
     }
 }
 
@@ -602,4 +603,148 @@ async fn auto_revert_reads_the_previous_spec_through_trusted_spec() {
             assert!(!scripts_wrote_privileged, "{tampering}: {name}");
         }
     }
+}
+
+/// A fake host's session that counts how many are open at once and how often each host was
+/// connected, so a test sees what the driver holds.
+struct Counted {
+    host: FakeHost,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl dsctl::ssh::RemoteHost for Counted {
+    type Tunnel = <FakeHost as dsctl::ssh::RemoteHost>::Tunnel;
+
+    fn name(&self) -> &str {
+        self.host.name()
+    }
+
+    fn exec(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> impl std::future::Future<Output = Result<dsctl::ssh::ExecOutput, dsctl::ssh::SshError>> + Send
+    {
+        self.host.exec(script, stdin)
+    }
+
+    fn open_tcp(
+        &self,
+        port: u16,
+    ) -> impl std::future::Future<Output = Result<Self::Tunnel, dsctl::ssh::SshError>> + Send {
+        self.host.open_tcp(port)
+    }
+
+    fn open_tcp_to(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl std::future::Future<Output = Result<Self::Tunnel, dsctl::ssh::SshError>> + Send {
+        self.host.open_tcp_to(host, port)
+    }
+
+    fn stats(&self) -> dsctl::ssh::StatsSnapshot {
+        dsctl::ssh::StatsSnapshot {
+            connections: 1,
+            ..Default::default()
+        }
+    }
+}
+
+/// The parallelism of the counted runs: small, so the bounds below are tight.
+const PARALLEL: usize = 2;
+
+/// What a run held: the most sessions open at once, and connections by host.
+#[derive(Default)]
+struct Held {
+    open: Arc<std::sync::atomic::AtomicUsize>,
+    most: Arc<std::sync::atomic::AtomicUsize>,
+    connects: Arc<Mutex<std::collections::BTreeMap<String, usize>>>,
+}
+
+async fn apply_counted(
+    world: &Shared,
+    hosts: &[Host],
+    specs: &[DaemonSet],
+    held: &Held,
+    keep: usize,
+) -> Vec<HostRun> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let templates = Templates::embedded();
+    let desired = Desired::Specs {
+        specs,
+        templates: &templates,
+    };
+    let world = world.clone();
+    let (open, most, connects) = (held.open.clone(), held.most.clone(), held.connects.clone());
+    let settings = Settings {
+        keep_sessions: keep,
+        parallel: PARALLEL,
+        ..settings()
+    };
+    apply::run(hosts, &desired, &settings, move |h: Host| {
+        *connects.lock().unwrap().entry(h.name.clone()).or_default() += 1;
+        most.fetch_max(open.fetch_add(1, SeqCst) + 1, SeqCst);
+        let host = Counted {
+            host: FakeHost {
+                name: h.name,
+                world: world.clone(),
+            },
+            open: open.clone(),
+        };
+        async move { Ok::<_, String>(host) }
+    })
+    .await
+}
+
+/// Issue 10, item 3: a no-op closes each host's session once it is planned (at most
+/// --parallel open at once, one connection per host); a rollout over more hosts than the
+/// driver keeps sessions for connects each host again for its pull and for its wave, never
+/// holds more than it keeps (plus --parallel), and still converges within the budget.
+#[tokio::test(start_paused = true)]
+async fn sessions_are_closed_when_a_host_is_done_and_reopened_for_its_wave() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (n, keep) = (12, 4);
+    let half = "[spec.updateStrategy.rollingUpdate]\nmaxUnavailable = \"50%\"";
+    let (v1, v2) = (spec("img:1", half), spec("img:2", half));
+    let (world, hosts) = installed(n, &v1).await;
+
+    let noop = Held::default();
+    let runs = apply_counted(&world, &hosts, std::slice::from_ref(&v1), &noop, keep).await;
+    assert!(runs.iter().all(|r| r.outcome == Outcome::Unchanged));
+    assert!(
+        runs.iter().all(|r| r.connections == 1),
+        "one connection per host"
+    );
+    assert!(
+        noop.most.load(SeqCst) <= settings().parallel,
+        "{}",
+        noop.most.load(SeqCst)
+    );
+    assert_eq!(noop.open.load(SeqCst), 0, "all closed at the end");
+
+    let rollout = Held::default();
+    let runs = apply_counted(&world, &hosts, std::slice::from_ref(&v2), &rollout, keep).await;
+    assert_eq!(dsctl::report::exit_code(&runs), 0);
+    assert!(runs.iter().all(|r| r.outcome == Outcome::Changed));
+    for h in &hosts {
+        assert_eq!(recorded(&world, &h.name), Some(rev(&v2)));
+    }
+    assert!(
+        max_down(&world) <= n / 2,
+        "maxUnavailable 50%: {}",
+        max_down(&world)
+    );
+    let connects = rollout.connects.lock().unwrap();
+    assert!(connects.values().all(|c| *c == 3), "observe, pull, wave");
+    assert!(runs.iter().all(|r| r.connections == 3));
+    let most = rollout.most.load(SeqCst);
+    assert!(most <= keep + 1 + PARALLEL, "{most} sessions at once");
+    assert_eq!(rollout.open.load(SeqCst), 0);
 }
