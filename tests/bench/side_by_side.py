@@ -209,6 +209,8 @@ def measure(args, n):
             cmd, env = t[name]
             a = host_cpu_ns(hosts)
             out = os.path.join(work, f"{name.replace(' ', '_').replace('(', '').replace(')', '')}.{r}.out")
+            if os.path.exists(out):
+                os.remove(out)  # run() appends: an earlier run's output would follow this one
             wall, code, cpu, rss = run(cmd, env, out)
             b = host_cpu_ns(hosts)
             host_ms = None
