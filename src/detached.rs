@@ -86,8 +86,10 @@ if ! echo "launch $ID" 2> /dev/null; then
 fi
 trap - PIPE
 mv "$T" "$R"
-# The runner is a file: systemd-run would expand the $ of an inline one.
-echo 'cd /; echo "$$ $2" > "$1/runner"; sh "$1/script" > "$1/out" 2> "$1/err" < /dev/null; echo $? > "$1/rc.t"; mv "$1/rc.t" "$1/rc"' > "$R/run"
+# The runner is a file: systemd-run would expand the $ of an inline one. Its pid file is
+# renamed into place: the loop below reads an empty one, created but not yet written, as a
+# dead runner (seen under load: "killed" for a script that ran on).
+echo 'cd /; echo "$$ $2" > "$1/runner.t"; mv "$1/runner.t" "$1/runner"; sh "$1/script" > "$1/out" 2> "$1/err" < /dev/null; echo $? > "$1/rc.t"; mv "$1/rc.t" "$1/rc"' > "$R/run"
 if [ -d /run/systemd/system ] && command -v systemd-run > /dev/null 2>&1; then
   systemd-run --quiet --collect --unit="$UNIT" --description="dsctl host script $ID" sh "$R/run" "$R" "$B" > /dev/null
 else
