@@ -61,11 +61,13 @@ pub const LEFT_RUNS_SH: &str = r#"dsctl_left_runs() {
 "#;
 
 const LAUNCHER: &str = r#"set -eu
+# Run files are root's alone (0600 in 0700 directories), the runner's and script's too.
+umask 077
 R="$S/runs/$ID"; T="$S/runs/.$ID"
 # The launcher's writes are a run's first: a full or read-only state file system is named
 # here, as the script's prelude would name it.
-if ! { (umask 077; mkdir -p "$S/runs") && chmod go= "$S" "$S/runs" && rm -rf "$T" "$R" &&
-    (umask 077; mkdir "$T") && echo "$$ $B" > "$T/waiter" &&
+if ! { mkdir -p "$S/runs" && chmod go= "$S" "$S/runs" && rm -rf "$T" "$R" &&
+    mkdir "$T" && echo "$$ $B" > "$T/waiter" &&
     printf '%s\n' "$HOLDER" > "$T/holder" && cat > "$T/script"; } 2> /dev/null; then
   rm -rf "$T" 2> /dev/null || true
   cannot_write "$S/runs"
@@ -89,7 +91,7 @@ mv "$T" "$R"
 # The runner is a file: systemd-run would expand the $ of an inline one. Its pid file is
 # renamed into place: the loop below reads an empty one, created but not yet written, as a
 # dead runner (seen under load: "killed" for a script that ran on).
-echo 'cd /; echo "$$ $2" > "$1/runner.t"; mv "$1/runner.t" "$1/runner"; sh "$1/script" > "$1/out" 2> "$1/err" < /dev/null; echo $? > "$1/rc.t"; mv "$1/rc.t" "$1/rc"' > "$R/run"
+echo 'cd /; umask 077; echo "$$ $2" > "$1/runner.t"; mv "$1/runner.t" "$1/runner"; sh "$1/script" > "$1/out" 2> "$1/err" < /dev/null; echo $? > "$1/rc.t"; mv "$1/rc.t" "$1/rc"' > "$R/run"
 if [ -d /run/systemd/system ] && command -v systemd-run > /dev/null 2>&1; then
   systemd-run --quiet --collect --unit="$UNIT" --description="dsctl host script $ID" sh "$R/run" "$R" "$B" > /dev/null
 else
@@ -552,6 +554,18 @@ mod tests {
         assert!(done.exists(), "the script finished without its launcher");
         std::thread::sleep(std::time::Duration::from_millis(200));
         let left = report("leftrun leftover-1 4").unwrap().unwrap();
+        // What the run left (script, pid files, output, exit code) is root's alone.
+        use std::os::unix::fs::PermissionsExt;
+        let run = state.join("runs/leftover-1");
+        let files: Vec<_> = std::fs::read_dir(&run)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
+        assert!(files.len() >= 6, "{files:?}");
+        for f in files {
+            let mode = f.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.path().display());
+        }
         assert_eq!(left.state, LeftState::Exited(4));
         assert_eq!(left.holder, "me@lap pid 9");
         assert_eq!(left.stderr_tail, "finishing");

@@ -4,7 +4,7 @@
 //! thread polls every host's service from this machine all along.
 
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::harness::*;
 
@@ -319,6 +319,7 @@ fn two_applies_started_together_keep_the_budget_and_the_loser_says_why() {
             worst,
             which,
             rounds,
+            ..
         } = observer.finish();
         show("apply A", &a);
         show("apply B", &b);
@@ -388,6 +389,10 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
     eprintln!("seed {seed}");
     let observer = Observer::start(&hosts, KILL_PORT, "/");
     let started = Instant::now();
+    // What happened when (seconds since the observer started), to place its worst round.
+    let t0 = SystemTime::now();
+    let mut events: Vec<(f64, String)> = vec![];
+    let mut event = |what: String| events.push((since(t0, SystemTime::now()), what));
     let mut current = &v1;
     let mut moments = vec![];
     let mut kinds = [0, 0];
@@ -406,11 +411,15 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
         };
         kinds[usize::from(restart)] += 1;
         let at = Duration::from_millis(300 + next_random(&mut seed) % 5700);
+        event(format!("kill {k}: {} started", args.join(" ")));
         let mut child = dsctl_bg(&scene, &args);
         std::thread::sleep(at);
         let ended_by_itself = child.try_wait().unwrap().is_some();
         let _ = child.kill();
         let _ = child.wait();
+        event(format!(
+            "kill {k}: killed (had ended by itself: {ended_by_itself})"
+        ));
         moments.push((at.as_millis(), ended_by_itself));
         // The scripts the killed run had started finish on their own: then every host serves
         // (the old revision or the new), none is left without its instance.
@@ -423,7 +432,9 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
             "kill {k} at {at:?}: a host was left without its instance: {:?}",
             serving(&hosts, KILL_PORT)
         );
+        event(format!("kill {k}: settled, rerun started"));
         let rerun = scene.dsctl(&["apply", "-f", path_str(current)]);
+        event(format!("kill {k}: rerun ended"));
         assert_eq!(
             rerun.status.code(),
             Some(0),
@@ -440,21 +451,56 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
     let Observed {
         worst,
         which,
+        at,
         rounds,
     } = observer.finish();
+    let at = at.map(|a| since(t0, a));
     eprintln!(
         "{kills} kills ({} during apply, {} during rollout restart) at {:?} ms (true = had \
          ended by itself) in {:.0} s; {rounds} observer rounds saw at most {worst} of 5 hosts \
-         down at once {which:?} (maxUnavailable {max_unavailable})",
+         down at once {which:?} at {at:?} s (maxUnavailable {max_unavailable})",
         kinds[0],
         kinds[1],
         moments,
         started.elapsed().as_secs_f64()
     );
+    if worst > max_unavailable as usize {
+        // Where the worst round falls among the runs, and what systemd on each of its hosts
+        // did around it: a host whose unit stayed active was slow to answer, not down.
+        let at = at.unwrap_or_default();
+        for (t, what) in events.iter().filter(|(t, _)| (*t - at).abs() < 30.0) {
+            eprintln!("{t:8.3} {what}");
+        }
+        eprintln!("{at:8.3} worst observer round ended");
+        let epoch = since(std::time::UNIX_EPOCH, t0) + at;
+        for h in hosts
+            .iter()
+            .filter(|h| which.iter().any(|w| w.starts_with(&format!("{} ", h.name))))
+        {
+            let journal = on_host(
+                &h.name,
+                &format!(
+                    "journalctl -o short-precise --since @{:.0} --until @{:.0} | grep ss-kill | tail -40",
+                    epoch - 20.0,
+                    epoch + 5.0
+                ),
+            );
+            eprintln!(
+                "--- {} journal around the worst round:\n{}",
+                h.name,
+                stdout(&journal)
+            );
+        }
+    }
     assert!(
         worst <= max_unavailable as usize,
-        "{worst} hosts down at once: {which:?}"
+        "{worst} hosts down at once at {at:?} s: {which:?}"
     );
+}
+
+/// Seconds from `from` to `to`.
+fn since(from: SystemTime, to: SystemTime) -> f64 {
+    to.duration_since(from).unwrap_or_default().as_secs_f64()
 }
 
 /// (d) A host lost mid-rollout (its link cut while the first wave runs) is reported by name;
@@ -505,6 +551,7 @@ fn a_lost_host_is_reported_and_rebooted_hosts_come_back_by_themselves() {
         worst,
         which,
         rounds,
+        ..
     } = observer.finish();
     show("apply with a host lost", &out);
     // While it is still lost, it uses up the budget: the next change disrupts no other host.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -290,18 +290,46 @@ pub fn http_get_within(
     path: &str,
     timeout: Duration,
 ) -> Option<(u16, String)> {
-    let addr = format!("{address}:{port}").parse().ok()?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
-    stream.set_read_timeout(Some(timeout)).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
+    http_fetch(address, port, path, timeout).ok()
+}
+
+/// An HTTP GET, or why it got no answer (refused, timed out connecting or reading, …): the
+/// observer names the cause, so a slow host is told apart from one that is down.
+pub fn http_fetch(
+    address: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    let addr = format!("{address}:{port}")
+        .parse()
+        .map_err(|e| format!("address: {e}"))?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {}", e.kind()))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")
+        .map_err(|e| format!("send: {}", e.kind()))?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| format!("read: {}", e.kind()))?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "no HTTP status in {:?}",
+                response.chars().take(40).collect::<String>()
+            )
+        })?;
     let body = response
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.trim().to_string())
         .unwrap_or_default();
-    Some((status, body))
+    Ok((status, body))
 }
 
 /// An outside observer of a rollout: polls every host's service from this machine until
@@ -312,25 +340,26 @@ pub fn http_get_within(
 /// the test itself) are not counted.
 pub struct Observer {
     stop: Arc<AtomicBool>,
-    worst: Arc<Mutex<(usize, Vec<String>)>>,
+    worst: Arc<Mutex<Observed>>,
     rounds: Arc<AtomicUsize>,
     excluded: Arc<Mutex<BTreeSet<String>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// What an `Observer` saw.
-#[derive(Debug)]
+#[derive(Debug, Clone, Default)]
 pub struct Observed {
-    /// The most hosts down in one round, and which.
+    /// The most hosts down in one round, which (each with why), and when that round ended.
     pub worst: usize,
     pub which: Vec<String>,
+    pub at: Option<SystemTime>,
     pub rounds: usize,
 }
 
 impl Observer {
     pub fn start(hosts: &[FleetHost], port: u16, path: &str) -> Observer {
         let stop = Arc::new(AtomicBool::new(false));
-        let worst = Arc::new(Mutex::new((0, vec![])));
+        let worst = Arc::new(Mutex::new(Observed::default()));
         let rounds = Arc::new(AtomicUsize::new(0));
         let excluded: Arc<Mutex<BTreeSet<String>>> = Arc::default();
         let thread = std::thread::spawn({
@@ -352,26 +381,38 @@ impl Observer {
                             let (name, address, path) =
                                 (h.name.clone(), h.address.clone(), path.clone());
                             std::thread::spawn(move || {
-                                let status =
-                                    http_get_within(&address, port, &path, Duration::from_secs(1))
-                                        .map(|(s, _)| s);
-                                (name, status == Some(200))
+                                let why =
+                                    match http_fetch(&address, port, &path, Duration::from_secs(1))
+                                    {
+                                        Ok((200, _)) => None,
+                                        Ok((status, _)) => Some(format!("status {status}")),
+                                        Err(e) => Some(e),
+                                    };
+                                (name, why)
                             })
                         })
                         .collect();
-                    let down: Vec<String> = checks
+                    let at = SystemTime::now();
+                    let down: Vec<(String, String)> = checks
                         .into_iter()
                         .filter_map(|c| c.join().ok())
-                        .filter(|(_, up)| !up)
-                        .map(|(name, _)| name)
+                        .filter_map(|(name, why)| Some((name, why?)))
                         .collect();
                     // A host excluded while this round ran is not counted either.
                     let skip = excluded.lock().unwrap().clone();
-                    let down: Vec<String> =
-                        down.into_iter().filter(|n| !skip.contains(n)).collect();
+                    let down: Vec<String> = down
+                        .into_iter()
+                        .filter(|(n, _)| !skip.contains(n))
+                        .map(|(n, why)| format!("{n} ({why})"))
+                        .collect();
                     let mut w = worst.lock().unwrap();
-                    if down.len() > w.0 {
-                        *w = (down.len(), down);
+                    if down.len() > w.worst {
+                        *w = Observed {
+                            worst: down.len(),
+                            which: down,
+                            at: Some(at),
+                            rounds: 0,
+                        };
                     }
                     drop(w);
                     rounds.fetch_add(1, Ordering::Relaxed);
@@ -395,11 +436,9 @@ impl Observer {
     pub fn finish(mut self) -> Observed {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.take().unwrap().join().unwrap();
-        let (worst, which) = self.worst.lock().unwrap().clone();
         Observed {
-            worst,
-            which,
             rounds: self.rounds.load(Ordering::Relaxed),
+            ..self.worst.lock().unwrap().clone()
         }
     }
 }
