@@ -471,7 +471,7 @@ fn sigkill_at_random_moments_then_rerun_converges_within_the_budget() {
         for (t, what) in events.iter().filter(|(t, _)| (*t - at).abs() < 30.0) {
             eprintln!("{t:8.3} {what}");
         }
-        eprintln!("{at:8.3} worst observer round ended");
+        eprintln!("{at:8.3} worst observer round sent its checks");
         let epoch = since(std::time::UNIX_EPOCH, t0) + at;
         for h in hosts
             .iter()

@@ -349,7 +349,8 @@ pub struct Observer {
 /// What an `Observer` saw.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
-    /// The most hosts down in one round, which (each with why), and when that round ended.
+    /// The most hosts down in one round, which (each with why), and when that round's checks
+    /// were sent (a check that times out is still the state of that moment).
     pub worst: usize,
     pub which: Vec<String>,
     pub at: Option<SystemTime>,
