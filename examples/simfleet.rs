@@ -224,6 +224,9 @@ struct Fleet {
     inventory: PathBuf,
     spec_v1: PathBuf,
     spec_v2: PathBuf,
+    hosts: Arc<std::collections::HashMap<IpAddr, Arc<SimHost>>>,
+    /// The revisions of `spec_v1` and `spec_v2`.
+    revisions: [String; 2],
     _tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -331,6 +334,8 @@ impl Fleet {
                 .await
                 .unwrap_or_else(|e| panic!("bind port {PORT}: {e}"));
         let by_address = Arc::new(by_address);
+        let hosts = by_address.clone();
+        let revisions = [shared.specs[0].0.clone(), shared.specs[1].0.clone()];
         let tasks = vec![tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let Some(sim_host) = tcp
@@ -358,8 +363,24 @@ impl Fleet {
             inventory,
             spec_v1,
             spec_v2,
+            hosts,
+            revisions,
             _tasks: tasks,
         }
+    }
+
+    /// How many hosts do not record `revision` (a rollout to it left them behind).
+    fn not_on(&self, revision: &str) -> usize {
+        self.hosts
+            .values()
+            .filter(|h| {
+                let state = h.state.lock().expect("state lock");
+                state
+                    .daemonsets
+                    .values()
+                    .all(|r| r.revision.as_deref() != Some(revision))
+            })
+            .count()
     }
 }
 
@@ -456,11 +477,12 @@ impl server::Handler for Connection {
     }
 }
 
-/// Reads the script (stdin to `sh -s`, or `sh -c`'s argument), answers it, and exits.
+/// Reads the script (stdin to `sh -s` or to a detached launcher, or `sh -c`'s argument),
+/// answers it, and exits.
 async fn answer(channel: Channel<Msg>, command: String, host: Arc<SimHost>, shared: Arc<Shared>) {
     let (mut reader, writer) = channel.split();
     let mut script = Vec::new();
-    if command.ends_with("sh -s") {
+    if command.ends_with("sh -s") || dsctl::detached::is_launcher(&command) {
         while let Some(message) = reader.wait().await {
             match message {
                 ChannelMsg::Data { data } => script.extend_from_slice(&data),
@@ -691,7 +713,9 @@ fn bench(runtime: &tokio::runtime::Runtime, a: &Args) {
             .collect(),
     );
     let rollout = run("rollout v1→v2 (10% waves)", &mut apply(&fleet.spec_v2));
+    let behind_v2 = fleet.not_on(&fleet.revisions[1]);
     let back = run("rollout v2→v1 (10% waves)", &mut apply(&fleet.spec_v1));
+    let behind_v1 = fleet.not_on(&fleet.revisions[0]);
     let n = a.hosts as f64;
     let ms = |s: f64| s * 1000.0 / n;
     println!(
@@ -716,6 +740,13 @@ fn bench(runtime: &tokio::runtime::Runtime, a: &Args) {
     }
     if [noop, rollout, back].iter().any(|c| c.code != 0) || handshake.code != 0 {
         eprintln!("simfleet: a run failed");
+        std::process::exit(1);
+    }
+    // A rollout that exits 0 must have converged every host (the simulated hosts' own state).
+    if behind_v2 + behind_v1 > 0 {
+        eprintln!(
+            "simfleet: hosts left behind: {behind_v2} not on v2 after v1→v2, {behind_v1} not on v1 after v2→v1"
+        );
         std::process::exit(1);
     }
 }

@@ -163,6 +163,7 @@ where
     // Planned as each host answers; a host with nothing left to do in this run closes its
     // session at once, so a no-op holds at most --parallel of them.
     let (mut kept, mut keeping) = (0, true);
+    let mut texts = crate::text_pool::TextPool::default();
     crate::fan_out::fan_out(observing, settings.parallel, |i, joined| {
         let run = &mut runs[i];
         match joined.and_then(|r| r) {
@@ -174,6 +175,7 @@ where
                         run.observation = Some(obs);
                     }
                     Ok((obs, Ok(mut plan))) => {
+                        plan.share_texts(&mut texts);
                         plan.notes
                             .extend(obs.left_runs.iter().map(crate::detached::note));
                         run.outcome = if plan.is_empty() {
@@ -364,22 +366,21 @@ async fn roll_out<R, E, C, F>(
     }
     let mut halted_by: Option<String> = None;
     for (k, wave) in schedule.waves.into_iter().enumerate() {
-        match &halted_by {
-            Some(why) => {
-                for i in wave {
+        let label = format!("{}/{waves}", k + 1);
+        let connected = |i: usize| remotes[i].is_some() || runs[i].outcome != Outcome::Changed;
+        for step in crate::rollout::steps::wave_steps(wave, connected, settings.parallel) {
+            if let Some(why) = &halted_by {
+                for i in step {
                     if runs[i].outcome == Outcome::Changed {
                         runs[i].outcome = Outcome::Halted(why.clone());
                         settings.progress.host(&hosts[i].name, Phase::Halted);
                     }
                 }
+                continue;
             }
-            None => {
-                let opened =
-                    open_wave(runs, remotes, hosts, &wave, connect, settings.parallel).await;
-                let label = format!("{}/{waves}", k + 1);
-                halted_by = run_wave(runs, &ctx, remotes, &wave, &label).await;
-                close(runs, remotes, opened);
-            }
+            let opened = open_wave(runs, remotes, hosts, &step, connect, settings.parallel).await;
+            halted_by = run_wave(runs, &ctx, remotes, &step, &label).await;
+            close(runs, remotes, opened);
         }
     }
 }
@@ -974,14 +975,8 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
         }
         let changes = plan.changes.clone();
         let token = plan_token(&mut runs[i]);
-        let script = host_script::script_with(
-            &changes,
-            settings.lock_timeout_secs,
-            &settings.holder,
-            token.as_deref(),
-        );
         let limit = limit.clone();
-        let holder = settings.holder.clone();
+        let (holder, lock_timeout) = (settings.holder.clone(), settings.lock_timeout_secs);
         tasks.push((
             i,
             tokio::spawn(async move {
@@ -989,6 +984,9 @@ async fn execute_wave<R: RemoteHost + Send + Sync + 'static>(
                     .acquire_owned()
                     .await
                     .expect("semaphore is never closed");
+                // Built once its turn comes: a wide wave holds --parallel scripts, not one per host.
+                let script =
+                    host_script::script_with(&changes, lock_timeout, &holder, token.as_deref());
                 crate::detached::exec(remote.as_ref(), &script, &holder).await
             }),
         ));

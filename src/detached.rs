@@ -147,6 +147,14 @@ pub fn launch(script: &str, id: &str, holder: &str) -> Launch {
     }
 }
 
+/// Is `command` (as sent: `ssh::remote_command`) a launcher from [`launch`], whose script
+/// comes on stdin? For hosts that answer dsctl's protocol without a shell (`dsctl::sim`).
+pub fn is_launcher(command: &str) -> bool {
+    ["S=${DSCTL_STATE_DIR:-", "\nSHA=", "\nUNIT="]
+        .iter()
+        .all(|part| command.contains(part))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -398,6 +406,20 @@ mod tests {
         input.write_all(stdin.unwrap_or(&l.stdin)).unwrap();
         drop(input);
         child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn a_launcher_is_told_from_other_commands() {
+        let launch = launch("echo hi", &new_run_id(), "me");
+        assert!(is_launcher(&launch.command));
+        assert!(is_launcher(&crate::ssh::remote_command(
+            &launch.command,
+            "bob",
+            true
+        )));
+        for other in ["sh -s", "S=1", crate::observe::script(false).as_str()] {
+            assert!(!is_launcher(other), "{other:.40}");
+        }
     }
 
     #[test]

@@ -600,7 +600,7 @@ mod tests {
                 daemonset: "web".into(),
                 revision: revision.into(),
                 units: vec![],
-                spec_json: format!("{{\"rev\":\"{revision}\"}}"),
+                spec_json: format!("{{\"rev\":\"{revision}\"}}").into(),
                 // No change-cause at "c": an empty file, not the mode read as its base64.
                 cause: if revision == "c" {
                     String::new()
@@ -657,7 +657,7 @@ mod tests {
             daemonset: "web".into(),
             revision: revision.into(),
             units: vec![],
-            spec_json: format!("{{\"rev\":\"{revision}\"}}"),
+            spec_json: format!("{{\"rev\":\"{revision}\"}}").into(),
             cause: format!("cause {revision}"),
             history_limit: 10,
         }
@@ -891,14 +891,14 @@ mod tests {
             daemonset: "web".into(),
             revision: revision.into(),
             units: vec![],
-            spec_json: format!("{{\"rev\":\"{revision}\"}}"),
+            spec_json: format!("{{\"rev\":\"{revision}\"}}").into(),
             cause: String::new(),
             history_limit: 10,
         };
         let pending = |revision: &str| Action::RecordRevision {
             daemonset: "web".into(),
             revision: revision.into(),
-            spec_json: format!("{{\"rev\":\"{revision}\"}}"),
+            spec_json: format!("{{\"rev\":\"{revision}\"}}").into(),
             cause: "new image".into(),
         };
         let read = |path: &str| {

@@ -65,7 +65,7 @@ pub fn desired(
         name: ds.name().to_string(),
         revision,
         units,
-        spec_json,
+        spec_json: spec_json.into(),
         on_delete: ds.spec.update_strategy.kind == UpdateStrategyType::OnDelete,
         cause: ds
             .metadata

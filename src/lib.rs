@@ -65,6 +65,7 @@ pub mod status;
 pub mod surge;
 #[doc(hidden)]
 pub mod test_specs;
+pub mod text_pool;
 pub mod trusted_spec;
 pub mod unreachable;
 pub mod validate;

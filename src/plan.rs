@@ -3,6 +3,7 @@
 //! carries it out, and `apply.rs` decides when each host's script runs.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -18,7 +19,7 @@ pub struct DesiredDaemonSet {
     pub revision: String,
     pub units: Vec<UnitFile>,
     /// The DaemonSet as applied (JSON), recorded on the host for `get` and `rollout history`.
-    pub spec_json: String,
+    pub spec_json: Arc<str>,
     /// updateStrategy OnDelete: a running instance keeps its revision until it is deleted.
     pub on_delete: bool,
     /// The `kubernetes.io/change-cause` annotation, shown by `rollout history`.
@@ -77,7 +78,7 @@ pub enum Action {
     /// Stop and disable the unit, then delete its file.
     RemoveUnit { path: String, unit: String },
     /// Write the file atomically (temporary file + rename in the same directory).
-    WriteUnit { path: String, content: String },
+    WriteUnit { path: String, content: Arc<str> },
     /// Start the unit (and enable it where `enable`), clearing a failed state first.
     Start { unit: String, enable: bool },
     /// Restart the unit because its definition changed.
@@ -88,7 +89,7 @@ pub enum Action {
         daemonset: String,
         revision: String,
         units: Vec<UnitFile>,
-        spec_json: String,
+        spec_json: Arc<str>,
         cause: String,
         history_limit: i64,
     },
@@ -114,7 +115,7 @@ pub enum Action {
     RecordRevision {
         daemonset: String,
         revision: String,
-        spec_json: String,
+        spec_json: Arc<str>,
         cause: String,
     },
 }
@@ -146,6 +147,25 @@ impl HostPlan {
 
     pub fn is_disruptive(&self) -> bool {
         self.changes.iter().any(|c| c.disruptive)
+    }
+
+    /// Shares the plan's unit contents and spec JSON with other hosts' plans through `pool`.
+    pub fn share_texts(&mut self, pool: &mut crate::text_pool::TextPool) {
+        for action in self.changes.iter_mut().flat_map(|c| &mut c.actions) {
+            match action {
+                Action::WriteUnit { content, .. } => pool.share(content),
+                Action::RecordState {
+                    units, spec_json, ..
+                } => {
+                    pool.share(spec_json);
+                    for unit in units {
+                        pool.share(&mut unit.content);
+                    }
+                }
+                Action::RecordRevision { spec_json, .. } => pool.share(spec_json),
+                _ => {}
+            }
+        }
     }
 }
 
@@ -809,7 +829,7 @@ mod tests {
         ]
         .into_iter()
         .map(|u| UnitFile {
-            content: format!("{} {rev}", u.name),
+            content: format!("{} {rev}", u.name).into(),
             name: u.name,
             path: u.path,
         })
@@ -861,6 +881,37 @@ mod tests {
 
     fn pod_host(rev: &str, state: &str) -> Observation {
         with_pod(Observation::default(), "web", rev, state)
+    }
+
+    #[test]
+    fn hosts_that_render_the_same_units_share_one_copy_of_each_text() {
+        let texts = |plan: &HostPlan| -> Vec<Arc<str>> {
+            plan.changes
+                .iter()
+                .flat_map(|c| &c.actions)
+                .flat_map(|a| match a {
+                    Action::WriteUnit { content, .. } => vec![content.clone()],
+                    Action::RecordState {
+                        units, spec_json, ..
+                    } => std::iter::once(spec_json.clone())
+                        .chain(units.iter().map(|u| u.content.clone()))
+                        .collect(),
+                    _ => vec![],
+                })
+                .collect()
+        };
+        // Two hosts rendered apart: equal texts, separate allocations, until shared.
+        let plan_of = || plan_host(&run(pod_desired("web", R2)), &Observation::default());
+        let (mut a, mut b) = (plan_of(), plan_of());
+        let mut pool = crate::text_pool::TextPool::default();
+        a.share_texts(&mut pool);
+        b.share_texts(&mut pool);
+        let (ta, tb) = (texts(&a), texts(&b));
+        assert_eq!(ta.len(), 7, "3 units written, 3 recorded, 1 spec");
+        assert_eq!(ta, tb);
+        assert!(ta.iter().zip(&tb).all(|(x, y)| Arc::ptr_eq(x, y)));
+        // The 3 unit contents and the spec: what was written is what is recorded.
+        assert_eq!(pool.len(), 4);
     }
 
     fn run(d: DesiredDaemonSet) -> HostIntent {

@@ -22,6 +22,7 @@ mod plan;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
@@ -63,7 +64,8 @@ pub struct UnitFile {
     pub name: String,
     /// The absolute target path on the host.
     pub path: String,
-    pub content: String,
+    /// Shared: hosts that render the same unit hold one copy (`apply::Shared`).
+    pub content: Arc<str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -413,7 +415,7 @@ pub fn render_daemonset(
         units.push(UnitFile {
             name: file.name,
             path: file.path,
-            content,
+            content: content.into(),
         });
         if plan.role == Role::Init {
             last_init = Some(plan.unit.clone());
@@ -534,7 +536,7 @@ fn render_pod(
     Ok(UnitFile {
         name: file.name,
         path: file.path,
-        content,
+        content: content.into(),
     })
 }
 

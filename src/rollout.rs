@@ -9,3 +9,4 @@ pub mod deadline;
 pub mod readiness;
 pub mod results;
 pub mod revert;
+pub mod steps;

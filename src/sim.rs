@@ -133,7 +133,7 @@ pub fn apply(observed: &mut Observation, changes: &[Change]) {
                     .iter()
                     .map(|u| (u.name.clone(), content_sha(&u.content)))
                     .collect();
-                record.spec_json = Some(spec_json.clone());
+                record.spec_json = Some(spec_json.to_string());
                 record.cause = cause.clone();
                 record.created = if record.created == 0 {
                     now

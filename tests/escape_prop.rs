@@ -717,7 +717,7 @@ fn systemd_analyze_accepts_hostile_units() {
                 units.push(render::UnitFile {
                     name,
                     path: String::new(),
-                    content,
+                    content: content.into(),
                 });
             }
         }

@@ -65,7 +65,7 @@ fn as_service(unit: &UnitFile) -> (String, String) {
             .unwrap_or_else(|e| panic!("Quadlet refuses {}: {e}\n{}", unit.name, unit.content));
         (unit.name.replace(".container", ".service"), service)
     } else {
-        (unit.name.clone(), unit.content.clone())
+        (unit.name.clone(), unit.content.to_string())
     }
 }
 
