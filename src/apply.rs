@@ -129,7 +129,7 @@ pub enum Desired<'a> {
 /// (about 75 KiB each, BENCHMARKS.md). A run that changes more closes them all and connects
 /// each host again for its image pull and for its wave, so it holds at most --parallel
 /// sessions plus one wave's, at any fleet size.
-pub const KEEP_CHANGED: usize = 1024;
+pub const KEEP_CHANGED: usize = 256;
 
 /// Runs the whole reconcile over `hosts`, connecting through `connect`.
 pub async fn run<R, E, C, F>(
@@ -726,6 +726,8 @@ where
     F: Future<Output = Result<R, E>> + Send + 'static,
 {
     let mut jobs = Vec::new();
+    // One script per set of DaemonSets, shared by the hosts that install that set.
+    let mut scripts: BTreeMap<Vec<String>, Arc<str>> = BTreeMap::new();
     for (i, run) in runs.iter().enumerate() {
         let Some(plan) = run.plan.as_ref() else {
             continue;
@@ -746,7 +748,11 @@ where
         }
         settings.progress.host(&run.host, Phase::Pulling);
         let names: Vec<String> = installing.iter().map(|d| d.name().to_string()).collect();
-        jobs.push((i, names, crate::images::pull_script(&installing)));
+        let script = scripts
+            .entry(names.clone())
+            .or_insert_with(|| crate::images::pull_script(&installing).into())
+            .clone();
+        jobs.push((i, names, script));
     }
     let pulling = jobs.iter().enumerate().map(|(k, (i, _, script))| {
         let reach = Reach::of(&remotes[*i], || connect(hosts[*i].clone()));
