@@ -64,7 +64,7 @@ pub struct UnitFile {
     pub name: String,
     /// The absolute target path on the host.
     pub path: String,
-    /// Shared: hosts that render the same unit hold one copy (`apply::Shared`).
+    /// Shared: hosts that render the same unit hold one copy (`text_pool`).
     pub content: Arc<str>,
 }
 
