@@ -91,12 +91,25 @@ mv "$T" "$R"
 # The runner is a file: systemd-run would expand the $ of an inline one. Its pid file is
 # renamed into place: the loop below reads an empty one, created but not yet written, as a
 # dead runner (seen under load: "killed" for a script that ran on).
-echo 'cd /; umask 077; echo "$$ $2" > "$1/runner.t"; mv "$1/runner.t" "$1/runner"; sh "$1/script" > "$1/out" 2> "$1/err" < /dev/null; echo $? > "$1/rc.t"; mv "$1/rc.t" "$1/rc"' > "$R/run"
+# The runner holds the fifo "done" open (read-write, so it never blocks) until it exits: the
+# launcher's read of it ends the moment the script is over, with no polling delay. The loop
+# after it decides what happened, and takes over if the wait ended early.
+mkfifo "$R/done"
+echo 'cd /; umask 077; exec 3<> "$1/done"; echo "$$ $2" > "$1/runner.t"; mv "$1/runner.t" "$1/runner"; sh "$1/script" > "$1/out" 2> "$1/err" < /dev/null 3>&-; echo $? > "$1/rc.t"; mv "$1/rc.t" "$1/rc"' > "$R/run"
 if [ -d /run/systemd/system ] && command -v systemd-run > /dev/null 2>&1; then
   systemd-run --quiet --collect --unit="$UNIT" --description="dsctl host script $ID" sh "$R/run" "$R" "$B" > /dev/null
 else
   setsid sh "$R/run" "$R" "$B" < /dev/null > /dev/null 2>&1 &
 fi
+# Opening the fifo to read waits for a writer: the runner, or after 20 s this watchdog (a
+# runner that never started), which then closes it, so the read below ends. Killed once the
+# runner is in, it takes its sleep with it, so nothing of it outlives the launcher.
+sh -c 'trap "kill \$! 2> /dev/null; exit 0" TERM; sleep 20 & wait $!; exec 3<> "$0"' "$R/done" < /dev/null > /dev/null 2>&1 &
+w=$!
+exec 4< "$R/done"
+kill "$w" 2> /dev/null || true
+cat <&4 > /dev/null || true
+exec 4<&-
 n=0
 while [ ! -f "$R/rc" ]; do
   if [ -f "$R/runner" ]; then
@@ -109,7 +122,7 @@ while [ ! -f "$R/rc" ]; do
     fi
   else
     n=$((n + 1))
-    if [ "$n" -gt 600 ]; then
+    if [ "$n" -gt 200 ]; then
       echo "the host script did not start within 30 s (the next run reports it if it does)" >&2
       exit 1
     fi

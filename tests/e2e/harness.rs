@@ -332,12 +332,18 @@ pub fn http_fetch(
     Ok((status, body))
 }
 
+/// How long an observer's check waits for its answer (see [`Observer`]).
+const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
+
 /// An outside observer of a rollout: polls every host's service from this machine until
 /// finished, all hosts at once each round (one thread a host, started together), so a round
-/// is one moment. A check that gets no 200 within a second counts the host as down in that
-/// round: a longer timeout would let one host that hangs stretch its round over the next
-/// wave, and count two hosts that were never down together. Hosts in `exclude` (cut off by
-/// the test itself) are not counted.
+/// is one moment. A check that gets no 200 within 1.5 s counts the host as down in that
+/// round. Not 1 s: the kernel resends an unanswered SYN after 1 s, so a 1 s timeout gave a
+/// lost SYN no second try (seen under load: a connect timed out at 1 s on a host whose
+/// container had come back and passed its readiness probe just before). Not
+/// much longer: one host that hangs would stretch its round over the next wave, and count two
+/// hosts that were never down together. Hosts in `exclude` (cut off by the test itself) are
+/// not counted.
 pub struct Observer {
     stop: Arc<AtomicBool>,
     worst: Arc<Mutex<Observed>>,
@@ -382,13 +388,11 @@ impl Observer {
                             let (name, address, path) =
                                 (h.name.clone(), h.address.clone(), path.clone());
                             std::thread::spawn(move || {
-                                let why =
-                                    match http_fetch(&address, port, &path, Duration::from_secs(1))
-                                    {
-                                        Ok((200, _)) => None,
-                                        Ok((status, _)) => Some(format!("status {status}")),
-                                        Err(e) => Some(e),
-                                    };
+                                let why = match http_fetch(&address, port, &path, CHECK_TIMEOUT) {
+                                    Ok((200, _)) => None,
+                                    Ok((status, _)) => Some(format!("status {status}")),
+                                    Err(e) => Some(e),
+                                };
                                 (name, why)
                             })
                         })
