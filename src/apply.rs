@@ -19,7 +19,7 @@ use crate::intent::host_intent;
 use crate::inventory::Host;
 use crate::observe::{self, Observation};
 use crate::plan::Change;
-use crate::plan::{ChangeKind, HostIntent, HostPlan, plan_host};
+use crate::plan::{ChangeKind, HostIntent, HostPlan, Placement, plan_host};
 use crate::port_clash;
 use crate::progress::{Phase, Progress};
 use crate::render::Templates;
@@ -144,7 +144,20 @@ where
     C: Fn(Host) -> F,
     F: Future<Output = Result<R, E>> + Send + 'static,
 {
-    let observe_script = Arc::new(observe::script(settings.full_observe));
+    // The revisions this run brings, whose specs it need not read back (`diff` and `get`
+    // show what the hosts hold, so a full observe reads them all).
+    let known: Vec<(String, String)> = match desired {
+        Desired::Specs { specs, .. } if !settings.full_observe => specs
+            .iter()
+            .map(|d| (d.name().to_string(), crate::revision::revision(d)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let known: Vec<(&str, &str)> = known
+        .iter()
+        .map(|(n, r)| (n.as_str(), r.as_str()))
+        .collect();
+    let observe_script = Arc::new(observe::script(settings.full_observe, &known));
     let dry_run = settings.dry_run;
     let observing = hosts.iter().enumerate().map(|(i, host)| {
         let script = observe_script.clone();
@@ -266,7 +279,7 @@ async fn observe_on<R: RemoteHost>(remote: &R, script: &str) -> Result<Observati
 #[allow(clippy::type_complexity)]
 fn plan_for(
     host: &Host,
-    observed: Observation,
+    mut observed: Observation,
     desired: &Desired<'_>,
     settings: &Settings,
 ) -> Result<(Observation, Result<HostPlan, String>), String> {
@@ -280,6 +293,13 @@ fn plan_for(
             let mut intent = host_intent(specs, host, &facts, flavor, templates, settings.prune)
                 .map_err(|e| e.to_string())?;
             intent.restart.extend(settings.restart.clone());
+            // Every spec of the run was known to the observe script (`run`).
+            for ds in specs.iter() {
+                observed.restore_known_spec(ds.name(), || match intent.daemonsets.get(ds.name()) {
+                    Some(Placement::Run(d)) => (d.revision.clone(), d.spec_json.to_string()),
+                    _ => (crate::revision::revision(ds), crate::intent::spec_json(ds)),
+                });
+            }
             let clashes = port_clash::host_clashes(specs, &intent, &observed);
             if let Some(refused) = port_clash::refusal(&clashes) {
                 return Ok((observed, Err(refused)));
@@ -924,7 +944,7 @@ async fn revert<R: RemoteHost>(
         }
     };
     let result = async {
-        let now = observe_on(remote, &observe::script(false)).await?;
+        let now = observe_on(remote, &observe::script(false, &[])).await?;
         let flavor = host
             .settings
             .unit_flavor

@@ -38,7 +38,7 @@ pub fn new_run_id() -> String {
 /// The shell helpers shared by the launcher and observe.sh: `$B` is this boot, and `alive F`
 /// holds when file F names a process (`pid boot`) that runs now (a pid of an earlier boot
 /// names nothing, whatever has that number now).
-pub const ALIVE_SH: &str = r#"B=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo -)
+pub const ALIVE_SH: &str = r#"read -r B 2>/dev/null </proc/sys/kernel/random/boot_id || B=-
 alive() { set -- $(cat "$1" 2>/dev/null); [ -n "${1:-}" ] && [ "${2:-}" = "$B" ] && kill -0 "$1" 2>/dev/null; }
 "#;
 
@@ -430,7 +430,7 @@ mod tests {
             "bob",
             true
         )));
-        for other in ["sh -s", "S=1", crate::observe::script(false).as_str()] {
+        for other in ["sh -s", "S=1", crate::observe::script(false, &[]).as_str()] {
             assert!(!is_launcher(other), "{other:.40}");
         }
     }

@@ -82,7 +82,9 @@ if ! (umask 077; printf '%s\n' "$HOLDER" 2>/dev/null > "$S/lock.holder"); then
   cannot_write "$S/lock.holder"
   exit 1
 fi
-trap 'rm -f "$S/lock.holder"' EXIT
+# On the way out, whatever this script did: observe's cache of unit states is keyed on
+# SCRIPT_RAN (src/layout.rs), so the next observe asks systemd again.
+trap 'rm -f "$S/lock.holder"; (umask 077; mkdir -p "${RAN%/*}" && : > "$RAN.$$" && mv -f "$RAN.$$" "$RAN") 2>/dev/null || true' EXIT
 # Recovery of a record swap cut short (see record): an aside copy whose record is missing is
 # the current record (the crash came before the swap); beside a record it is garbage.
 # Forgotten records (.gone) and half-prepared ones (.new) are garbage.
@@ -194,9 +196,10 @@ pub fn script_with(
         );
     }
     let mut s = format!(
-        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\nSTATE_DIR={}\nTOKEN={}\nUNIT_GLOBS={}\n{CANNOT_WRITE_SH}{PRELUDE}{PROJECT_FN}{}{}",
+        "LOCK_TIMEOUT={lock_timeout_secs}\nHOLDER={}\nSTATE_DIR={}\nRAN={}\nTOKEN={}\nUNIT_GLOBS={}\n{CANNOT_WRITE_SH}{PRELUDE}{PROJECT_FN}{}{}",
         sh_quote(holder),
         sh_quote(STATE_DIR),
+        sh_quote(crate::layout::SCRIPT_RAN),
         sh_quote(token.unwrap_or("")),
         sh_quote(&layout::UNIT_FILE_GLOBS.join(" ")),
         crate::plan_token::STATE_SH,

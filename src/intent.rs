@@ -60,7 +60,7 @@ pub fn desired(
             field,
             reason,
         })?;
-    let spec_json = serde_json::to_string_pretty(ds).expect("a DaemonSet always serializes");
+    let spec_json = spec_json(ds);
     Ok(DesiredDaemonSet {
         name: ds.name().to_string(),
         revision,
@@ -76,6 +76,11 @@ pub fn desired(
         history_limit: ds.spec.revision_history_limit,
         projections,
     })
+}
+
+/// The spec as a host records it (and `rollout undo` reads it back).
+pub fn spec_json(ds: &DaemonSet) -> String {
+    serde_json::to_string_pretty(ds).expect("a DaemonSet always serializes")
 }
 
 /// The annotation `kubectl --record` sets; `rollout history` shows it.

@@ -18,6 +18,12 @@ pub const LOCK_HOLDER: &str = "/var/lib/dsctl/lock.holder";
 /// The observe script's cache (podman's version per binary, unit files' sha256 per inode and
 /// mtime): on a tmpfs, so a reboot empties it.
 pub const OBSERVE_CACHE_DIR: &str = "/run/dsctl";
+/// Renamed into place (a new inode) at the end of every host script: observe's cache of
+/// systemd's unit states is keyed on it, so what a script restarted is read from systemd again.
+pub const SCRIPT_RAN: &str = "/run/dsctl/script-ran";
+/// Where systemd keeps `invocation:UNIT`, a link that exists while the unit has a current
+/// invocation (started, not yet stopped or failed).
+pub const SYSTEMD_INVOCATIONS: &str = "/run/systemd/units";
 /// One directory per DaemonSet: its record (revision, units, spec, history).
 pub const DAEMONSETS_DIR: &str = "/var/lib/dsctl/daemonsets";
 /// Registry credentials (podman auth files from imagePullSecrets), one per DaemonSet: root's

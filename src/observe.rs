@@ -11,13 +11,53 @@ use crate::inventory::UnitFlavor;
 const SCRIPT: &str = include_str!("scripts/observe.sh");
 
 /// The observe script; `full` adds unit contents and recorded specs (for `diff` and `get`).
-pub fn script(full: bool) -> String {
+/// `known` names the (DaemonSet, revision) pairs whose spec dsctl holds: a record of one of
+/// them comes without its spec (a no-op then forks no base64), and
+/// [`Observation::restore_known_spec`] puts it back.
+pub fn script(full: bool, known: &[(&str, &str)]) -> String {
+    script_at(
+        full,
+        known,
+        Paths {
+            state_dir: crate::layout::STATE_DIR,
+            cache_dir: crate::layout::OBSERVE_CACHE_DIR,
+            script_ran: crate::layout::SCRIPT_RAN,
+            invocations: crate::layout::SYSTEMD_INVOCATIONS,
+            unit_globs: &crate::layout::UNIT_FILE_GLOBS.join(" "),
+        },
+    )
+}
+
+/// The host paths the observe script reads (`layout`'s, or a test's scratch directory).
+struct Paths<'a> {
+    state_dir: &'a str,
+    cache_dir: &'a str,
+    script_ran: &'a str,
+    invocations: &'a str,
+    unit_globs: &'a str,
+}
+
+/// The observe script over `paths`.
+fn script_at(full: bool, known: &[(&str, &str)], paths: Paths<'_>) -> String {
+    let Paths {
+        state_dir,
+        cache_dir,
+        script_ran,
+        invocations,
+        unit_globs,
+    } = paths;
+    let known: Vec<String> = known
+        .iter()
+        .map(|(n, r)| {
+            // Validated names and hex revisions: nothing in them needs quoting.
+            assert!(crate::layout::is_name(n) && crate::layout::is_name(r));
+            format!("{n}:{r}")
+        })
+        .collect();
     format!(
-        "FULL={}\nJL={JOURNAL_TAIL_LINES}\nJB={JOURNAL_TAIL_BYTES}\nS={}\nC={}\nUNIT_GLOBS='{}'\n{}{}{}{SCRIPT}",
+        "FULL={}\nKNOWN='{}'\nJL={JOURNAL_TAIL_LINES}\nJB={JOURNAL_TAIL_BYTES}\nS={state_dir}\nC={cache_dir}\nRAN={script_ran}\nINV={invocations}\nUNIT_GLOBS='{unit_globs}'\n{}{}{}{SCRIPT}",
         if full { "1" } else { "" },
-        crate::layout::STATE_DIR,
-        crate::layout::OBSERVE_CACHE_DIR,
-        crate::layout::UNIT_FILE_GLOBS.join(" "),
+        known.join(" "),
         crate::plan_token::STATE_SH,
         crate::detached::ALIVE_SH,
         crate::detached::LEFT_RUNS_SH,
@@ -54,7 +94,7 @@ pub struct Observation {
     /// of host CPU; an apply reads freshness from systemd and the unit files' mtimes instead.
     /// Where labels are known, the planner checks them too.
     pub containers: BTreeMap<String, ContainerStatus>,
-    /// The hash of the state the plan is made from (`plan_token.rs`), read before the rest.
+    /// The hash of the state the plan is made from, of its `state` records (`plan_token.rs`).
     pub token: Option<String>,
     /// Host scripts of earlier runs whose connection was lost (`detached.rs`).
     pub left_runs: Vec<crate::detached::LeftRun>,
@@ -170,6 +210,21 @@ pub enum ObserveError {
 }
 
 impl Observation {
+    /// Puts back the spec of a record whose revision the observe script was told is known
+    /// (see [`script`]): `known` gives that (revision, spec JSON) as dsctl holds it, and is
+    /// called only for a record that came without its spec.
+    pub fn restore_known_spec(&mut self, name: &str, known: impl FnOnce() -> (String, String)) {
+        if let Some(record) = self.daemonsets.get_mut(name)
+            && record.spec_json.is_none()
+            && record.revision.is_some()
+        {
+            let (revision, spec_json) = known();
+            if record.revision.as_deref() == Some(revision.as_str()) {
+                record.spec_json = Some(spec_json);
+            }
+        }
+    }
+
     /// Whether the DaemonSet has an available instance here: units recorded, and every one
     /// active (its pod, each app container, and each init container, which as a oneshot with
     /// RemainAfterExit reads active (exited) once it succeeded; a failed init reads failed).
@@ -221,6 +276,7 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
     let mut obs = Observation::default();
     let mut props: BTreeMap<String, String> = BTreeMap::new();
     let mut ended = false;
+    let mut state = crate::plan_token::StateHasher::default();
     // Inside `units` … `unitsend`: systemctl's own Key=Value lines, an empty line after each unit.
     let mut in_units = false;
     for (index, line) in lines {
@@ -407,11 +463,7 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
                     },
                 );
             }
-            "token" => {
-                let token = rest.trim();
-                obs.token = (token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
-                    .then(|| token.to_string());
-            }
+            "state" => state.line(rest),
             "leftrun" => obs
                 .left_runs
                 .push(crate::detached::parse_left_run(rest).map_err(|e| malformed(&e))?),
@@ -423,6 +475,7 @@ pub fn parse(output: &str) -> Result<Observation, ObserveError> {
     if !ended {
         return Err(ObserveError::Truncated);
     }
+    obs.token = Some(state.token());
     Ok(obs)
 }
 
@@ -578,11 +631,13 @@ end
     }
 
     /// The real script under `sh`, against a state directory and unit files in a scratch
-    /// directory, with podman, systemctl and sha256sum stubs that log their calls: a no-op
-    /// calls no podman and no sha256sum once the cache holds them, and a changed file is
-    /// hashed again.
+    /// directory, with every program it may call behind a stub that logs the call (podman,
+    /// systemctl and ip fake answers; the rest run the real program): a no-op forks only ip
+    /// and stat once the cache holds the rest, a changed file is hashed again, what could
+    /// change a unit's state asks systemd again, and the token is what the host script
+    /// computes under the lock.
     #[test]
-    fn the_script_runs_podman_and_sha256sum_only_when_their_inputs_change() {
+    fn a_no_op_forks_only_ip_and_stat_and_its_token_is_the_scripts() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -602,11 +657,45 @@ end
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         };
         stub("podman", "echo podman version 5.4.2");
-        stub("sha256sum", "exec /usr/bin/sha256sum \"$@\"");
+        // systemd's answer, from a file the test rewrites.
+        let answer = root.join("systemctl-answer");
+        let active = "Id=dsctl_web_0a1_app.service\nLoadState=loaded\nActiveState=active\nActiveEnterTimestamp=@100\nNeedDaemonReload=no\n";
+        std::fs::write(&answer, active).unwrap();
         stub(
             "systemctl",
-            "printf 'Id=dsctl_web_0a1_app.service\\nActiveState=active\\nActiveEnterTimestamp=@100\\n'",
+            &format!("exec /bin/cat '{}'", answer.display()),
         );
+        stub(
+            "ip",
+            "echo '2: eth0    inet 10.0.0.2/24 brd 10.0.0.255 scope global eth0'",
+        );
+        for real in [
+            "stat",
+            "sha256sum",
+            "base64",
+            "df",
+            "uname",
+            "nproc",
+            "awk",
+            "mkdir",
+            "mv",
+            "cat",
+            "head",
+            "tail",
+            "tr",
+            "flock",
+            "date",
+            "rm",
+            "journalctl",
+        ] {
+            let found = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+                .iter()
+                .map(|d| std::path::Path::new(d).join(real))
+                .find(|p| p.exists());
+            if let Some(path) = found {
+                stub(real, &format!("exec {} \"$@\"", path.display()));
+            }
+        }
         let unit = units.join("dsctl_web_0a1_app.container");
         std::fs::write(&unit, "[Container]\n").unwrap();
         std::fs::write(
@@ -617,23 +706,34 @@ end
         std::fs::write(ds.join("revision"), "0a1\n").unwrap();
         std::fs::write(ds.join("spec.json"), "{}").unwrap();
         std::fs::write(ds.join("cause"), "").unwrap();
-        let text = format!(
-            "FULL=\nJL=5\nJB=1000\nS={}\nC={}\nUNIT_GLOBS='{}/dsctl_*.container'\n{SCRIPT}",
-            state.display(),
-            root.join("cache").display(),
-            units.display()
-        );
-        let run = || {
+        let globs = format!("{}/dsctl_*.container", units.display());
+        let (cache, invocations) = (root.join("cache"), root.join("invocations"));
+        let ran = cache.join("script-ran");
+        std::fs::create_dir_all(&invocations).unwrap();
+        let invocation = invocations.join("invocation:dsctl_web_0a1_app.service");
+        std::os::unix::fs::symlink("0123abcd", &invocation).unwrap();
+        let run = |known: &[(&str, &str)]| {
+            let text = script_at(
+                false,
+                known,
+                Paths {
+                    state_dir: state.to_str().unwrap(),
+                    cache_dir: cache.to_str().unwrap(),
+                    script_ran: ran.to_str().unwrap(),
+                    invocations: invocations.to_str().unwrap(),
+                    unit_globs: &globs,
+                },
+            );
             std::fs::write(&log, "").unwrap();
-            let out = std::process::Command::new("sh")
+            let out = std::process::Command::new("/bin/sh")
                 .arg("-c")
                 .arg(&text)
-                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                .env("PATH", &bin)
                 .env("SSH_CONNECTION", "10.0.0.1 5000 10.0.0.2 22")
                 .output()
                 .unwrap();
             assert!(
-                out.status.success(),
+                out.status.success() && out.stderr.is_empty(),
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
@@ -642,11 +742,13 @@ end
         };
         use crate::plan::content_sha;
         let sha = content_sha("[Container]\n");
-        let (first, calls) = run();
-        assert_eq!(
-            calls, "podman\nsha256sum\nsystemctl\n",
-            "the first run learns"
-        );
+        let (first, calls) = run(&[]);
+        for learned in ["podman", "df", "nproc", "sha256sum"] {
+            assert!(
+                calls.lines().any(|c| c == learned),
+                "the first run learns: {calls}"
+            );
+        }
         assert_eq!(first.podman_version.as_deref(), Some("5.4.2"));
         assert_eq!(first.unit_files[&unit.display().to_string()], sha);
         assert_eq!(
@@ -662,26 +764,96 @@ end
             first.now
         );
         assert_eq!(first.host.server_ip, Some("10.0.0.2".parse().unwrap()));
-        assert!(first.units["dsctl_web_0a1_app.service"].is_active());
-
-        let (second, calls) = run();
-        assert_eq!(calls, "systemctl\n", "a no-op: systemd only");
         assert_eq!(
-            (second.unit_files, second.daemonsets),
-            (first.unit_files, first.daemonsets)
+            first.host.addresses,
+            vec![("eth0".to_string(), "10.0.0.2".parse().unwrap())]
         );
-        assert_eq!(second.podman_version, first.podman_version);
+        assert!(first.units["dsctl_web_0a1_app.service"].is_active());
+        // The token is dsctl_token's, computed as the host script does (real programs).
+        let token = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "S='{}'\nUNIT_GLOBS='{globs}'\n{}dsctl_token\n",
+                state.display(),
+                crate::plan_token::STATE_SH
+            ))
+            .output()
+            .unwrap();
+        let token = String::from_utf8(token.stdout).unwrap();
+        assert_eq!(first.token.as_deref(), Some(token.trim()));
+
+        let (second, calls) = run(&[]);
+        assert_eq!(calls, "ip\nstat\nbase64\n", "an unknown spec is read");
+        assert_eq!(
+            (&second.unit_files, &second.daemonsets, &second.token),
+            (&first.unit_files, &first.daemonsets, &first.token)
+        );
+        assert_eq!(
+            (&second.podman_version, &second.host, &second.units),
+            (&first.podman_version, &first.host, &first.units)
+        );
+
+        let (mut third, calls) = run(&[("web", "0a1")]);
+        assert_eq!(calls, "ip\nstat\n", "a no-op");
+        assert_eq!(third.daemonsets["web"].spec_json, None);
+        third.restore_known_spec("web", || ("0a1".into(), "{}".into()));
+        assert_eq!(third.daemonsets, first.daemonsets);
+        let mut other = third.clone();
+        other.daemonsets.get_mut("web").unwrap().spec_json = None;
+        other.restore_known_spec("web", || ("0b2".into(), "{\"x\":1}".into()));
+        assert_eq!(
+            other.daemonsets["web"].spec_json, None,
+            "another revision's spec"
+        );
 
         std::fs::write(&unit, "[Container]\nImage=x\n").unwrap();
-        let (third, calls) = run();
+        let (fourth, calls) = run(&[("web", "0a1")]);
         assert_eq!(
-            calls, "sha256sum\nsystemctl\n",
-            "an edited file is hashed again"
+            calls, "ip\nstat\nsha256sum\nmkdir\nmv\nsystemctl\nmkdir\nmv\n",
+            "an edited file is hashed again, and systemd asked again"
         );
         assert_eq!(
-            third.unit_files[&unit.display().to_string()],
+            fourth.unit_files[&unit.display().to_string()],
             content_sha("[Container]\nImage=x\n")
         );
+        assert_ne!(fourth.token, first.token);
+
+        // What makes the cached unit states void: each asks systemd again, once.
+        let systemd_asked = |what: &str| {
+            let (obs, calls) = run(&[("web", "0a1")]);
+            assert!(calls.contains("systemctl"), "{what}: {calls}");
+            assert_eq!(
+                run(&[("web", "0a1")]).1,
+                "ip\nstat\n",
+                "{what}, then a no-op"
+            );
+            obs
+        };
+        std::fs::write(&ran, "").unwrap();
+        systemd_asked("a host script ran");
+        std::fs::remove_file(&invocation).unwrap();
+        std::fs::write(&answer, active.replace("=active", "=inactive")).unwrap();
+        // A unit that is not active is never cached: systemd is asked every time.
+        for _ in 0..2 {
+            let (stopped, calls) = run(&[("web", "0a1")]);
+            assert!(calls.contains("systemctl"), "the unit stopped: {calls}");
+            assert!(!stopped.units["dsctl_web_0a1_app.service"].is_active());
+        }
+        std::os::unix::fs::symlink("4567ef01", &invocation).unwrap();
+        std::fs::write(&answer, active).unwrap();
+        systemd_asked("the unit started again");
+        std::fs::write(
+            &answer,
+            active.replace("NeedDaemonReload=no", "NeedDaemonReload=yes"),
+        )
+        .unwrap();
+        std::fs::write(&ran, "x").unwrap();
+        for _ in 0..2 {
+            assert!(
+                run(&[("web", "0a1")]).1.contains("systemctl"),
+                "reload pending"
+            );
+        }
     }
 
     /// A host without `ip`, `nproc` or SSH_CONNECTION (sudo drops it) still observes.
@@ -759,23 +931,27 @@ end
             (Some("web"), Some("app"), Some("dsctl_web_0a1"))
         );
         assert_eq!(c.id.as_deref(), Some("3f2a1b9c0d1e"));
-        assert!(script(false).contains("S=/var/lib/dsctl\n"));
+        assert!(script(false, &[]).contains("S=/var/lib/dsctl\n"));
     }
 
     #[test]
     fn token_and_left_runs() {
-        let token = "ab".repeat(32);
-        let text = format!(
-            "dsctl-observe 1\ntoken {token}\nleftrun r-1 0 aAo= \nleftrun r-2 running  \nend\n"
+        let text = "dsctl-observe 1\nstate /u/a 1:2:3:4.5\nstate ds web 0a1 1 -\nleftrun r-1 0 aAo= \nleftrun r-2 running  \nend\n";
+        let obs = parse(text).unwrap();
+        // What `printf '/u/a 1:2:3:4.5\nds web 0a1 1 -\n' | sha256sum` prints.
+        assert_eq!(
+            obs.token.as_deref(),
+            Some(crate::plan::content_sha("/u/a 1:2:3:4.5\nds web 0a1 1 -\n").as_str())
         );
-        let obs = parse(&text).unwrap();
-        assert_eq!(obs.token.as_deref(), Some(token.as_str()));
         assert_eq!(obs.left_runs.len(), 2);
         assert_eq!(obs.left_runs[0].holder, "h");
         assert_eq!(obs.left_runs[1].state, crate::detached::LeftState::Running);
-        // A token that is not a sha256 is no token (the script then checks nothing).
-        let obs = parse("dsctl-observe 1\ntoken $(x)\nend\n").unwrap();
-        assert_eq!(obs.token, None);
+        // No state at all (a host dsctl never touched) is a state too, and is checked.
+        let obs = parse("dsctl-observe 1\nend\n").unwrap();
+        assert_eq!(
+            obs.token.as_deref(),
+            Some(crate::plan::content_sha("").as_str())
+        );
         assert!(parse("dsctl-observe 1\nleftrun ../x 0\nend\n").is_err());
     }
 

@@ -2,14 +2,33 @@
 //! be made from a state that another dsctl changes before this run's script takes the lock.
 //!
 //! The observation carries a token, the sha256 of [`STATE_SH`]'s lines (every record and
-//! every unit file dsctl may own). The host script computes it again under the lock and, when
+//! every unit file dsctl may own), which observe.sh prints as `state` records. The host script computes it again under the lock and, when
 //! it differs, changes nothing and exits [`EXIT_STALE`], naming who changed the host last
 //! ([`crate::layout::CHANGED_BY`]). That host is then reported, not changed: its plan no longer
 //! holds, and the run stops its rollout there, so that two applies started together never take
 //! more hosts down together than one of them may. The next run plans it afresh.
 
+use sha2::{Digest, Sha256};
+
 /// `dsctl_state` and `dsctl_token`, shared by observe.sh and the host script.
 pub const STATE_SH: &str = include_str!("scripts/state.sh");
+
+/// The token of the state a host's observation printed: the sha256 of its `state` lines, in
+/// their order, each with its newline. It is what `dsctl_token` prints for the same state
+/// (`dsctl_state | sha256sum`), so observe.sh needs no sha256sum of its own.
+#[derive(Default)]
+pub struct StateHasher(Sha256);
+
+impl StateHasher {
+    pub fn line(&mut self, line: &str) {
+        self.0.update(line.as_bytes());
+        self.0.update(b"\n");
+    }
+
+    pub fn token(self) -> String {
+        hex::encode(self.0.finalize())
+    }
+}
 
 /// Exit code of a host script whose host changed since it was observed.
 pub const EXIT_STALE: u32 = 76;

@@ -2,55 +2,73 @@
 # a cache of facts that change only with a reboot or a new podman binary (in $C, on a tmpfs).
 # Output: one record a line, "kind field…"; parsed by src/observe.rs.
 # Set by dsctl before this text: $FULL adds unit file contents and older specs (diff, history);
+# $RAN is the file every host script renames at its end, $INV systemd's invocation links;
+# $KNOWN lists "daemonset:revision" pairs whose spec dsctl holds (their dsspec is left out);
 # $JL/$JB bound a failed unit's journal tail (lines/bytes); $S is the state directory, $C the
 # cache directory and $UNIT_GLOBS the unit files to list (all from src/layout.rs);
 # dsctl_token, alive and dsctl_left_runs are defined before this text.
 # Cost: this runs on every host on every cron run, so a no-op forks as few programs as it can
 # (no podman: ~50 ms of CPU per call); shell builtins do the rest.
 echo "dsctl-observe 1"
-# First, before any record is read: a change after this point makes the token stale, never a
-# plan from newer records pass an older token (src/plan_token.rs).
-echo "token $(dsctl_token)"
 # Host facts (src/host_facts.rs): the downward API's status.hostIP(s) and the node's
 # allocatable resources, and the kubernetes.io/arch and kubernetes.io/os node labels.
 # shellcheck disable=SC2086
 set -- $SSH_CONNECTION
 echo "hostip ${3:-}"
-ip -o addr show scope global 2>/dev/null | while read -r _ i _ a _; do echo "hostaddr $i ${a%%/*}"; done
+ips=$(ip -o addr show scope global 2>/dev/null)
+while read -r _ i _ a _; do [ -n "$a" ] && echo "hostaddr $i ${a%%/*}"; done <<EOF
+$ips
+EOF
 while read -r k v _; do [ "$k" = MemTotal: ] && echo "memtotal $v" && break; done </proc/meminfo
-df -Pk /var/lib/containers 2>/dev/null | { read -r _; read -r _ v _; echo "storage ${v:-}"; }
-# One stat for the clock (a new /proc/self is stamped now), podman's identity and every unit
-# file and recorded copy (their mtimes: a running instance older than its file is stale).
-p=$(command -v podman 2>/dev/null)
+# podman from $PATH without a fork.
+p=
+IFS0=$IFS IFS=:
+for d in $PATH; do [ -x "${d:-.}/podman" ] && p=${d:-.}/podman && break; done
+IFS=$IFS0
+# One stat for the clock (a new /proc/self is stamped now), podman's identity, the storage
+# file system and every unit file and recorded copy (their mtimes: a running instance older
+# than its file is stale). The files' lines, less the last field, are dsctl_state's first
+# lines (src/scripts/state.sh): printed as `state` records, they make the plan's token.
 # shellcheck disable=SC2086
-st=$(stat -L -c '%n %d:%i:%s:%.9Y %Y' -- /proc/self "${p:-/nonexistent}" $UNIT_GLOBS "$S"/daemonsets/*/units/* 2>/dev/null)
-now= pk= list= key= times=
-while read -r f sig t; do
+st=$(stat -L -c '%n %d:%i:%s:%.9Y %Y' -- /proc/self "${p:-/nonexistent}" /var/lib/containers /run/systemd/generator /etc/systemd/system /etc/systemd/system/*.wants "$RAN" $UNIT_GLOBS "$S"/daemonsets/*/units/* 2>/dev/null)
+now= pk= sd= list= key= times= uk=
+while IFS= read -r l; do
+  [ -n "$l" ] || continue
+  t=${l##* } l=${l% *}
+  sig=${l##* } f=${l% *}
   case $f in
   /proc/self) now=$t ;;
   "$p") pk=$sig ;;
-  "$S"/*) list="$list $f" key="$key$f $sig;" ;;
-  ?*) list="$list $f" key="$key$f $sig;" times="${times}filetime $f $t
-" ;;
+  /var/lib/containers) sd=${sig%%:*} ;;
+  /run/systemd/generator | /etc/systemd/system | /etc/systemd/system/*.wants | "$RAN") uk="$uk$l;" ;;
+  *)
+    echo "state $l"
+    list="$list $f" key="$key$l;"
+    case $f in "$S"/*) ;; *) times="${times}filetime $f $t
+" ;; esac
+    ;;
   esac
 done <<EOF
 $st
 EOF
 echo "now ${now:-$(date +%s)}"
-# The podman version, the kernel and the CPU count, learned once per podman binary and boot.
-read -r boot 2>/dev/null </proc/sys/kernel/random/boot_id
-fk="$boot $pk"
-ck= cu= cn= cv=
-[ -r "$C/facts" ] && { read -r ck; read -r cu; read -r cn; read -r cv; } 2>/dev/null <"$C/facts"
+# The podman version, the kernel, the CPU count and the storage size, learned once per podman
+# binary, boot and storage device (a file system grown in place shows at the next of these).
+fk="$B ${pk:--} ${sd:--}"
+ck= cu= cn= cv= cs=
+[ -r "$C/facts" ] && { read -r ck; read -r cu; read -r cn; read -r cv; read -r cs; } 2>/dev/null <"$C/facts"
 if [ "$ck" != "$fk" ]; then
   cu="$(uname -s) $(uname -m)"
   cn=$(nproc 2>/dev/null)
   cv=$([ -n "$p" ] && "$p" --version 2>/dev/null | awk '{print $NF}')
-  mkdir -p -m 700 "$C" && printf '%s\n' "$fk" "$cu" "$cn" "${cv:--}" >"$C/facts.$$" && mv -f "$C/facts.$$" "$C/facts"
+  cs=$(df -Pk /var/lib/containers 2>/dev/null | { read -r _; read -r _ v _; echo "$v"; })
+  mkdir -p -m 700 "$C" && printf '%s\n' "$fk" "$cu" "$cn" "${cv:--}" "${cs:--}" >"$C/facts.$$" && mv -f "$C/facts.$$" "$C/facts"
 fi
 echo "uname $cu"
 echo "cpus $cn"
 echo "podman ${cv:--}"
+[ "$cs" = - ] && cs=
+echo "storage $cs"
 if [ -x /usr/lib/systemd/system-generators/podman-system-generator ] || [ -x /usr/libexec/podman/quadlet ]; then
   echo "quadlet yes"
 else
@@ -72,6 +90,8 @@ for d in "$S"/daemonsets/*/; do
   n=${d%/}; n=${n##*/}
   rd "$d/revision" -; r=$v; rd "$d/created" 0; c=$v; rd "$d/recorded" 0; t=$v
   rd "$d/number" 0; m=$v; b64 "$d/cause"
+  h=-; [ ! -f "$d/halted" ] || h=halted
+  echo "state ds $n $r $m $h"
   echo "ds $n $r $c $t $m $v"
   for h in "$d"history/*/; do
     [ -d "$h" ] || continue
@@ -81,8 +101,12 @@ for d in "$S"/daemonsets/*/; do
     [ -n "$FULL" ] && [ -f "$h/spec.json" ] && echo "dshistspec $n $r $(base64 -w0 <"$h/spec.json")"
   done
   [ -f "$d/halted" ] && echo "dshalted $n $(base64 -w0 <"$d/halted")"
-  # The applied spec: what auto-revert and `rollout undo` go back to.
-  [ -f "$d/spec.json" ] && echo "dsspec $n $(base64 -w0 <"$d/spec.json")"
+  # The applied spec: what auto-revert and `rollout undo` go back to. Not one that dsctl
+  # holds itself ($KNOWN: a no-op forks no base64).
+  case " $KNOWN " in
+  *" $n:$r "*) ;;
+  *) [ -f "$d/spec.json" ] && echo "dsspec $n $(base64 -w0 <"$d/spec.json")" ;;
+  esac
 done
 # Every unit file and every recorded copy by its sha256, from one sha256sum, or from the
 # cache when none changed since (same paths, devices, inodes, sizes and mtimes to the ns).
@@ -119,9 +143,38 @@ if [ -n "$units" ]; then
   if [ -n "$FULL" ]; then
     for f in $UNIT_GLOBS; do [ -f "$f" ] && echo "content $f $(base64 -w0 <"$f")"; done
   fi
-  # One block of Key=Value lines per unit, blocks separated by an empty line.
-  # shellcheck disable=SC2086
-  props=$(systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,UnitFileState,NRestarts,ActiveEnterTimestamp,NeedDaemonReload,ExecMainStatus -- $units 2>/dev/null)
+  # One block of Key=Value lines per unit, blocks separated by an empty line: from systemctl
+  # (~15 ms of host CPU, most of a no-op's), or from the cache of its last answer when every
+  # unit was loaded, active and reloaded then and nothing that could change that has moved
+  # since: the same boot, unit files and records; no daemon-reload (it makes the generator
+  # directory anew), no unit enabled, disabled or masked (the directories they live in), no
+  # host script run (SCRIPT_RAN), and the same units with a current invocation (systemd
+  # removes a unit's invocation link when it stops or fails). A restart outside dsctl keeps
+  # the set, and only makes an instance fresher than the cache says. An hour at most, and
+  # never for `diff` or `get` ($FULL), which read systemd itself.
+  for f in "$INV"/invocation:dsctl[_-]*; do [ -L "$f" ] && uk="$uk ${f##*/}"; done
+  uk="$B $key $uk" props= cached=
+  if [ -z "$FULL" ] && [ -r "$C/units" ]; then
+    {
+      read -r k; read -r x
+      if [ "$k" = "$uk" ] && [ "${now:-0}" -lt "${x:-0}" ]; then
+        cached=1
+        while IFS= read -r l; do props="${props:+$props
+}$l"; done
+      fi
+    } 2>/dev/null <"$C/units"
+  fi
+  if [ -z "$cached" ]; then
+    # shellcheck disable=SC2086
+    props=$(systemctl show --timestamp=unix -p Id,LoadState,ActiveState,SubState,UnitFileState,NRestarts,ActiveEnterTimestamp,NeedDaemonReload,ExecMainStatus -- $units 2>/dev/null)
+    case $props in
+    # Emptied, not left: a key seen before must not bring back what it held then.
+    *LoadState=[!l]* | *ActiveState=[!a]* | *ActiveState=activating* | *NeedDaemonReload=yes*)
+      [ ! -s "$C/units" ] || : 2>/dev/null >"$C/units" ;;
+    *) [ -z "$FULL" ] && [ -n "$props" ] && [ -n "$now" ] && mkdir -p -m 700 "$C" &&
+        printf '%s\n' "$uk" "$((now + 3600))" "$props" >"$C/units.$$" && mv -f "$C/units.$$" "$C/units" ;;
+    esac
+  fi
   echo units
   printf '%s\n' "$props"
   echo unitsend
