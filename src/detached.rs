@@ -146,7 +146,7 @@ pub struct Launch {
 /// The launcher for `script`, run `id`, on behalf of `holder`.
 pub fn launch(script: &str, id: &str, holder: &str) -> Launch {
     assert!(layout::is_run_id(id), "{id:?} is not a run id");
-    let sha = hex(&Sha256::digest(script.as_bytes()));
+    let sha = hex::encode(Sha256::digest(script.as_bytes()));
     let command = format!(
         "S=${{DSCTL_STATE_DIR:-{}}}\nID={id}\nSHA={sha}\nUNIT={}\nHOLDER={}\n{ALIVE_SH}{}{LAUNCHER}",
         sh_quote(layout::STATE_DIR),
@@ -166,10 +166,6 @@ pub fn is_launcher(command: &str) -> bool {
     ["S=${DSCTL_STATE_DIR:-", "\nSHA=", "\nUNIT="]
         .iter()
         .all(|part| command.contains(part))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs a host script detached on `remote`: the same output and exit code as running it in

@@ -2,9 +2,9 @@
 //! be made from a state that another dsctl changes before this run's script takes the lock.
 //!
 //! The observation carries a token, the sha256 of [`STATE_SH`]'s lines (every record and
-//! every unit file dsctl may own), which observe.sh prints as `state` records. The host script computes it again under the lock and, when
-//! it differs, changes nothing and exits [`EXIT_STALE`], naming who changed the host last
-//! ([`crate::layout::CHANGED_BY`]). That host is then reported, not changed: its plan no longer
+//! every unit file dsctl may own), which observe.sh prints as `state` records. The host
+//! script computes it again under the lock and, when it differs, changes nothing and exits
+//! [`EXIT_STALE`], naming who changed the host last ([`crate::layout::CHANGED_BY`]). That host is then reported, not changed: its plan no longer
 //! holds, and the run stops its rollout there, so that two applies started together never take
 //! more hosts down together than one of them may. The next run plans it afresh.
 

@@ -250,8 +250,6 @@ pub fn records(observed: &Observation) -> String {
         let halted = if r.halted.is_some() { "halted" } else { "-" };
         let revision = r.revision.as_deref().unwrap_or("-");
         let _ = writeln!(s, "state ds {name} {revision} {} {halted}", r.number);
-    }
-    for (name, r) in &observed.daemonsets {
         let _ = writeln!(
             s,
             "ds {name} {} {} {} {} {}",
