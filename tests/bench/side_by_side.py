@@ -4,11 +4,15 @@
 Every tool does the same no-op job on the same hosts at the same parallelism, with host key
 checking on, in interleaved rounds (the order rotates each round), so that the machine's load,
 shared with other work, falls on every tool alike: the ratios of the medians count, the seconds
-less. For each run it records the wall time, the tool's own CPU time and peak RSS (wait4), and
+less. Before each run it waits --gap seconds (15), so that every host's systemd user manager,
+which each root login starts and logind keeps 10 s after the last logout (UserStopDelaySec), has
+stopped: every tool starts as cold as a cron run does (a run right after another one found the
+managers up and took a third of the time, for the floor as for dsctl). For each run it records the wall time, the tool's own CPU time and peak RSS (wait4), and
 the CPU the hosts spent (their cgroups' cpuacct.usage, less each host's idle rate).
 
   side_by_side.py --sizes 20,100 --rounds 3 --dsctl BIN --venvs DIR --out DIR [--plot PNG]
                   [--tools floor,dsctl,pyinfra,ansible] [--slow-rounds R]   (R rounds for Ansible)
+                  [--gap SECONDS]
   side_by_side.py inventory N DIR     (writes the bench hosts' inventories into DIR)
 """
 import argparse
@@ -207,6 +211,7 @@ def measure(args, n):
             if name == "ansible" and args.slow_rounds is not None and r >= args.slow_rounds:
                 continue
             cmd, env = t[name]
+            time.sleep(args.gap)
             a = host_cpu_ns(hosts)
             out = os.path.join(work, f"{name.replace(' ', '_').replace('(', '').replace(')', '')}.{r}.out")
             if os.path.exists(out):
@@ -230,7 +235,7 @@ def measure(args, n):
             row["ok"] = ok
             results[name].append(row)
             print(f"[bench] N={n} round {r} {name}: {wall:.2f} s", file=sys.stderr)
-    return {"n": n, "parallel": args.parallel, "rounds": args.rounds, "slow_rounds": args.slow_rounds, "idle_host_ms_per_s": (idle or 0) / 1e6 / n,
+    return {"n": n, "parallel": args.parallel, "rounds": args.rounds, "gap": args.gap, "slow_rounds": args.slow_rounds, "idle_host_ms_per_s": (idle or 0) / 1e6 / n,
             "results": results}
 
 
@@ -264,7 +269,7 @@ def table(all_results):
         n, rs = res["n"], res["results"]
         base = med(rs.get("floor (curve25519)", []), "wall")
         slow = f"; Ansible: {res['slow_rounds']}" if res.get("slow_rounds") is not None else ""
-        out.append(f"\n**N = {n}** ({res['parallel']} in parallel, medians of {res['rounds']} interleaved rounds{slow})\n")
+        out.append(f"\n**N = {n}** ({res['parallel']} in parallel, medians of {res['rounds']} interleaved rounds{slow}; each run after {res.get('gap', 0):g} s of quiet)\n")
         out.append("| no-op | wall | ÷ curve25519 floor | tool CPU (user+sys) | tool peak RSS | host CPU per host | every run ok |")
         out.append("|---|---|---|---|---|---|---|")
         for name, rows in rs.items():
@@ -322,6 +327,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--slow-rounds", type=int, help="rounds for Ansible (default: --rounds)")
     ap.add_argument("--parallel", type=int, default=64)
+    ap.add_argument("--gap", type=float, default=15.0,
+                    help="seconds of quiet before each run (the hosts' user managers stop after 10)")
     ap.add_argument("--tools", default="floor,dsctl,pyinfra,ansible")
     ap.add_argument("--dsctl", required=True)
     ap.add_argument("--venvs", required=True)
