@@ -7,8 +7,8 @@ shared with other work, falls on every tool alike: the ratios of the medians cou
 less. Before each run it waits --gap seconds (15), so that every host's systemd user manager,
 which each root login starts and logind keeps 10 s after the last logout (UserStopDelaySec), has
 stopped: every tool starts as cold as a cron run does (a run right after another one found the
-managers up and took a third of the time, for the floor as for dsctl). For each run it records the wall time, the tool's own CPU time and peak RSS (wait4), and
-the CPU the hosts spent (their cgroups' cpuacct.usage, less each host's idle rate).
+managers up and took a third of the time, for the floor as for dsctl). For each run it records
+the wall time, the tool's own CPU time and peak RSS (wait4), and the CPU the hosts spent (their cgroups' cpuacct.usage, less each host's idle rate).
 
   side_by_side.py --sizes 20,100 --rounds 3 --dsctl BIN --venvs DIR --out DIR [--plot PNG]
                   [--tools floor,dsctl,pyinfra,ansible] [--slow-rounds R]   (R rounds for Ansible)
