@@ -11,6 +11,7 @@ mod downward;
 mod faults;
 mod harness;
 mod hostile;
+mod ownership;
 mod pods;
 mod pull;
 mod rollout;
